@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Install tiktok-dm into ./.venv on a fresh machine (Debian/Ubuntu, Python >= 3.10).
+#   bash scripts/install.sh          # the pipeline (ffmpeg, torch + torchcodec for audio columns, mediapipe)
+#   bash scripts/install.sh --test   # ... plus pytest and the Debian music package the tests use
+# Re-running it is cheap: installed pieces are kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+with_test=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) with_test=1 ;;
+    *) echo "unknown option $arg (use --test)" >&2; exit 2 ;;
+  esac
+done
+
+sudo_cmd=""
+if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
+
+apt_packages=()
+command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_packages+=(ffmpeg)
+# Real music for the tests: Wesnoth's soundtrack (GPL-2+, see /usr/share/doc/wesnoth-1.16-music/copyright).
+if [ "$with_test" = 1 ] && ! dpkg -s wesnoth-1.16-music >/dev/null 2>&1; then apt_packages+=(wesnoth-1.16-music); fi
+if [ "${#apt_packages[@]}" -gt 0 ]; then
+  echo "== apt-get install ${apt_packages[*]}"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+fi
+
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+
+echo "== pip: torch + torchcodec (datasets needs torchcodec to encode and decode Audio columns)"
+"${pip[@]}" "torch==2.14.1" "torchcodec==0.17.0"
+echo "== pip: tiktok-dm"
+extras="audio,pose"
+[ "$with_test" = 1 ] && extras="$extras,test"
+"${pip[@]}" -e ".[$extras]"
+# mediapipe 0.10.14 bundles the BlazePose model (works offline). Its declared dependencies would replace
+# the headless OpenCV with opencv-contrib and pull jax, so it goes in without them (the few it needs
+# come with the [pose] extra).
+"${pip[@]}" --no-deps "mediapipe==0.10.14"
+.venv/bin/python -c "import mediapipe, torchcodec, datasets, ray, yt_dlp" \
+  && echo "== installed: $(.venv/bin/tiktok-dm --help >/dev/null && echo 'tiktok-dm ready in .venv')"

@@ -1,0 +1,62 @@
+"""Crash-safe file writes: write to a temporary sibling, fsync, then rename over the target.
+
+A ``kill -9`` at any moment leaves either the old file or the new one, never a torn file;
+leftover temporaries carry a ``.tmp-`` prefix and are ignored (and swept) by re-runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+TMP_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; rename it onto ``target`` if the block succeeds.
+
+    The temporary keeps the target's suffix so tools that pick a format from the extension
+    (ffmpeg, numpy, soundfile) still do so.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX + target.stem + "-", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise FileNotFoundError(f"nothing was written to {tmp} for {target}")
+        _fsync(tmp)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(target: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def sweep_temporaries(root: str | os.PathLike) -> int:
+    """Delete temporaries a killed run left under ``root``; returns how many."""
+    removed = 0
+    for path in Path(root).rglob(TMP_PREFIX + "*"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())

@@ -1,0 +1,258 @@
+"""``build``: manifest -> download -> cut -> pose -> segments -> split -> export.
+
+Every stage keeps a record per item under ``results/``; running ``build`` again skips what is
+done, so a killed build resumes where it stopped. The build ends with ``clips.csv`` (one row per
+manifest row with its status and error), ``failures.csv`` and the dataset folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from tiktok_dm.atomic import atomic_write_text, sweep_temporaries
+from tiktok_dm.config import BuildConfig
+from tiktok_dm.distribute import get_executor, run_stage
+from tiktok_dm.manifest import Manifest
+from tiktok_dm.records import StageResult
+from tiktok_dm.stages.cut import CutItem, CutStage
+from tiktok_dm.stages.download import DownloadItem, DownloadStage
+from tiktok_dm.stages.export import export_dataset
+from tiktok_dm.stages.pose import PoseItem, PoseStage
+from tiktok_dm.stages.segments import D2MIndex, SegmentItem, SegmentStage
+from tiktok_dm.stages.split import assign_splits, song_assignment_from_split_dir, write_split_files
+from tiktok_dm.workdir import BuildDir, url_key
+
+log = logging.getLogger(__name__)
+
+NOT_SEGMENTED = ("no clip spans: automatic clip boundaries are not available yet; "
+                 "give start_s/end_s for this compilation's clips")
+NO_SONG = "song_id is empty: automatic song ids are not available yet; give song_id to place the clip in a split"
+
+
+@dataclasses.dataclass
+class BuildReport:
+    build_dir: Path
+    clips: pd.DataFrame  # one row per manifest row: status, failed_stage, error, split
+    failures: pd.DataFrame  # stage, key, compilation_id, clip_id, error
+    dataset_dir: Path | None
+
+    @property
+    def ok(self) -> bool:
+        return self.failures.empty
+
+    def summary(self) -> str:
+        counts = self.clips["status"].value_counts().to_dict()
+        split_counts = self.clips[self.clips["status"] == "ok"]["split"].value_counts().to_dict()
+        lines = [f"build {self.build_dir}: {len(self.clips)} manifest row(s): "
+                 + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
+                 "splits: " + ", ".join(f"{s} {n}" for s, n in sorted(split_counts.items()))]
+        if self.dataset_dir:
+            lines.append(f"dataset: {self.dataset_dir}")
+        if not self.failures.empty:
+            lines.append(f"{len(self.failures)} failure(s) (see {self.build_dir / 'failures.csv'}):")
+            lines += [f"  {r.stage} {r.key}: {r.error}" for r in self.failures.itertuples()]
+        return "\n".join(lines)
+
+
+def d2m_indices(manifest: Manifest) -> dict[str, D2MIndex]:
+    """Integers for the official names. Numeric ids are used as they are (the official lists use
+    integers); otherwise ids are numbered in order of first appearance in the manifest."""
+    clips = manifest.spanned_clips
+
+    def numbering(values: list[str]) -> dict[str, int]:
+        if all(v.isdigit() for v in values):
+            return {v: int(v) for v in values}
+        return {v: i for i, v in enumerate(dict.fromkeys(values))}
+
+    compilations = numbering([c.compilation_id for c in clips])
+    songs = numbering([c.song_id for c in clips if c.song_id is not None])
+    clip_numbers = numbering([c.clip_id for c in clips])
+    return {c.clip_id: D2MIndex(compilations[c.compilation_id], songs[c.song_id], clip_numbers[c.clip_id])
+            for c in clips if c.song_id is not None}
+
+
+def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, progress: bool = True) -> BuildReport:
+    manifest = Manifest.from_csv(manifest_path, allow_file_urls=config.download.allow_file_urls)
+    build_dir = BuildDir(out_dir)
+    build_dir.root.mkdir(parents=True, exist_ok=True)
+    swept = sweep_temporaries(build_dir.root)
+    if swept:
+        log.info("removed %d temporary file(s) left by an interrupted run", swept)
+    atomic_write_text(build_dir.root / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+    clip_status = {clip.line: _Status() for clip in manifest.clips}
+    executor = get_executor(config.executor)
+    try:
+        downloads = _download(executor, manifest, build_dir, config, clip_status, progress)
+        cuts = _cut(executor, manifest, downloads, build_dir, config, clip_status, progress)
+        poses = _pose(executor, cuts, build_dir, config, clip_status, progress)
+        segments = _segments(executor, manifest, cuts, poses, build_dir, config, clip_status, progress)
+    finally:
+        executor.close()
+
+    clips_table = _clips_table(manifest, clip_status, downloads, cuts, poses, segments)
+    dataset_dir = _split_and_export(clips_table, segments, build_dir, config)
+    failures = _failures_table(clips_table)
+    _write_csv(clips_table.drop(columns=["audio", "poses"]), build_dir.root / "clips.csv")
+    _write_csv(failures, build_dir.failures_table)
+    return BuildReport(build_dir.root, clips_table, failures, dataset_dir)
+
+
+@dataclasses.dataclass
+class _Status:
+    status: str = "ok"
+    failed_stage: str = ""
+    error: str = ""
+
+    def fail(self, stage: str, error: str, status: str = "failed") -> None:
+        if self.status == "ok":
+            self.status, self.failed_stage, self.error = status, stage, error
+
+
+def _download(executor, manifest, build_dir, config, clip_status, progress) -> dict[str, StageResult]:
+    for compilation in manifest.unsegmented_compilations:
+        for clip in compilation.clips:
+            clip_status[clip.line].fail("segment", NOT_SEGMENTED, status="skipped")
+    wanted = [c for c in manifest.compilations if any(clip.has_span for clip in c.clips)]
+    stage = DownloadStage(config.download, build_dir)
+    results = run_stage(executor, stage, [DownloadItem(c.compilation_id, c.url) for c in wanted], progress)
+    by_compilation = {c.compilation_id: r for c, r in zip(wanted, results)}
+    for clip in manifest.spanned_clips:
+        result = by_compilation[clip.compilation_id]
+        if not result.ok:
+            clip_status[clip.line].fail("download", result.error)
+    return by_compilation
+
+
+def _cut(executor, manifest, downloads, build_dir, config, clip_status, progress) -> dict[str, StageResult]:
+    items = []
+    for clip in manifest.spanned_clips:
+        source = downloads[clip.compilation_id]
+        if source.ok:
+            items.append(CutItem(clip, source.outputs["path"], source.outputs["duration_s"], source.outputs["fps"],
+                                 source.outputs["has_audio"]))
+    return _run_keyed(executor, CutStage(config.cut, build_dir), items, progress)
+
+
+def _pose(executor, cuts, build_dir, config, clip_status, progress) -> dict[str, StageResult]:
+    items = [PoseItem(clip_id, r.outputs["video"]) for clip_id, r in cuts.items() if r.ok]
+    return _run_keyed(executor, PoseStage(config.pose, build_dir), items, progress)
+
+
+def _segments(executor, manifest, cuts, poses, build_dir, config, clip_status, progress) -> dict[str, StageResult]:
+    indices = d2m_indices(manifest)
+    lines = {clip.clip_id: clip.line for clip in manifest.spanned_clips}
+    items = []
+    for clip_id, result in poses.items():
+        if not result.ok:
+            continue
+        if clip_id not in indices:
+            clip_status[lines[clip_id]].fail("songs", NO_SONG, status="skipped")
+            continue
+        items.append(SegmentItem(clip_id, indices[clip_id], cuts[clip_id].outputs["audio"], result.outputs["poses"]))
+    return _run_keyed(executor, SegmentStage(config.segment, build_dir), items, progress)
+
+
+def _run_keyed(executor, stage, items, progress) -> dict[str, StageResult]:
+    results = run_stage(executor, stage, items, progress)
+    return {stage.key(item): result for item, result in zip(items, results)}
+
+
+def _clips_table(manifest, clip_status, downloads, cuts, poses, segments) -> pd.DataFrame:
+    rows = []
+    for clip in manifest.clips:
+        status = clip_status[clip.line]
+        for stage_results, stage in ((cuts, "cut"), (poses, "pose"), (segments, "segments")):
+            result = stage_results.get(clip.clip_id)
+            if result is not None and not result.ok:
+                status.fail(stage, result.error)
+        source = downloads.get(clip.compilation_id)
+        cut = cuts.get(clip.clip_id)
+        pose = poses.get(clip.clip_id)
+        segment = segments.get(clip.clip_id)
+        done = status.status == "ok" and segment is not None and segment.ok
+        if status.status == "ok" and not done:
+            status.fail("build", "not processed")
+        rows.append({
+            "line": clip.line, "compilation_id": clip.compilation_id, "url": clip.url,
+            "clip_id": clip.clip_id, "start_s": clip.start_s, "end_s": clip.end_s, "song_id": clip.song_id,
+            "num_dancers": clip.num_dancers, **clip.extra,
+            "status": status.status, "failed_stage": status.failed_stage, "error": status.error,
+            "duration_s": cut.outputs["audio_duration_s"] if done else None,
+            "num_segments": len(segment.outputs["segments"]) if done else 0,
+            "fps": cut.outputs["fps"] if done else None,
+            "width": cut.outputs["width"] if done else None,
+            "height": cut.outputs["height"] if done else None,
+            "pose_backend": pose.outputs["backend"] if done else None,
+            "person_coverage": pose.outputs["person_coverage"] if done else None,
+            "source_sha256": source.outputs.get("sha256") if source is not None and source.ok else None,
+            "audio": cut.outputs["audio"] if done else None,
+            "poses": pose.outputs["poses"] if done else None,
+        })
+    return pd.DataFrame(rows)
+
+
+def _split_and_export(clips_table: pd.DataFrame, segments: dict[str, StageResult], build_dir: BuildDir,
+                      config: BuildConfig) -> Path | None:
+    done = clips_table[clips_table["status"] == "ok"]
+    assignment = song_assignment_from_split_dir(config.split.song_assignment) if config.split.song_assignment else None
+    assigned = assign_splits(done, config.split.test_fraction, config.split.seed, song_assignment=assignment)
+    clips_table["split"] = clips_table["clip_id"].map(dict(zip(assigned["clip_id"], assigned["split"]))).fillna("")
+    write_split_files(assigned[["clip_id", "compilation_id", "song_id", "num_segments", "split"]], build_dir.splits)
+
+    segment_rows = []
+    for row in assigned.itertuples():
+        for segment in segments[row.clip_id].outputs["segments"]:
+            segment_rows.append({"segment": segment["segment"], "clip_id": row.clip_id,
+                                 "compilation_id": row.compilation_id, "song_id": row.song_id, "split": row.split,
+                                 "k": segment["k"], "start_s": segment["start_s"], "end_s": segment["end_s"],
+                                 "audio": segment["audio"], "motion": segment["motion"],
+                                 "motion_visible": segment["motion_visible"]})
+    segments_table = pd.DataFrame(segment_rows, columns=["segment", "clip_id", "compilation_id", "song_id", "split",
+                                                         "k", "start_s", "end_s", "audio", "motion", "motion_visible"])
+    _write_csv(segments_table, build_dir.segments_table)
+    if assigned.empty:
+        log.warning("no clip made it through the pipeline: no dataset written")
+        return None
+    return export_dataset(build_dir, assigned, segments_table, config.export, config.segment,
+                          card_figures=card_figures(assigned, segments_table, config))
+
+
+def card_figures(clips: pd.DataFrame, segments: pd.DataFrame, config: BuildConfig) -> dict[str, Any]:
+    by_split = clips.groupby("split")
+    return {
+        "num_clips": len(clips), "num_songs": clips["song_id"].nunique(),
+        "num_compilations": clips["compilation_id"].nunique(), "num_segments": len(segments),
+        "hours": clips["duration_s"].sum() / 3600, "mean_clip_s": clips["duration_s"].mean(),
+        "train_clips": by_split.size().get("train", 0), "test_clips": by_split.size().get("test", 0),
+        "train_songs": by_split["song_id"].nunique().get("train", 0),
+        "test_songs": by_split["song_id"].nunique().get("test", 0),
+        "train_segments": int((segments["split"] == "train").sum()),
+        "test_segments": int((segments["split"] == "test").sum()),
+        "pose_backend": ", ".join(sorted(clips["pose_backend"].dropna().unique())),
+        "pose_coverage": 100 * clips["person_coverage"].mean(),
+        "segment_seconds": config.segment.seconds, "motion_fps": config.segment.fps,
+        "sample_rate": config.segment.sample_rate, "motion_layout": config.segment.motion_layout,
+        "split_rule": (f"songs assigned as in {config.split.song_assignment}" if config.split.song_assignment else
+                       f"random song-disjoint split, seed {config.split.seed}, target test fraction "
+                       f"{config.split.test_fraction:.3f}"),
+    }
+
+
+def _failures_table(clips_table: pd.DataFrame) -> pd.DataFrame:
+    failed = clips_table[clips_table["status"] != "ok"]
+    return pd.DataFrame({
+        "line": failed["line"], "stage": failed["failed_stage"], "status": failed["status"],
+        "key": failed["clip_id"].fillna(failed["compilation_id"]), "compilation_id": failed["compilation_id"],
+        "clip_id": failed["clip_id"], "error": failed["error"],
+    }).reset_index(drop=True)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    atomic_write_text(path, frame.to_csv(index=False))

@@ -1,0 +1,199 @@
+"""The ``tiktok-dm`` command line: thin wrappers over the library functions of the same names."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from tiktok_dm.config import BuildConfig
+
+EXIT_FAILURES = 1
+EXIT_INVALID_INPUT = 2
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+
+
+def _load_config(config: str | None, executor: str | None, ray_address: str | None, num_cpus: int | None,
+                 allow_file_urls: bool) -> BuildConfig:
+    cfg = BuildConfig.from_yaml(config)
+    if executor:
+        cfg.executor.kind = executor
+    if ray_address:
+        cfg.executor.kind = "ray"
+        cfg.executor.ray_address = ray_address
+    if num_cpus:
+        cfg.executor.num_cpus = num_cpus
+    if allow_file_urls:
+        cfg.download.allow_file_urls = True
+    return cfg
+
+
+_executor_options = [
+    click.option("--config", "config", metavar="NAME|PATH",
+                 help="YAML config overriding the defaults: a file, or a built-in name ('default', 'debug')."),
+    click.option("--executor", type=click.Choice(["ray", "local"]),
+                 help="'ray' (default) fans stages out as Ray tasks; 'local' runs them one by one in this process."),
+    click.option("--ray-address", metavar="ADDR",
+                 help="Join an existing Ray cluster (e.g. 'ray://head:10001' or 'auto') instead of starting a "
+                      "private local Ray on 127.0.0.1. All nodes must see --out at the same path."),
+    click.option("--num-cpus", type=int, help="CPUs for the local Ray (default: all)."),
+    click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug)."),
+]
+
+
+def executor_options(function):
+    for option in reversed(_executor_options):
+        function = option(function)
+    return function
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def cli() -> None:
+    """Rebuild the TikTok dance-music dataset of D2M-GAN (ECCV 2022) from compilation videos.
+
+    \b
+    A manifest (CSV) lists one clip per row:
+      compilation_id,url,clip_id,start_s,end_s,song_id,num_dancers
+    `build` downloads each compilation once (yt-dlp), cuts the clips (ffmpeg, frame-accurate),
+    finds 2D skeletons, cuts 2-second segments in the official D2M layout, makes a song-disjoint
+    train/test split and exports a Hugging Face dataset. Every stage is resumable: run the same
+    command again after a crash and only unfinished work is redone.
+
+    \b
+    Start here:
+      tiktok-dm demo                          # everything, on a compilation the demo makes itself
+      tiktok-dm validate manifest.csv         # check a manifest before any work
+      tiktok-dm build manifest.csv --out build/
+      tiktok-dm status build/                 # what is done / failed per stage
+    """
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--allow-file-urls", is_flag=True, help="Accept file:// URLs (refused by default: a manifest "
+                                                       "must not be able to read arbitrary local files).")
+def validate(manifest: Path, allow_file_urls: bool) -> None:
+    """Check MANIFEST and list every bad row with its line number (exit code 2 if any)."""
+    from tiktok_dm.manifest import Manifest, ManifestError
+
+    try:
+        parsed = Manifest.from_csv(manifest, allow_file_urls=allow_file_urls)
+    except (ManifestError, FileNotFoundError) as error:
+        click.echo(f"invalid manifest: {error}", err=True)
+        sys.exit(EXIT_INVALID_INPUT)
+    songs = {c.song_id for c in parsed.clips if c.song_id}
+    click.echo(f"{manifest}: valid: {len(parsed.compilations)} compilation(s), {len(parsed.spanned_clips)} clip "
+               f"span(s), {len(songs)} song id(s), {len(parsed.unsegmented_compilations)} compilation(s) "
+               f"without spans")
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Build directory (created; reused on re-runs to skip finished work).")
+@click.option("--allow-file-urls", is_flag=True, help="Accept file:// URLs in the manifest.")
+@click.option("--song-assignment", metavar="DIR",
+              help="Fix the song -> split assignment from a split folder (train.csv/test.csv with song_id), "
+                   "e.g. splits/tiktok_official to reproduce the official 392/53 split.")
+@click.option("--test-fraction", type=float, help="Target share of clips in the test split (songs stay disjoint).")
+@click.option("--seed", type=int, help="Seed of the song-disjoint split.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@executor_options
+def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment: str | None,
+          test_fraction: float | None, seed: int | None, no_progress: bool, config: str | None,
+          executor: str | None, ray_address: str | None, num_cpus: int | None, verbose: int) -> None:
+    """Build the dataset of MANIFEST into --out.
+
+    Exit code 0 when every clip made it, 1 when some failed (listed at the end and in
+    OUT/failures.csv), 2 when the manifest is invalid (nothing is written then).
+    """
+    from tiktok_dm.build import build as run_build
+    from tiktok_dm.manifest import ManifestError
+
+    _setup_logging(verbose)
+    cfg = _load_config(config, executor, ray_address, num_cpus, allow_file_urls)
+    if song_assignment:
+        cfg.split.song_assignment = song_assignment
+    if test_fraction is not None:
+        cfg.split.test_fraction = test_fraction
+    if seed is not None:
+        cfg.split.seed = seed
+    if not manifest.is_file():
+        click.echo(f"invalid input: manifest {manifest} does not exist", err=True)
+        sys.exit(EXIT_INVALID_INPUT)
+    try:
+        report = run_build(manifest, out_dir, cfg, progress=not no_progress)
+    except ManifestError as error:
+        click.echo(f"invalid input: {error}", err=True)
+        sys.exit(EXIT_INVALID_INPUT)
+    click.echo(report.summary())
+    sys.exit(0 if report.ok else EXIT_FAILURES)
+
+
+@cli.command()
+@click.argument("build_dir", type=click.Path(file_okay=False, path_type=Path))
+def status(build_dir: Path) -> None:
+    """Show what each stage of BUILD_DIR has done and what failed, with the error."""
+    from tiktok_dm.status import format_status
+
+    try:
+        click.echo(format_status(build_dir))
+    except FileNotFoundError as error:
+        click.echo(str(error), err=True)
+        sys.exit(EXIT_INVALID_INPUT)
+
+
+@cli.command()
+@click.option("--out", "out_dir", default="demo_out", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Where the demo writes everything.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@executor_options
+def demo(out_dir: Path, no_progress: bool, config: str | None, executor: str | None, ray_address: str | None,
+         num_cpus: int | None, verbose: int) -> None:
+    """Run the whole pipeline on a small compilation the demo makes itself.
+
+    It draws a dancing figure, synthesises three songs (one used by two clips), joins four clips
+    into a compilation, serves it on a loopback HTTP server so the real yt-dlp download runs,
+    builds the dataset, loads it back with datasets.load_dataset and prints a summary.
+    """
+    from tiktok_dm.demo import run_demo
+
+    _setup_logging(verbose)
+    cfg = _load_config(config or "debug", executor or "ray", ray_address, num_cpus, allow_file_urls=False)
+    report, summary = run_demo(out_dir, cfg, progress=not no_progress)
+    click.echo(summary)
+    sys.exit(0 if report.ok else EXIT_FAILURES)
+
+
+@cli.command()
+@click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--backend", type=click.Choice(["mediapipe"]), default="mediapipe", show_default=True,
+              help="Skeleton detector (mediapipe BlazePose: single person, works offline).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output .npz: keypoints [frames, persons, 17, 3] (x, y in pixels, confidence; NaN-padded "
+                   "persons), track_ids [frames, persons], frame_times, fps, width, height.")
+@click.option("--max-fps", type=float, default=30.0, show_default=True,
+              help="Process at most this many frames per second (0 = every frame).")
+def pose(video: Path, backend: str, out_path: Path, max_fps: float) -> None:
+    """Detect COCO-17 skeletons in VIDEO and save them as .npz."""
+    from tiktok_dm.pose import estimate_video, get_backend
+
+    with get_backend(backend) as detector:
+        sequence = estimate_video(video, detector, max_fps=max_fps)
+    sequence.save(out_path)
+    click.echo(f"{out_path}: {sequence.keypoints.shape[0]} frames, person in "
+               f"{100 * sequence.person_coverage(4, 0.3):.1f}% of them")
+
+
+def main() -> None:
+    cli(prog_name="tiktok-dm")
+
+
+if __name__ == "__main__":
+    main()

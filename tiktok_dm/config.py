@@ -1,0 +1,129 @@
+"""Typed build configuration. Defaults live here; YAML files in ``tiktok_dm/configs`` override them.
+
+Unknown keys are an error (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+@dataclasses.dataclass
+class DownloadConfig:
+    retries: int = 3
+    socket_timeout_s: float = 30.0
+    # Best video+audio, falling back to a single file that has both; D2M needs the music.
+    format: str = "bv*+ba/b"
+    allow_file_urls: bool = False
+
+
+@dataclasses.dataclass
+class CutConfig:
+    video_codec: str = "libx264"
+    crf: int = 18
+    preset: str = "veryfast"
+    audio_codec: str = "aac"
+    sample_rate: int = 22050
+    # A clip whose audio never rises above this peak level is treated as silent.
+    silence_peak_dbfs: float = -50.0
+    ffmpeg_threads: int = 1
+
+
+@dataclasses.dataclass
+class PoseConfig:
+    backend: str = "mediapipe"
+    # Frames with fewer visible joints than this are treated as "no person".
+    min_visible_joints: int = 4
+    min_joint_confidence: float = 0.3
+    # Process at most this many frames per second of video (0 = every frame).
+    max_fps: float = 30.0
+    require_person: bool = True
+
+
+@dataclasses.dataclass
+class SegmentConfig:
+    seconds: float = 2.0
+    fps: int = 30
+    sample_rate: int = 22050
+    # "body25": the official (60, 75) OpenPose layout; "coco17": (60, 51).
+    motion_layout: str = "body25"
+    # A trailing piece shorter than ``seconds`` is dropped, as the official lists imply.
+    keep_partial: bool = False
+
+
+@dataclasses.dataclass
+class SplitConfig:
+    test_fraction: float = 53 / 445
+    seed: int = 0
+    # A folder under splits/ (or any path) whose train/test files fix the song -> split assignment.
+    song_assignment: str | None = None
+
+
+@dataclasses.dataclass
+class ExportConfig:
+    rows_per_shard: int = 200
+    license: str = "other"
+    dataset_name: str = "tiktok-dance-music"
+
+
+@dataclasses.dataclass
+class ExecutorConfig:
+    # "ray" fans stages out as Ray tasks; "local" runs them one after another in this process.
+    kind: str = "ray"
+    ray_address: str | None = None
+    num_cpus: int | None = None
+    # How often Ray re-runs a task whose worker process died before recording it as a failure.
+    max_retries: int = 2
+
+
+@dataclasses.dataclass
+class BuildConfig:
+    download: DownloadConfig = dataclasses.field(default_factory=DownloadConfig)
+    cut: CutConfig = dataclasses.field(default_factory=CutConfig)
+    pose: PoseConfig = dataclasses.field(default_factory=PoseConfig)
+    segment: SegmentConfig = dataclasses.field(default_factory=SegmentConfig)
+    split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
+    export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+    executor: ExecutorConfig = dataclasses.field(default_factory=ExecutorConfig)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path | None = None) -> "BuildConfig":
+        """Defaults, overridden by ``path`` (a file, or the name of a file in tiktok_dm/configs)."""
+        if path is None:
+            return cls()
+        path = Path(path)
+        if not path.exists() and (CONFIG_DIR / f"{path.name}.yaml").exists():
+            path = CONFIG_DIR / f"{path.name}.yaml"
+        if not path.exists():
+            known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+            raise FileNotFoundError(f"config {path} not found (built-in configs: {known})")
+        data = yaml.safe_load(path.read_text()) or {}
+        return _from_dict(cls, data, where=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(fields)}")
+    values = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _from_dict(hint, value or {}, where=f"{where}:{name}")
+        else:
+            values[name] = value
+    return cls(**values)

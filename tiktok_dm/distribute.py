@@ -1,0 +1,125 @@
+"""Executors: run one stage over many items, locally or as Ray tasks, behind one interface.
+
+``import ray`` happens only here. Data problems come back as failure rows from ``run_item``;
+what the executor adds is the case where the worker process itself dies (OOM killer, segfault
+in a native library): Ray re-runs the task ``max_retries`` times, then the item is recorded as a
+failure and the run goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from typing import Any, Iterable, Iterator, Protocol
+
+from tqdm.auto import tqdm
+
+from tiktok_dm.config import ExecutorConfig
+from tiktok_dm.records import StageResult
+from tiktok_dm.stages.base import Stage, run_item
+
+log = logging.getLogger(__name__)
+
+
+class Executor(Protocol):
+    def map(self, stage: Stage, items: Iterable[Any]) -> Iterator[StageResult]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """Items one after another in this process: the reference behaviour, used by tests and debugging."""
+
+    def map(self, stage: Stage, items: Iterable[Any]) -> Iterator[StageResult]:
+        for item in items:
+            yield run_item(stage, item)
+
+    def close(self) -> None:
+        pass
+
+
+class RayExecutor:
+    """Items as Ray tasks: joins ``ray_address`` if given, else starts a private local Ray on 127.0.0.1.
+
+    On a cluster every node must see the build directory at the same path (a shared file system).
+    """
+
+    def __init__(self, config: ExecutorConfig):
+        # Must be set before ray is imported: keeps a local Ray on the loopback interface.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        import ray
+
+        self._ray = ray
+        self._max_retries = config.max_retries
+        self._temp_dir = None
+        self._owns_ray = not ray.is_initialized()
+        if not self._owns_ray:
+            return
+        if config.ray_address:
+            ray.init(address=config.ray_address, log_to_driver=True)
+            log.info("joined Ray cluster at %s", config.ray_address)
+        else:
+            # A short private path: Ray's socket names must fit in 107 characters, and /tmp/ray may be another user's.
+            self._temp_dir = tempfile.mkdtemp(prefix="tdm-ray-")
+            ray.init(address="local", num_cpus=config.num_cpus, include_dashboard=False,
+                     _node_ip_address="127.0.0.1", _temp_dir=self._temp_dir, log_to_driver=True)
+            log.info("started a local Ray (%s CPUs) in %s", ray.cluster_resources().get("CPU"), self._temp_dir)
+
+    def map(self, stage: Stage, items: Iterable[Any]) -> Iterator[StageResult]:
+        ray = self._ray
+        remote_run = ray.remote(max_retries=self._max_retries, retry_exceptions=False)(run_item)
+        stage_ref = ray.put(stage)
+        pending = {remote_run.remote(stage_ref, item): item for item in items}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            item = pending.pop(ready[0])
+            try:
+                yield ray.get(ready[0])
+            except ray.exceptions.RayError as error:
+                yield self._record_crash(stage, item, error)
+
+    def _record_crash(self, stage: Stage, item: Any, error: Exception) -> StageResult:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        result = StageResult.failure(stage.name, stage.key(item),
+                                     f"worker crashed after {self._max_retries} retries: {type(error).__name__}: {message}")
+        stage.build_dir.write_result(result)
+        log.error("%s %s: %s", stage.name, result.key, result.error)
+        return result
+
+    def close(self) -> None:
+        if self._owns_ray and self._ray.is_initialized():
+            self._ray.shutdown()
+        if self._temp_dir:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+
+
+def get_executor(config: ExecutorConfig) -> Executor:
+    executors = {"local": lambda: LocalExecutor(), "ray": lambda: RayExecutor(config)}
+    if config.kind not in executors:
+        raise ValueError(f"unknown executor {config.kind!r}; choose one of {sorted(executors)}")
+    return executors[config.kind]()
+
+
+def run_stage(executor: Executor, stage: Stage, items: list[Any], progress: bool = True) -> list[StageResult]:
+    """Run ``stage`` over the items that are not done yet; return the results of ALL items (done ones read back)."""
+    results: dict[str, StageResult] = {}
+    todo = []
+    for item in items:
+        previous = stage.build_dir.read_result(stage.name, stage.key(item))
+        if previous is not None and previous.ok:
+            results[previous.key] = previous
+        else:
+            todo.append(item)
+    if len(results):
+        log.info("%s: %d item(s) already done, %d to do", stage.name, len(results), len(todo))
+    bar = tqdm(total=len(todo), desc=f"{stage.name:>9}", unit="item", disable=not progress or not todo, leave=True)
+    with bar:
+        for result in executor.map(stage, todo):
+            results[result.key] = result
+            bar.update(1)
+            if not result.ok:
+                bar.set_postfix_str(f"{sum(not r.ok for r in results.values())} failed")
+    return [results[stage.key(item)] for item in items]

@@ -1,0 +1,97 @@
+"""ffprobe / ffmpeg helpers. Every failure becomes a StageError carrying ffmpeg's own message."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+from typing import Sequence
+
+from tiktok_dm.records import StageError
+
+# Enough of ffmpeg's stderr to name the problem without flooding the failures table.
+_STDERR_TAIL_CHARS = 600
+
+
+@dataclasses.dataclass(frozen=True)
+class MediaInfo:
+    duration_s: float
+    has_video: bool
+    has_audio: bool
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    video_frames: int | None = None
+    audio_sample_rate: int = 0
+    audio_channels: int = 0
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise RuntimeError(f"{name} not found on PATH; install ffmpeg (e.g. `apt-get install ffmpeg`)")
+    return path
+
+
+def probe(path: str | Path, count_frames: bool = False) -> MediaInfo:
+    """Read container and stream facts; raises StageError when the file is not readable media."""
+    args = [require_tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams"]
+    if count_frames:
+        args += ["-count_packets"]
+    completed = subprocess.run(args + [str(path)], capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise StageError(f"ffprobe cannot read {Path(path).name}: {_tail(completed.stderr) or 'no streams'}")
+    report = json.loads(completed.stdout or "{}")
+    streams = report.get("streams", [])
+    video = next((s for s in streams if s.get("codec_type") == "video" and not _is_cover_art(s)), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    duration = _float(report.get("format", {}).get("duration")) or max(
+        (_float(s.get("duration")) for s in streams), default=0.0)
+    if video is None and audio is None:
+        raise StageError(f"{Path(path).name} has no audio or video stream")
+    info = MediaInfo(duration_s=duration, has_video=video is not None, has_audio=audio is not None)
+    if video is not None:
+        frames = video.get("nb_read_packets") or video.get("nb_frames")
+        info = dataclasses.replace(
+            info, width=int(video.get("width", 0)), height=int(video.get("height", 0)),
+            fps=_rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate")),
+            video_frames=int(frames) if frames and str(frames).isdigit() else None)
+    if audio is not None:
+        info = dataclasses.replace(info, audio_sample_rate=int(audio.get("sample_rate", 0) or 0),
+                                   audio_channels=int(audio.get("channels", 0) or 0))
+    return info
+
+
+def run_ffmpeg(args: Sequence[str], what: str) -> None:
+    """Run ffmpeg quietly; on failure raise StageError naming ``what`` with ffmpeg's message."""
+    command = [require_tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *map(str, args)]
+    completed = subprocess.run(command, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise StageError(f"ffmpeg failed to {what}: {_tail(completed.stderr) or f'exit code {completed.returncode}'}")
+
+
+def _tail(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _STDERR_TAIL_CHARS else "..." + text[-_STDERR_TAIL_CHARS:]
+
+
+def _is_cover_art(stream: dict) -> bool:
+    return bool(stream.get("disposition", {}).get("attached_pic"))
+
+
+def _rate(value: str | None) -> float:
+    try:
+        rate = Fraction(value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return 0.0
+    return float(rate) if rate > 0 else 0.0
+
+
+def _float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0

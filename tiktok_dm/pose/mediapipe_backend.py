@@ -1,0 +1,194 @@
+"""MediaPipe BlazePose as a single-person, offline pose backend.
+
+mediapipe 0.10.14 ships the BlazePose "full" landmark model (model_complexity=1) inside its wheel,
+so it needs no download, unlike "lite" (0) and "heavy" (2), which fetch their model on first use
+and fail offline. BlazePose's 33 landmarks include all 17 COCO joints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+import warnings
+from types import ModuleType
+from typing import Any, Iterator
+
+import numpy as np
+
+from tiktok_dm.pose.base import NUM_COCO17_JOINTS, PoseBackend, empty_detection
+
+logger = logging.getLogger(__name__)
+
+# COCO-17 joint i is BlazePose landmark BLAZEPOSE_FOR_COCO17[i].
+BLAZEPOSE_FOR_COCO17: tuple[int, ...] = (
+    0,  # nose
+    2,  # left_eye
+    5,  # right_eye
+    7,  # left_ear
+    8,  # right_ear
+    11,  # left_shoulder
+    12,  # right_shoulder
+    13,  # left_elbow
+    14,  # right_elbow
+    15,  # left_wrist
+    16,  # right_wrist
+    23,  # left_hip
+    24,  # right_hip
+    25,  # left_knee
+    26,  # right_knee
+    27,  # left_ankle
+    28,  # right_ankle
+)
+NUM_BLAZEPOSE_LANDMARKS = 33
+BUNDLED_MODEL_COMPLEXITY = 1
+
+INSTALL_HINT = (
+    "mediapipe is not installed. Install it without its dependencies (they replace the headless "
+    "OpenCV and pull in jax): pip install --no-deps mediapipe==0.10.14 && "
+    "pip install absl-py attrs flatbuffers 'protobuf>=4.25.3,<5'  (or: pip install 'tiktok-dm[pose]' "
+    "plus the mediapipe line)"
+)
+
+
+def _import_mediapipe_pose() -> ModuleType:
+    try:
+        from mediapipe.python.solutions import pose as mp_pose
+    except ImportError as error:
+        raise ImportError(f"{INSTALL_HINT} (import failed: {error})") from error
+    # mediapipe 0.10.14 calls a protobuf API that protobuf 4.25 deprecates, warning once per process;
+    # the filter matches only that message, so every other warning still shows.
+    warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated", category=UserWarning)
+    return mp_pose
+
+
+@contextlib.contextmanager
+def _native_stderr_to_debug_log() -> Iterator[None]:
+    """Send what native code writes to file descriptor 2 meanwhile to this module's DEBUG log.
+
+    The first process() of every mediapipe graph makes TFLite and absl (C++) print INFO/WARNING
+    lines straight to fd 2, bypassing Python logging, and their level cannot be set from Python.
+    The redirection is process-wide, so it is kept to that one call; anything another thread
+    writes to stderr meanwhile lands in the DEBUG log instead of being lost.
+    """
+    try:
+        sys.stderr.flush()
+        saved_stderr = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (detached daemon): nothing to redirect
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved_stderr, 2)
+            os.close(saved_stderr)
+            capture.seek(0)
+            for line in capture.read().decode("utf-8", errors="replace").splitlines():
+                if line.strip():
+                    logger.debug("mediapipe native: %s", line)
+
+
+class MediaPipePoseBackend(PoseBackend):
+    """BlazePose (mediapipe 0.10.14 legacy ``solutions.pose``) in video mode: it tracks one person
+    from frame to frame and re-runs its person detector only when tracking is lost.
+
+    Confidence = landmark visibility (BlazePose's estimate that the joint is visible in frame).
+    """
+
+    name = "mediapipe"
+
+    def __init__(
+        self,
+        model_complexity: int = BUNDLED_MODEL_COMPLEXITY,
+        min_detection_confidence: float = 0.5,
+        min_tracking_confidence: float = 0.5,
+    ) -> None:
+        if model_complexity != BUNDLED_MODEL_COMPLEXITY:
+            raise ValueError(
+                f"model_complexity={model_complexity} is not available offline: mediapipe 0.10.14 bundles only "
+                f"the model_complexity={BUNDLED_MODEL_COMPLEXITY} (full) BlazePose model, and the others are "
+                "downloaded on first use"
+            )
+        for label, value in (
+            ("min_detection_confidence", min_detection_confidence),
+            ("min_tracking_confidence", min_tracking_confidence),
+        ):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{label} must be in [0, 1], got {value}")
+        self.model_complexity = model_complexity
+        self.min_detection_confidence = min_detection_confidence
+        self.min_tracking_confidence = min_tracking_confidence
+        self._mp_pose = _import_mediapipe_pose()
+        # The graph is built on the first frame of each video: it finishes loading its models in
+        # background threads, and building it right before its first process() keeps all the
+        # native log lines that loading prints inside one short stderr redirection.
+        self._pose: Any | None = None
+        self._closed = False
+
+    def _new_pose(self) -> Any:
+        return self._mp_pose.Pose(
+            static_image_mode=False,
+            model_complexity=self.model_complexity,
+            smooth_landmarks=True,
+            enable_segmentation=False,
+            min_detection_confidence=self.min_detection_confidence,
+            min_tracking_confidence=self.min_tracking_confidence,
+        )
+
+    def reset(self) -> None:
+        """Drop the tracked person and the landmark smoothing state of the previous video."""
+        self._require_open()
+        # A new graph rather than Pose.reset(): it restarts the frame timestamps too, which
+        # mediapipe requires to increase within a graph. Building one takes ~10 ms.
+        self._close_graph()
+
+    def detect(self, frame_rgb: np.ndarray) -> np.ndarray:
+        self._require_open()
+        frame_rgb = _checked_rgb_frame(frame_rgb)
+        if self._pose is None:
+            with _native_stderr_to_debug_log():
+                self._pose = self._new_pose()
+                result = self._pose.process(frame_rgb)
+        else:
+            result = self._pose.process(frame_rgb)
+        if result.pose_landmarks is None:
+            return empty_detection()
+        height, width = frame_rgb.shape[:2]
+        return blazepose_to_coco17(result.pose_landmarks.landmark, width, height)
+
+    def close(self) -> None:
+        self._close_graph()
+        self._closed = True
+
+    def _close_graph(self) -> None:
+        if self._pose is not None:
+            self._pose.close()
+            self._pose = None
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise ValueError("MediaPipePoseBackend is closed; create a new one")
+
+
+def blazepose_to_coco17(landmarks: Any, width: int, height: int) -> np.ndarray:
+    """33 BlazePose landmarks (normalised x, y, visibility) -> float32 [1, 17, 3] in pixels."""
+    if len(landmarks) != NUM_BLAZEPOSE_LANDMARKS:
+        raise ValueError(f"expected {NUM_BLAZEPOSE_LANDMARKS} BlazePose landmarks, got {len(landmarks)}")
+    skeleton = np.empty((1, NUM_COCO17_JOINTS, 3), dtype=np.float32)
+    for coco_index, blaze_index in enumerate(BLAZEPOSE_FOR_COCO17):
+        landmark = landmarks[blaze_index]
+        skeleton[0, coco_index] = (landmark.x * width, landmark.y * height, landmark.visibility)
+    return skeleton
+
+
+def _checked_rgb_frame(frame_rgb: np.ndarray) -> np.ndarray:
+    if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3:
+        raise ValueError(f"expected an RGB frame [H, W, 3], got shape {frame_rgb.shape}")
+    if frame_rgb.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 frame, got dtype {frame_rgb.dtype}")
+    # mediapipe wraps the buffer without copying and needs it C-contiguous.
+    return np.ascontiguousarray(frame_rgb)

@@ -1,0 +1,1 @@
+"""Pipeline stages: download, cut, pose, segments, split, export."""

@@ -1,0 +1,47 @@
+"""The one stage contract: ``stage.key(item)`` names the item, ``stage.run(item)`` does the work.
+
+``run_item`` wraps every call the same way on every executor: skip finished work, turn data
+problems (StageError) and unexpected crashes into failure rows, time the call, and write the
+record only after the stage's outputs are in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from typing import Any, Protocol, runtime_checkable
+
+from tiktok_dm.records import StageError, StageResult
+from tiktok_dm.workdir import BuildDir
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Stage(Protocol):
+    name: str
+    build_dir: BuildDir
+
+    def key(self, item: Any) -> str: ...
+
+    def run(self, item: Any) -> dict[str, Any]:
+        """Do the work; return the outputs (relative paths and small facts). Raise StageError on bad data."""
+        ...
+
+
+def run_item(stage: Stage, item: Any) -> StageResult:
+    key = stage.key(item)
+    started = time.perf_counter()
+    try:
+        outputs = stage.run(item)
+        result = StageResult.success(stage.name, key, seconds=time.perf_counter() - started, **outputs)
+    except StageError as error:
+        result = StageResult.failure(stage.name, key, str(error), seconds=time.perf_counter() - started)
+        log.warning("%s %s failed: %s", stage.name, key, error)
+    except Exception as error:  # one bad item must never sink the run
+        detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+        result = StageResult.failure(stage.name, key, f"unexpected {detail}", seconds=time.perf_counter() - started)
+        log.error("%s %s crashed:\n%s", stage.name, key, traceback.format_exc())
+    stage.build_dir.write_result(result)
+    return result

@@ -1,0 +1,95 @@
+"""Cut stage: one clip span of a downloaded compilation -> clip video (with audio) + mono wav.
+
+Boundaries are frame-accurate because the clip is re-encoded: with ``-ss`` before ``-i`` ffmpeg
+seeks to the keyframe before the start and decodes up to it; ``-c copy`` could only cut at
+keyframes, seconds away from the annotated boundary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from tiktok_dm.atomic import atomic_path
+from tiktok_dm.config import CutConfig
+from tiktok_dm.manifest import ClipSpec
+from tiktok_dm.media import probe, run_ffmpeg
+from tiktok_dm.records import StageError
+from tiktok_dm.workdir import BuildDir
+
+
+@dataclasses.dataclass(frozen=True)
+class CutItem:
+    clip: ClipSpec
+    source_path: str  # relative to the build directory
+    source_duration_s: float
+    source_fps: float
+    source_has_audio: bool
+
+
+class CutStage:
+    name = "cut"
+
+    def __init__(self, config: CutConfig, build_dir: BuildDir):
+        self.config = config
+        self.build_dir = build_dir
+
+    def key(self, item: CutItem) -> str:
+        return item.clip.clip_id
+
+    def run(self, item: CutItem) -> dict[str, Any]:
+        clip = item.clip
+        if not item.source_has_audio:
+            raise StageError(f"clip {clip.clip_id}: compilation {clip.compilation_id} has no audio track")
+        one_frame = 1.0 / item.source_fps if item.source_fps > 0 else 0.05
+        if clip.end_s > item.source_duration_s + one_frame:
+            raise StageError(f"clip {clip.clip_id} (manifest line {clip.line}) ends at {clip.end_s:.3f} s, after the end "
+                             f"of compilation {clip.compilation_id} ({item.source_duration_s:.3f} s)")
+
+        video_path = self.build_dir.clips / f"{clip.clip_id}.mp4"
+        audio_path = self.build_dir.clip_audio / f"{clip.clip_id}.wav"
+        with atomic_path(video_path) as video_tmp, atomic_path(audio_path) as audio_tmp:
+            run_ffmpeg(self._ffmpeg_args(item, video_tmp, audio_tmp), what=f"cut clip {clip.clip_id}")
+            peak_dbfs = _peak_dbfs(audio_tmp)
+            if peak_dbfs < self.config.silence_peak_dbfs:
+                raise StageError(f"clip {clip.clip_id}: audio is silent (peak {peak_dbfs:.1f} dBFS, "
+                                 f"threshold {self.config.silence_peak_dbfs} dBFS)")
+        media = probe(video_path, count_frames=True)
+        audio_info = sf.info(str(audio_path))
+        return {
+            "video": self.build_dir.relative(video_path),
+            "audio": self.build_dir.relative(audio_path),
+            "duration_s": media.duration_s,
+            "audio_duration_s": audio_info.frames / audio_info.samplerate,
+            "audio_samples": audio_info.frames,
+            "sample_rate": audio_info.samplerate,
+            "frames": media.video_frames,
+            "fps": media.fps,
+            "width": media.width,
+            "height": media.height,
+            "peak_dbfs": peak_dbfs,
+        }
+
+    def _ffmpeg_args(self, item: CutItem, video_out, audio_out) -> list[str]:
+        clip, config = item.clip, self.config
+        duration = f"{clip.duration_s:.6f}"
+        return [
+            "-ss", f"{clip.start_s:.6f}", "-i", self.build_dir.absolute(item.source_path),
+            "-t", duration, "-map", "0:v:0", "-map", "0:a:0",
+            "-c:v", config.video_codec, "-preset", config.preset, "-crf", str(config.crf), "-pix_fmt", "yuv420p",
+            "-c:a", config.audio_codec, "-threads", str(config.ffmpeg_threads), "-map_metadata", "-1",
+            "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact", video_out,
+            # apad: a compilation's audio often ends a few ms before its picture; keep the wav as long as the clip.
+            "-t", duration, "-map", "0:a:0", "-af", "apad", "-ac", "1", "-ar", str(config.sample_rate), "-c:a", "pcm_s16le",
+            "-map_metadata", "-1", "-fflags", "+bitexact", audio_out,
+        ]
+
+
+def _peak_dbfs(wav_path) -> float:
+    samples, _ = sf.read(str(wav_path), dtype="float32", always_2d=False)
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    return 20 * math.log10(peak) if peak > 0 else -math.inf

@@ -1,0 +1,146 @@
+"""Download stage: one compilation video per URL through the yt-dlp Python API.
+
+The done-list is our own result record keyed by a hash of the URL: yt-dlp's download archive
+keys generic (plain HTTP) downloads by file name, so two compilations both called video.mp4
+would collide and the second would be skipped silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from tiktok_dm.atomic import TMP_PREFIX
+from tiktok_dm.config import DownloadConfig
+from tiktok_dm.media import probe
+from tiktok_dm.records import StageError
+from tiktok_dm.workdir import BuildDir, sha256_of, url_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class DownloadItem:
+    compilation_id: str
+    url: str
+
+
+class DownloadStage:
+    name = "download"
+
+    def __init__(self, config: DownloadConfig, build_dir: BuildDir):
+        self.config = config
+        self.build_dir = build_dir
+
+    def key(self, item: DownloadItem) -> str:
+        return url_key(item.url)
+
+    def run(self, item: DownloadItem) -> dict[str, Any]:
+        import yt_dlp  # heavy import, only where downloads happen
+
+        key = self.key(item)
+        scratch = self.build_dir.sources / f"{TMP_PREFIX}{key}"
+        shutil.rmtree(scratch, ignore_errors=True)  # leftovers of a killed attempt
+        scratch.mkdir(parents=True)
+        try:
+            with yt_dlp.YoutubeDL(self._options(scratch, item)) as ydl:
+                info = ydl.extract_info(item.url, download=True)
+            downloaded = _downloaded_file(info, scratch)
+            target = self.build_dir.sources / f"{key}{downloaded.suffix}"
+            os.replace(downloaded, target)
+        except yt_dlp.utils.YoutubeDLError as error:
+            raise StageError(f"download of {item.url} failed: {_clean(str(error))}") from error
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+        media = probe(target)
+        if not media.has_video:
+            raise StageError(f"{item.url} has no video stream (got {target.suffix} audio only)")
+        return {
+            "compilation_id": item.compilation_id,
+            "url": item.url,
+            "path": self.build_dir.relative(target),
+            "sha256": sha256_of(target),
+            "bytes": target.stat().st_size,
+            "duration_s": media.duration_s,
+            "has_audio": media.has_audio,
+            "width": media.width,
+            "height": media.height,
+            "fps": media.fps,
+            "title": info.get("title"),
+            "extractor": info.get("extractor_key"),
+        }
+
+    def _options(self, scratch: Path, item: DownloadItem) -> dict[str, Any]:
+        return {
+            "format": self.config.format,
+            "outtmpl": str(scratch / "source.%(ext)s"),
+            "merge_output_format": "mp4",
+            "retries": self.config.retries,
+            "fragment_retries": self.config.retries,
+            "extractor_retries": self.config.retries,
+            "socket_timeout": self.config.socket_timeout_s,
+            "noplaylist": True,
+            "quiet": True,
+            "no_warnings": True,
+            "noprogress": True,
+            "enable_file_urls": self.config.allow_file_urls,
+            "logger": _YtDlpLogger(item.compilation_id),
+            "progress_hooks": [_ProgressHook(item.compilation_id)],
+        }
+
+
+def _downloaded_file(info: dict[str, Any], scratch: Path) -> Path:
+    requested = info.get("requested_downloads") or []
+    for entry in requested:
+        path = Path(entry.get("filepath") or "")
+        if path.is_file():
+            return path
+    files = [p for p in scratch.iterdir() if p.is_file() and not p.name.endswith((".part", ".ytdl"))]
+    if len(files) != 1:
+        raise StageError(f"yt-dlp reported success but left {len(files)} file(s) in {scratch.name}")
+    return files[0]
+
+
+def _clean(message: str) -> str:
+    return message.replace("ERROR: ", "").strip()
+
+
+class _YtDlpLogger:
+    """Route yt-dlp's messages into logging instead of stdout (they would garble progress bars)."""
+
+    def __init__(self, compilation_id: str):
+        self.prefix = f"[{compilation_id}] "
+
+    def debug(self, message: str) -> None:
+        log.debug(self.prefix + message)
+
+    def info(self, message: str) -> None:
+        log.debug(self.prefix + message)
+
+    def warning(self, message: str) -> None:
+        log.warning(self.prefix + message)
+
+    def error(self, message: str) -> None:
+        log.debug(self.prefix + message)  # surfaces as the exception text in the failures table
+
+
+class _ProgressHook:
+    """Log download progress at each further 25 %, and the final size."""
+
+    def __init__(self, compilation_id: str):
+        self.compilation_id = compilation_id
+        self.next_quarter = 1
+
+    def __call__(self, status: dict[str, Any]) -> None:
+        done = status.get("downloaded_bytes") or 0
+        total = status.get("total_bytes") or status.get("total_bytes_estimate")
+        if status.get("status") == "finished":
+            log.info("[%s] downloaded %.1f MB", self.compilation_id, done / 1e6)
+        elif status.get("status") == "downloading" and total and done / total >= self.next_quarter / 4:
+            log.info("[%s] %d%% of %.1f MB", self.compilation_id, 100 * done // total, total / 1e6)
+            self.next_quarter = int(4 * done / total) + 1

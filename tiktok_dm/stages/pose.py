@@ -1,0 +1,49 @@
+"""Pose stage: 2D skeletons of every frame of a cut clip, saved as poses/<clip_id>.npz."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from tiktok_dm.config import PoseConfig
+from tiktok_dm.records import StageError
+from tiktok_dm.workdir import BuildDir
+
+
+@dataclasses.dataclass(frozen=True)
+class PoseItem:
+    clip_id: str
+    video_path: str  # relative to the build directory
+
+
+class PoseStage:
+    name = "pose"
+
+    def __init__(self, config: PoseConfig, build_dir: BuildDir):
+        self.config = config
+        self.build_dir = build_dir
+
+    def key(self, item: PoseItem) -> str:
+        return item.clip_id
+
+    def run(self, item: PoseItem) -> dict[str, Any]:
+        from tiktok_dm.pose import estimate_video, get_backend  # pose backends import heavy libraries
+
+        # One backend per clip: mediapipe graphs hold tracking state and cannot cross processes.
+        with get_backend(self.config.backend) as backend:
+            sequence = estimate_video(self.build_dir.absolute(item.video_path), backend, max_fps=self.config.max_fps)
+        coverage = sequence.person_coverage(self.config.min_visible_joints, self.config.min_joint_confidence)
+        frames = int(sequence.keypoints.shape[0])
+        if coverage == 0 and self.config.require_person:
+            raise StageError(f"clip {item.clip_id}: no person detected in any of {frames} processed frames "
+                             f"({self.config.backend} backend)")
+        target = self.build_dir.poses / f"{item.clip_id}.npz"
+        sequence.save(target)
+        return {
+            "poses": self.build_dir.relative(target),
+            "backend": self.config.backend,
+            "frames": frames,
+            "persons": int(sequence.num_persons),
+            "person_coverage": float(coverage),
+            "mean_confidence": float(sequence.mean_confidence()),
+        }

@@ -1,0 +1,265 @@
+"""Song-disjoint, deterministic train/test split of the clip table.
+
+D2M-GAN splits TikTok clips by music id so that no song is heard in both train and test
+(392/53 clips, 43/43 songs). The split is made per song, never per clip: every clip of a song
+lands in the same split. Clips without a song id cannot be placed that way and are skipped.
+
+Split files (``train.csv`` / ``test.csv``) have one row per clip and the columns clip_id,
+[compilation_id,] song_id, [num_segments,] then any other columns; ``splits/tiktok_official``
+is the official split in this format.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Iterable, Literal
+
+import numpy as np
+import pandas as pd
+
+from tiktok_dm.atomic import atomic_write_text
+from tiktok_dm.qa import validate_splits
+
+logger = logging.getLogger(__name__)
+
+SPLIT_NAMES = ("train", "test")
+# Split value of a clip that could not be placed (no song id).
+SKIPPED = ""
+LEADING_COLUMNS = ("clip_id", "compilation_id", "song_id", "num_segments")
+
+UnknownSongPolicy = Literal["error", "train", "test"]
+
+
+def normalise_song_id(value: object) -> str:
+    """Song id as the text key used for grouping; "" for a missing id (None, NaN, blank)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        # A NaN elsewhere in an int column turns 7 into 7.0; it still names song "7".
+        if value.is_integer():
+            return str(int(value))
+    return str(value).strip()
+
+
+def assign_splits(
+    clips: pd.DataFrame,
+    test_fraction: float,
+    seed: int,
+    song_assignment: dict[str, str] | None = None,
+    unknown_songs: UnknownSongPolicy = "error",
+) -> pd.DataFrame:
+    """Return a copy of ``clips`` with a ``split`` column: "train", "test", or "" (skipped).
+
+    ``clips`` needs the columns clip_id and song_id; other columns are kept. Clips with an
+    empty or missing song id get split "" and are logged: they cannot be placed song-disjointly.
+
+    With ``song_assignment`` (song id -> "train"/"test") every clip follows its song;
+    ``test_fraction`` and ``seed`` are then unused. A song missing from the assignment is an
+    error listing every such song, unless ``unknown_songs`` is "train" or "test", which
+    places all of them there.
+
+    Without it the split is drawn at random, per song, by this rule:
+
+    1. target = round(test_fraction * number of placeable clips) (Python round, ties to even);
+    2. songs are sorted by id (numerically where the id is a number) and shuffled with
+       ``numpy.random.default_rng(seed)``, so the result depends only on the seed and the table;
+    3. walking that order, a song goes to test if its clips still fit under the target
+       (songs that would overshoot are skipped, later smaller ones may still fit);
+    4. with at least two songs and 0 < test_fraction < 1, each split gets at least one song:
+       if test is empty its smallest song joins it, if train is empty test's smallest song
+       moves back (the first in shuffled order wins a tie).
+    """
+    _check_clip_table(clips)
+    _check_test_fraction(test_fraction)
+    result = clips.copy()
+    song_keys = result["song_id"].map(normalise_song_id)
+    songless = song_keys == SKIPPED
+    _log_songless(result.loc[songless, "clip_id"])
+    placeable = song_keys[~songless]
+    if song_assignment is None:
+        song_to_split = random_song_assignment(placeable.value_counts().to_dict(), test_fraction, seed)
+    else:
+        song_to_split = _complete_assignment(song_assignment, set(placeable), unknown_songs)
+    result["split"] = song_keys.map(lambda song: song_to_split.get(song, SKIPPED))
+    validate_splits(result)
+    _log_summary(result["split"], song_keys, test_fraction)
+    return result
+
+
+def random_song_assignment(clips_per_song: dict[str, int], test_fraction: float, seed: int) -> dict[str, str]:
+    """Song id -> "train"/"test" by the random rule documented in :func:`assign_splits`."""
+    _check_test_fraction(test_fraction)
+    shuffled = _shuffled_songs(clips_per_song, seed)
+    target = round(test_fraction * sum(clips_per_song.values()))
+    test_songs = _greedy_test_songs(shuffled, clips_per_song, target)
+    if len(shuffled) >= 2 and 0 < test_fraction < 1:
+        test_songs = _keep_both_splits_nonempty(shuffled, test_songs, clips_per_song)
+    return {song: ("test" if song in test_songs else "train") for song in shuffled}
+
+
+def song_assignment_from_split_dir(path: str | Path) -> dict[str, str]:
+    """Song id -> split read from ``train.csv`` / ``test.csv`` in ``path`` (e.g. splits/tiktok_official).
+
+    Raises ``ValueError`` if a song appears in both files or a row has no song id.
+    """
+    path = Path(path)
+    songs_by_split = {split: _songs_in_split_file(path / f"{split}.csv") for split in SPLIT_NAMES}
+    in_both = sorted(songs_by_split["train"] & songs_by_split["test"], key=_natural_key)
+    if in_both:
+        raise ValueError(f"{path}: song id(s) {in_both} appear in both train.csv and test.csv")
+    return {song: split for split, songs in songs_by_split.items() for song in songs}
+
+
+def read_split_file(path: str | Path) -> pd.DataFrame:
+    """Read a split CSV with every column as text (keeps "000007" and "" as written)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"split file {path} does not exist")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [column for column in ("clip_id", "song_id") if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; header is {list(frame.columns)}")
+    return frame
+
+
+def write_split_files(assigned: pd.DataFrame, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``train.csv`` and ``test.csv`` under ``out_dir`` atomically; return their paths.
+
+    Rows are sorted by clip id (numerically where ids are numbers); columns are clip_id,
+    compilation_id (if present), song_id, num_segments (if present), then the remaining
+    columns except ``split``. Skipped rows (split "") are not written.
+    """
+    _check_split_column(assigned)
+    validate_splits(assigned)
+    out_dir = Path(out_dir)
+    columns = _output_columns(assigned.columns)
+    written = {}
+    for split in SPLIT_NAMES:
+        rows = assigned[assigned["split"] == split]
+        rows = rows.iloc[_natural_order(rows["clip_id"])][columns]
+        target = out_dir / f"{split}.csv"
+        atomic_write_text(target, rows.to_csv(index=False, lineterminator="\n"))
+        logger.info("wrote %d %s clips to %s", len(rows), split, target)
+        written[split] = target
+    skipped = int((assigned["split"] == SKIPPED).sum())
+    if skipped:
+        logger.info("%d skipped clips (no song id) are in neither split file", skipped)
+    return written
+
+
+def _check_clip_table(clips: pd.DataFrame) -> None:
+    missing = [column for column in ("clip_id", "song_id") if column not in clips.columns]
+    if missing:
+        raise ValueError(f"clip table lacks column(s) {missing}; it has {list(clips.columns)}")
+
+
+def _check_test_fraction(test_fraction: float) -> None:
+    if not 0 <= test_fraction <= 1:
+        raise ValueError(f"test_fraction must be within [0, 1], got {test_fraction}")
+
+
+def _check_split_column(assigned: pd.DataFrame) -> None:
+    if "split" not in assigned.columns:
+        raise ValueError("table has no 'split' column; run assign_splits first")
+    allowed = set(SPLIT_NAMES) | {SKIPPED}
+    bad = sorted({str(value) for value in assigned["split"] if value not in allowed})
+    if bad:
+        raise ValueError(f"unknown split value(s) {bad}; expected one of {sorted(allowed)}")
+
+
+def _log_songless(clip_ids: pd.Series) -> None:
+    if clip_ids.empty:
+        return
+    logger.warning(
+        "skipping %d clip(s) without a song id (they cannot be split song-disjointly): %s",
+        len(clip_ids),
+        sorted((str(clip_id) for clip_id in clip_ids), key=_natural_key),
+    )
+
+
+def _log_summary(splits: pd.Series, song_keys: pd.Series, test_fraction: float) -> None:
+    counts = {split: (int((splits == split).sum()), song_keys[splits == split].nunique()) for split in SPLIT_NAMES}
+    logger.info(
+        "split: train %d clips / %d songs, test %d clips / %d songs (test_fraction %.4f), %d skipped",
+        *counts["train"],
+        *counts["test"],
+        test_fraction,
+        int((splits == SKIPPED).sum()),
+    )
+
+
+def _complete_assignment(
+    song_assignment: dict[str, str], songs: set[str], unknown_songs: UnknownSongPolicy
+) -> dict[str, str]:
+    """Normalise the given assignment and place the songs it does not know per ``unknown_songs``."""
+    if unknown_songs not in ("error", *SPLIT_NAMES):
+        raise ValueError(f"unknown_songs must be 'error', 'train' or 'test', got {unknown_songs!r}")
+    assignment = {normalise_song_id(song): split for song, split in song_assignment.items()}
+    bad = {song: split for song, split in assignment.items() if split not in SPLIT_NAMES}
+    if bad:
+        raise ValueError(f"song assignment has split values other than train/test: {bad}")
+    unknown = sorted(songs - assignment.keys(), key=_natural_key)
+    if unknown and unknown_songs == "error":
+        raise ValueError(f"song id(s) not in the song assignment: {unknown}")
+    if unknown:
+        logger.warning("placing %d song(s) missing from the assignment in %s: %s", len(unknown), unknown_songs, unknown)
+    return {**assignment, **{song: unknown_songs for song in unknown}}
+
+
+def _shuffled_songs(clips_per_song: dict[str, int], seed: int) -> list[str]:
+    # Sorting first makes the shuffle independent of the table's row order.
+    songs = sorted(clips_per_song, key=_natural_key)
+    order = np.random.default_rng(seed).permutation(len(songs))
+    return [songs[index] for index in order]
+
+
+def _greedy_test_songs(shuffled: list[str], clips_per_song: dict[str, int], target: int) -> list[str]:
+    chosen, taken = [], 0
+    for song in shuffled:
+        if taken + clips_per_song[song] <= target:
+            chosen.append(song)
+            taken += clips_per_song[song]
+    return chosen
+
+
+def _keep_both_splits_nonempty(shuffled: list[str], test_songs: list[str], clips_per_song: dict[str, int]) -> list[str]:
+    # min() returns the first minimum, so ties go to the earliest song in shuffled order.
+    if not test_songs:
+        return [min(shuffled, key=clips_per_song.__getitem__)]
+    if len(test_songs) == len(shuffled):
+        smallest = min(test_songs, key=clips_per_song.__getitem__)
+        return [song for song in test_songs if song != smallest]
+    return test_songs
+
+
+def _songs_in_split_file(path: Path) -> set[str]:
+    frame = read_split_file(path)
+    songs = set()
+    for line_number, value in enumerate(frame["song_id"], start=2):  # line 1 is the header
+        song = normalise_song_id(value)
+        if not song:
+            raise ValueError(f"{path}:{line_number}: empty song_id")
+        songs.add(song)
+    return songs
+
+
+def _output_columns(columns: Iterable[str]) -> list[str]:
+    columns = list(columns)
+    leading = [column for column in LEADING_COLUMNS if column in columns]
+    rest = [column for column in columns if column not in leading and column != "split"]
+    return leading + rest
+
+
+def _natural_key(value: str) -> tuple[int, int, str]:
+    """Numbers before text, numbers by value: "2" < "10" < "a"."""
+    text = str(value).strip()
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
+def _natural_order(values: pd.Series) -> list[int]:
+    keys = [_natural_key(value) for value in values]
+    return sorted(range(len(keys)), key=keys.__getitem__)
