@@ -22,3 +22,29 @@ def shared_dir() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return path
+
+
+WESNOTH_MUSIC = Path("/usr/share/games/wesnoth/1.16/data/core/music")
+
+
+def _need(condition: bool, reason: str) -> None:
+    """Skip a test whose outside input is missing, except on CI, where that is a set-up bug."""
+    if condition:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def real_dance_dir(shared_dir: Path) -> Path:
+    return shared_dir / "testdata" / "real_dance"
+
+
+@pytest.fixture(scope="session")
+def music_files() -> list[Path]:
+    """Real music from the Debian package wesnoth-1.16-music (installed by scripts/install.sh --test)."""
+    files = sorted(WESNOTH_MUSIC.glob("*.ogg"))
+    _need(len(files) >= 4, f"no Wesnoth music in {WESNOTH_MUSIC}: run `bash scripts/install.sh --test` "
+                           "(apt-get install wesnoth-1.16-music)")
+    return files

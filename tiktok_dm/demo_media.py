@@ -31,6 +31,7 @@ SKIN_TONES: tuple[Colour, ...] = ((241, 194, 160), (224, 172, 135), (198, 134, 9
 HAIR_COLOURS: tuple[Colour, ...] = ((40, 28, 20), (70, 45, 25), (20, 20, 20), (120, 80, 40))
 SHIRT_COLOURS: tuple[Colour, ...] = ((200, 40, 50), (40, 90, 190), (30, 140, 80), (230, 160, 30), (130, 50, 150))
 TROUSER_COLOURS: tuple[Colour, ...] = ((40, 50, 80), (30, 30, 35), (90, 70, 50), (60, 60, 70))
+FLOOR_LINE = 0.88  # fraction of the frame height where the wall meets the floor
 BACKGROUND_COLOURS: tuple[Colour, ...] = ((225, 225, 218), (205, 215, 225), (230, 215, 200), (215, 225, 210))
 
 
@@ -68,18 +69,29 @@ class Pose2D:
 def render_dancer_frames(
     n_frames: int, fps: float, width: int, height: int, bpm: float, seed: int
 ) -> Iterator[np.ndarray]:
-    """Yield ``n_frames`` RGB uint8 frames [height, width, 3] of a person dancing at ``bpm``."""
+    """Yield ``n_frames`` RGB uint8 frames [height, width, 3] of a person dancing at ``bpm``;
+    ``seed`` picks the colours and where in the routine the dance starts."""
     _check_video_args(n_frames, fps, width, height, bpm)
-    rng = np.random.default_rng(seed)
-    look = _pick_look(rng)
-    phase = float(rng.uniform(0, 2 * math.pi))
+    look, phase = _dancer_setup(seed)
     background = _background(width, height, look.background)
     for frame_index in range(n_frames):
-        beats = frame_index / fps * bpm / 60.0
-        pose = _dance_pose(beats, phase)
         frame = background.copy()
-        _draw_person(frame, pose, look)
+        _draw_person(frame, _dance_pose(frame_index / fps * bpm / 60.0, phase), look)
         yield frame
+
+
+def dancer_keypoints(n_frames: int, fps: float, width: int, height: int, bpm: float, seed: int) -> np.ndarray:
+    """Ground truth of :func:`render_dancer_frames` with the same arguments: float32
+    [n_frames, 17, 3] COCO-17 joint centres in pixels, confidence 1 (every joint is drawn)."""
+    from tiktok_dm.pose.base import COCO17_JOINTS
+
+    _check_video_args(n_frames, fps, width, height, bpm)
+    _, phase = _dancer_setup(seed)
+    keypoints = np.ones((n_frames, len(COCO17_JOINTS), 3), dtype=np.float32)
+    for frame_index in range(n_frames):
+        joints = _skeleton(_dance_pose(frame_index / fps * bpm / 60.0, phase), width, height).joints
+        keypoints[frame_index, :, :2] = [joints[name] for name in COCO17_JOINTS]
+    return keypoints
 
 
 def write_dancer_video(
@@ -155,6 +167,13 @@ def _write_with_opencv(target: Path, frames: Iterator[np.ndarray], fps: float, w
         writer.release()
 
 
+def _dancer_setup(seed: int) -> tuple[Look, float]:
+    """Colours and the dance's phase offset of one seed (same for frames and ground truth)."""
+    rng = np.random.default_rng(seed)
+    look = _pick_look(rng)
+    return look, float(rng.uniform(0, 2 * math.pi))
+
+
 def _pick_look(rng: np.random.Generator) -> Look:
     def pick(options: tuple[Colour, ...]) -> Colour:
         return options[int(rng.integers(len(options)))]
@@ -172,7 +191,7 @@ def _background(width: int, height: int, colour: Colour) -> np.ndarray:
     """A wall with a soft vertical gradient and a darker floor."""
     rows = np.linspace(1.05, 0.9, height, dtype=np.float32)[:, None, None]
     frame = np.broadcast_to(np.asarray(colour, dtype=np.float32) * rows, (height, width, 3)).copy()
-    floor_top = int(height * 0.88)
+    floor_top = int(height * FLOOR_LINE)
     frame[floor_top:] *= 0.75
     return np.clip(frame, 0, 255).astype(np.uint8)
 
@@ -220,10 +239,13 @@ class Skeleton:
 
 
 def _skeleton(pose: Pose2D, width: int, height: int) -> Skeleton:
-    """Proportions are fractions of the standing height (80 % of the frame height, 8 heads)."""
-    unit = height * 0.8
+    """Proportions are fractions of the standing height ``unit`` (8 heads): 70 % of the frame
+    height leaves room for the hands overhead, and arms stretched sideways span about one unit,
+    which caps it in narrow (portrait) frames. The feet stand on the floor line."""
+    unit = min(0.7 * height, 0.85 * width)
     head = unit / 8.0
-    hip = (width / 2 + pose.hip_shift_x * unit, height * 0.5 + pose.hip_drop * unit)
+    standing_leg = 0.49 * unit  # hip to sole
+    hip = (width / 2 + pose.hip_shift_x * unit, FLOOR_LINE * height - standing_leg + pose.hip_drop * unit)
     neck = _limb_end(hip, math.pi + pose.torso_tilt, 3.0 * head)
     across = (math.cos(pose.torso_tilt), -math.sin(pose.torso_tilt))  # unit vector towards image right
 

@@ -77,14 +77,17 @@ class CutStage:
     def _ffmpeg_args(self, item: CutItem, video_out, audio_out) -> list[str]:
         clip, config = item.clip, self.config
         duration = f"{clip.duration_s:.6f}"
+        samples = round(clip.duration_s * config.sample_rate)
         return [
             "-ss", f"{clip.start_s:.6f}", "-i", self.build_dir.absolute(item.source_path),
             "-t", duration, "-map", "0:v:0", "-map", "0:a:0",
             "-c:v", config.video_codec, "-preset", config.preset, "-crf", str(config.crf), "-pix_fmt", "yuv420p",
             "-c:a", config.audio_codec, "-threads", str(config.ffmpeg_threads), "-map_metadata", "-1",
             "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact", video_out,
-            # apad: a compilation's audio often ends a few ms before its picture; keep the wav as long as the clip.
-            "-t", duration, "-map", "0:a:0", "-af", "apad", "-ac", "1", "-ar", str(config.sample_rate), "-c:a", "pcm_s16le",
+            # Exactly as many samples as the span: an AAC stream seeks to a frame boundary (a few samples
+            # short) and a compilation's audio often ends before its picture; pad, then trim.
+            "-map", "0:a:0", "-af", f"aresample={config.sample_rate},apad=whole_len={samples},atrim=end_sample={samples}",
+            "-ac", "1", "-c:a", "pcm_s16le",
             "-map_metadata", "-1", "-fflags", "+bitexact", audio_out,
         ]
 
