@@ -71,7 +71,12 @@ def render_dancer_frames(
 ) -> Iterator[np.ndarray]:
     """Yield ``n_frames`` RGB uint8 frames [height, width, 3] of a person dancing at ``bpm``;
     ``seed`` picks the colours and where in the routine the dance starts."""
+    # Validated here, not in the generator, so bad arguments fail at the call rather than later.
     _check_video_args(n_frames, fps, width, height, bpm)
+    return _dancer_frames(n_frames, fps, width, height, bpm, seed)
+
+
+def _dancer_frames(n_frames: int, fps: float, width: int, height: int, bpm: float, seed: int) -> Iterator[np.ndarray]:
     look, phase = _dancer_setup(seed)
     background = _background(width, height, look.background)
     for frame_index in range(n_frames):
@@ -336,35 +341,40 @@ def _draw_person(frame: np.ndarray, pose: Pose2D, look: Look) -> None:
 
 
 def _draw_head(frame: np.ndarray, centre: Point, head: float, tilt: float, look: Look) -> None:
+    """A frontal face: BlazePose's person detector starts from a face, so the eyes, brows, nose
+    and mouth are what makes the figure detectable at all."""
     import cv2
 
-    angle = -math.degrees(tilt)
-    half_w, half_h = 0.38 * head, 0.5 * head
-
     to_pixels = _head_frame(centre, head, tilt)
+    angle = -math.degrees(tilt)
 
-    def at(dx: float, dy: float) -> tuple[int, int]:
-        return _px(to_pixels(dx, dy))
+    def ellipse(dx: float, dy: float, half_width: float, half_height: float, colour: Colour, arc: int = 360) -> None:
+        """Filled ellipse at a head-relative offset; sizes are fractions of the head height."""
+        size = _size(half_width * head, half_height * head)
+        start = 180 if arc < 0 else 0  # a negative arc draws the upper half
+        cv2.ellipse(frame, _px(to_pixels(dx, dy)), size, angle, start, start + abs(arc), colour, -1, cv2.LINE_AA)
 
-    # Hair behind the head, ears, face.
-    cv2.ellipse(frame, at(0, -0.06), _size(half_w * 1.12, half_h * 1.05), angle, 0, 360, look.hair, -1, cv2.LINE_AA)
+    def stroke(start: Point, end: Point, colour: Colour, thickness: float) -> None:
+        cv2.line(frame, _px(to_pixels(*start)), _px(to_pixels(*end)), colour, max(1, round(thickness * head)), cv2.LINE_AA)
+
+    ellipse(0, -0.06, 0.43, 0.53, look.hair)  # hair behind the head
     for side in (-1, 1):
-        cv2.ellipse(frame, at(side * 0.37, 0.02), _size(0.07 * head, 0.11 * head), angle, 0, 360, _shade(look.skin, 0.9), -1, cv2.LINE_AA)
-    cv2.ellipse(frame, at(0, 0.04), _size(half_w, half_h * 0.92), angle, 0, 360, look.skin, -1, cv2.LINE_AA)
-    # Fringe over the forehead.
-    cv2.ellipse(frame, at(0, -0.3), _size(half_w * 1.02, 0.2 * head), angle, 180, 360, look.hair, -1, cv2.LINE_AA)
+        ellipse(side * 0.37, 0.02, 0.07, 0.11, _shade(look.skin, 0.9))  # ears
+    ellipse(0, 0.04, 0.38, 0.46, look.skin)
+    ellipse(0, -0.3, 0.39, 0.2, look.hair, arc=-180)  # fringe
     for side in (-1, 1):
-        eye = at(side * 0.15, -0.02)
-        cv2.ellipse(frame, eye, _size(0.085 * head, 0.05 * head), angle, 0, 360, (250, 250, 250), -1, cv2.LINE_AA)
-        cv2.circle(frame, eye, max(1, round(0.04 * head)), (70, 45, 30), -1, cv2.LINE_AA)
-        cv2.circle(frame, eye, max(1, round(0.02 * head)), (10, 10, 10), -1, cv2.LINE_AA)
-        cv2.line(frame, at(side * 0.07, -0.11), at(side * 0.24, -0.12), _shade(look.hair, 1.0), max(1, round(0.03 * head)), cv2.LINE_AA)
-    cv2.line(frame, at(0, 0.0), at(0.02, 0.12), _shade(look.skin, 0.7), max(1, round(0.025 * head)), cv2.LINE_AA)
-    cv2.ellipse(frame, at(0, 0.13), _size(0.05 * head, 0.02 * head), angle, 0, 360, _shade(look.skin, 0.75), -1, cv2.LINE_AA)
-    cv2.ellipse(frame, at(0, 0.24), _size(0.12 * head, 0.045 * head), angle, 0, 180, (170, 60, 70), -1, cv2.LINE_AA)
+        ellipse(side * 0.15, -0.02, 0.085, 0.05, (250, 250, 250))  # eye white
+        ellipse(side * 0.15, -0.02, 0.04, 0.04, (70, 45, 30))  # iris
+        ellipse(side * 0.15, -0.02, 0.02, 0.02, (10, 10, 10))  # pupil
+        stroke((side * 0.07, -0.11), (side * 0.24, -0.12), look.hair, 0.03)  # eyebrow
+    stroke((0, 0.0), (0.02, 0.12), _shade(look.skin, 0.7), 0.025)  # nose ridge
+    ellipse(0, 0.13, 0.05, 0.02, _shade(look.skin, 0.75))  # nostrils
+    ellipse(0, 0.24, 0.12, 0.045, (170, 60, 70), arc=180)  # mouth (lower half: a smile)
 
 
-def _capsule(frame: np.ndarray, start: Point, end: Point, start_radius: float, end_radius: float, colour: Colour) -> None:
+def _capsule(
+    frame: np.ndarray, start: Point, end: Point, start_radius: float, end_radius: float, colour: Colour
+) -> None:
     """A tapered limb: two discs joined by a quadrilateral, with a darker outline for shading."""
     import cv2
 

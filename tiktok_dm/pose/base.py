@@ -132,14 +132,10 @@ class PoseSequence:
         source = Path(path)
         if not source.is_file():
             raise FileNotFoundError(f"pose file not found: {source}")
-        try:
-            with np.load(source, allow_pickle=False) as archive:
-                missing = [key for key in POSE_FILE_KEYS if key not in archive.files]
-                if missing:
-                    raise ValueError(f"{source} is not a pose file: missing keys {missing}")
-                arrays = {key: archive[key] for key in POSE_FILE_KEYS}
-        except (OSError, EOFError) as error:  # zip/npy parse errors surface as these
-            raise ValueError(f"cannot read pose file {source}: {error}") from error
+        arrays = _read_npz(source)
+        missing = [key for key in POSE_FILE_KEYS if key not in arrays]
+        if missing:
+            raise ValueError(f"{source} is not a pose file: missing keys {missing}")
         try:
             return cls(
                 keypoints=arrays["keypoints"],
@@ -151,6 +147,17 @@ class PoseSequence:
             )
         except ValueError as error:
             raise ValueError(f"invalid pose file {source}: {error}") from error
+
+
+def _read_npz(source: Path) -> dict[str, np.ndarray]:
+    try:
+        loaded = np.load(source, allow_pickle=False)
+    except (OSError, EOFError, ValueError) as error:  # numpy's ways of saying "not an npz"
+        raise ValueError(f"cannot read pose file {source}: {error}") from error
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ValueError(f"{source} is a single .npy array, not a pose .npz archive")
+    with loaded:
+        return {key: loaded[key] for key in loaded.files}
 
 
 def _check_sequence_shapes(keypoints: np.ndarray, track_ids: np.ndarray, frame_times: np.ndarray) -> None:

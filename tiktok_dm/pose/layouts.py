@@ -95,7 +95,8 @@ def coco17_to_body25(keypoints: np.ndarray) -> np.ndarray:
     for body_name, coco_name in BODY25_FROM_COCO17.items():
         body25[..., body_index[body_name], :] = keypoints[..., _COCO[coco_name], :]
     for body_name, (left_name, right_name) in BODY25_MIDPOINTS.items():
-        body25[..., body_index[body_name], :] = _midpoint(keypoints[..., _COCO[left_name], :], keypoints[..., _COCO[right_name], :])
+        left, right = keypoints[..., _COCO[left_name], :], keypoints[..., _COCO[right_name], :]
+        body25[..., body_index[body_name], :] = _midpoint(left, right)
     return body25
 
 

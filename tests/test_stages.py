@@ -1,0 +1,144 @@
+"""Download and cut stages on media made here (no ../shared needed)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+from tiktok_dm.config import CutConfig, DownloadConfig
+from tiktok_dm.loopback import serve_directory
+from tiktok_dm.manifest import ClipSpec
+from tiktok_dm.stages.base import run_item
+from tiktok_dm.stages.cut import CutItem, CutStage
+from tiktok_dm.stages.download import DownloadItem, DownloadStage
+from tiktok_dm.workdir import BuildDir, sha256_of
+
+FPS = 30
+GRAY_STEP = 8  # frame i is painted gray level (i * 8) % 256, so a frame's index can be read back
+
+
+def _frame_coded_video(path, seconds: float, with_audio: bool = True, silent: bool = False):
+    frames = int(seconds * FPS)
+    video = np.stack([np.full((72, 128, 3), (i * GRAY_STEP) % 256, np.uint8) for i in range(frames)])
+    audio_source = f"anullsrc=r=44100:cl=stereo" if silent else "sine=frequency=440:sample_rate=44100"
+    command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+               "-s", "128x72", "-r", str(FPS), "-i", "-"]
+    if with_audio:
+        command += ["-f", "lavfi", "-t", str(seconds), "-i", audio_source, "-c:a", "aac"]
+    # Keyframes only every 250 frames: a keyframe-only cut (-c copy) would start seconds early.
+    command += ["-c:v", "libx264", "-g", "250", "-pix_fmt", "yuv420p", "-crf", "10", str(path)]
+    subprocess.run(command, input=video.tobytes(), check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("served")
+    (folder / "a").mkdir()
+    (folder / "b").mkdir()
+    _frame_coded_video(folder / "a" / "video.mp4", 6.0)
+    _frame_coded_video(folder / "b" / "video.mp4", 4.0)
+    _frame_coded_video(folder / "mute.mp4", 3.0, with_audio=False)
+    _frame_coded_video(folder / "silent.mp4", 3.0, silent=True)
+    with serve_directory(folder) as base:
+        yield folder, base
+
+
+def _download(tmp_path, url, **config):
+    stage = DownloadStage(DownloadConfig(retries=0, **config), BuildDir(tmp_path))
+    return run_item(stage, DownloadItem("c0", url))
+
+
+def test_download_keys_by_url_so_same_file_names_do_not_collide(media, tmp_path):
+    folder, base = media
+    first = _download(tmp_path, f"{base}/a/video.mp4")
+    second = _download(tmp_path, f"{base}/b/video.mp4")
+    assert first.ok and second.ok, (first.error, second.error)
+    assert first.outputs["path"] != second.outputs["path"]
+    assert first.outputs["sha256"] == sha256_of(folder / "a" / "video.mp4")
+    assert second.outputs["sha256"] == sha256_of(folder / "b" / "video.mp4")
+    assert abs(first.outputs["duration_s"] - 6.0) < 0.1 and first.outputs["has_audio"]
+
+
+def test_download_failures_carry_the_original_error(media, tmp_path):
+    _, base = media
+    missing = _download(tmp_path, f"{base}/nope.mp4")
+    assert not missing.ok and "HTTP Error 404" in missing.error and f"{base}/nope.mp4" in missing.error
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    refused = _download(tmp_path, f"http://127.0.0.1:{port}/x.mp4")
+    assert not refused.ok and "Connection refused" in refused.error
+
+
+def test_download_times_out_on_a_server_that_never_answers(tmp_path):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    held = []
+    accepting = threading.Thread(target=lambda: held.append(listener.accept()), daemon=True)
+    accepting.start()
+    try:
+        result = _download(tmp_path, f"http://127.0.0.1:{listener.getsockname()[1]}/slow.mp4", socket_timeout_s=1.0)
+    finally:
+        listener.close()
+        for connection, _ in held:
+            connection.close()
+    assert not result.ok and "timed out" in result.error.lower()
+
+
+def test_file_urls_need_the_explicit_flag(media, tmp_path):
+    folder, _ = media
+    url = (folder / "a" / "video.mp4").as_uri()
+    refused = _download(tmp_path / "refused", url)
+    assert not refused.ok and "file" in refused.error.lower()
+    allowed = _download(tmp_path / "allowed", url, allow_file_urls=True)
+    assert allowed.ok, allowed.error
+
+
+def _cut(tmp_path, source, start, end, has_audio=True):
+    build_dir = BuildDir(tmp_path)
+    target = build_dir.sources / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(source.read_bytes())
+    clip = ClipSpec("c0", "http://h/x.mp4", "clip0", start, end, "s", 1, line=2)
+    item = CutItem(clip, build_dir.relative(target), source_duration_s=6.0, source_fps=FPS, source_has_audio=has_audio)
+    return build_dir, run_item(CutStage(CutConfig(), build_dir), item)
+
+
+def _frame_index(frame: np.ndarray) -> int:
+    return int(round(float(frame.mean()) / GRAY_STEP))
+
+
+def test_cut_is_frame_accurate_and_keeps_audio(media, tmp_path):
+    folder, _ = media
+    build_dir, result = _cut(tmp_path, folder / "a" / "video.mp4", 1.0, 3.5)
+    assert result.ok, result.error
+    assert result.outputs["frames"] == 75 and result.outputs["sample_rate"] == 22050
+    assert result.outputs["audio_samples"] == round(2.5 * 22050)
+    capture = cv2.VideoCapture(str(build_dir.absolute(result.outputs["video"])))
+    indices = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        indices.append(_frame_index(frame))
+    # Frame 30 of the source (gray 240) is the first frame of the clip, the sequence runs on from there.
+    assert indices[:3] == [30 % 32, 31 % 32, 32 % 32]
+    assert len(indices) == 75
+
+
+def test_cut_failures_name_the_clip(media, tmp_path):
+    folder, _ = media
+    _, beyond = _cut(tmp_path / "beyond", folder / "a" / "video.mp4", 5.0, 9.0)
+    assert not beyond.ok and "ends at 9.000 s, after the end" in beyond.error and "line 2" in beyond.error
+    _, mute = _cut(tmp_path / "mute", folder / "mute.mp4", 0.5, 2.5, has_audio=False)
+    assert not mute.ok and "has no audio track" in mute.error
+    build_dir, silent = _cut(tmp_path / "silent", folder / "silent.mp4", 0.5, 2.5)
+    assert not silent.ok and "audio is silent" in silent.error
+    assert not list(build_dir.clips.glob("*")), "a failed cut must not leave a clip behind"
