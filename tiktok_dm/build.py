@@ -7,8 +7,10 @@ manifest row with its status and error), ``failures.csv`` and the dataset folder
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ class BuildReport:
     clips: pd.DataFrame  # one row per manifest row: status, failed_stage, error, split
     failures: pd.DataFrame  # stage, key, compilation_id, clip_id, error
     dataset_dir: Path | None
+    stage_seconds: dict[str, float] = dataclasses.field(default_factory=dict)  # wall time of each stage in this run
 
     @property
     def ok(self) -> bool:
@@ -87,21 +90,40 @@ def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, p
     atomic_write_text(build_dir.root / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
 
     clip_status = {clip.line: _Status() for clip in manifest.clips}
+    timer = _StageTimer()
     executor = get_executor(config.executor)
     try:
-        downloads = _download(executor, manifest, build_dir, config, clip_status, progress)
-        cuts = _cut(executor, manifest, downloads, build_dir, config, clip_status, progress)
-        poses = _pose(executor, cuts, build_dir, config, clip_status, progress)
-        segments = _segments(executor, manifest, cuts, poses, build_dir, config, clip_status, progress)
+        with timer("download"):
+            downloads = _download(executor, manifest, build_dir, config, clip_status, progress)
+        with timer("cut"):
+            cuts = _cut(executor, manifest, downloads, build_dir, config, clip_status, progress)
+        with timer("pose"):
+            poses = _pose(executor, cuts, build_dir, config, clip_status, progress)
+        with timer("segments"):
+            segments = _segments(executor, manifest, cuts, poses, build_dir, config, clip_status, progress)
     finally:
         executor.close()
 
     clips_table = _clips_table(manifest, clip_status, downloads, cuts, poses, segments)
-    dataset_dir = _split_and_export(clips_table, segments, build_dir, config)
+    with timer("split+export"):
+        dataset_dir = _split_and_export(clips_table, segments, build_dir, config)
     failures = _failures_table(clips_table)
     _write_csv(clips_table.drop(columns=["audio", "poses"]), build_dir.root / "clips.csv")
     _write_csv(failures, build_dir.failures_table)
-    return BuildReport(build_dir.root, clips_table, failures, dataset_dir)
+    return BuildReport(build_dir.root, clips_table, failures, dataset_dir, timer.seconds)
+
+
+class _StageTimer:
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = time.perf_counter() - started
 
 
 @dataclasses.dataclass

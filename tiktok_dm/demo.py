@@ -19,6 +19,7 @@ from tiktok_dm.build import BuildReport, build
 from tiktok_dm.compose import CompilationPart, compose_compilation
 from tiktok_dm.config import BuildConfig
 from tiktok_dm.loopback import serve_directory
+from tiktok_dm.stages.export import datasets_progress_bars_off
 from tiktok_dm.synth_music import synth_song
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def summarise(report: BuildReport) -> str:
     lines = [report.summary(), ""]
     if report.dataset_dir is None:
         return "\n".join(lines + ["no dataset was written", "", HONESTY_NOTE])
-    with tempfile.TemporaryDirectory(prefix="tdm-hf-cache-") as cache:
+    with tempfile.TemporaryDirectory(prefix="tdm-hf-cache-") as cache, datasets_progress_bars_off():
         clips = load_dataset(str(report.dataset_dir), "clips", cache_dir=cache)
         segments = load_dataset(str(report.dataset_dir), "segments", cache_dir=cache)
         table = []

