@@ -50,3 +50,18 @@ def test_ray_retries_a_crashed_worker_then_records_the_failure(tmp_path):
     assert crash.status is Status.FAILED
     assert "worker crashed after 1 retries" in crash.error
     assert BuildDir(tmp_path).read_result("scripted", "crash").status is Status.FAILED
+
+
+def test_every_pipeline_stage_meets_the_stage_contract(tmp_path):
+    from tiktok_dm.config import BuildConfig
+    from tiktok_dm.stages.base import Stage
+    from tiktok_dm.stages.cut import CutStage
+    from tiktok_dm.stages.download import DownloadStage
+    from tiktok_dm.stages.pose import PoseStage
+    from tiktok_dm.stages.segments import SegmentStage
+
+    config = BuildConfig()
+    stages = [DownloadStage(config.download, BuildDir(tmp_path)), CutStage(config.cut, BuildDir(tmp_path)),
+              PoseStage(config.pose, BuildDir(tmp_path)), SegmentStage(config.segment, BuildDir(tmp_path))]
+    assert [stage.name for stage in stages] == ["download", "cut", "pose", "segments"]
+    assert all(isinstance(stage, Stage) for stage in stages)

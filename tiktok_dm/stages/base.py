@@ -30,6 +30,16 @@ class Stage(Protocol):
         ...
 
 
+class ConfiguredStage:
+    """What every pipeline stage holds: its own config section and the build directory it writes to."""
+
+    name: str
+
+    def __init__(self, config: Any, build_dir: BuildDir):
+        self.config = config
+        self.build_dir = build_dir
+
+
 def run_item(stage: Stage, item: Any) -> StageResult:
     key = stage.key(item)
     started = time.perf_counter()

@@ -19,7 +19,7 @@ from tiktok_dm.config import CutConfig
 from tiktok_dm.manifest import ClipSpec
 from tiktok_dm.media import probe, run_ffmpeg
 from tiktok_dm.records import StageError
-from tiktok_dm.workdir import BuildDir
+from tiktok_dm.stages.base import ConfiguredStage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,12 +31,10 @@ class CutItem:
     source_has_audio: bool
 
 
-class CutStage:
+class CutStage(ConfiguredStage):
     name = "cut"
 
-    def __init__(self, config: CutConfig, build_dir: BuildDir):
-        self.config = config
-        self.build_dir = build_dir
+    config: CutConfig
 
     def key(self, item: CutItem) -> str:
         return item.clip.clip_id

@@ -18,7 +18,8 @@ from tiktok_dm.atomic import TMP_PREFIX
 from tiktok_dm.config import DownloadConfig
 from tiktok_dm.media import probe
 from tiktok_dm.records import StageError
-from tiktok_dm.workdir import BuildDir, sha256_of, url_key
+from tiktok_dm.stages.base import ConfiguredStage
+from tiktok_dm.workdir import sha256_of, url_key
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,10 @@ class DownloadItem:
     url: str
 
 
-class DownloadStage:
+class DownloadStage(ConfiguredStage):
     name = "download"
 
-    def __init__(self, config: DownloadConfig, build_dir: BuildDir):
-        self.config = config
-        self.build_dir = build_dir
+    config: DownloadConfig
 
     def key(self, item: DownloadItem) -> str:
         return url_key(item.url)

@@ -7,7 +7,7 @@ from typing import Any
 
 from tiktok_dm.config import PoseConfig
 from tiktok_dm.records import StageError
-from tiktok_dm.workdir import BuildDir
+from tiktok_dm.stages.base import ConfiguredStage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,12 +16,10 @@ class PoseItem:
     video_path: str  # relative to the build directory
 
 
-class PoseStage:
+class PoseStage(ConfiguredStage):
     name = "pose"
 
-    def __init__(self, config: PoseConfig, build_dir: BuildDir):
-        self.config = config
-        self.build_dir = build_dir
+    config: PoseConfig
 
     def key(self, item: PoseItem) -> str:
         return item.clip_id

@@ -18,7 +18,7 @@ from tiktok_dm.atomic import atomic_path
 from tiktok_dm.config import SegmentConfig
 from tiktok_dm.official import format_segment_name
 from tiktok_dm.records import StageError
-from tiktok_dm.workdir import BuildDir
+from tiktok_dm.stages.base import ConfiguredStage
 
 AUDIO_DIR = "audio_s2"
 MOTION_DIR = "motion_s2"
@@ -41,12 +41,10 @@ class SegmentItem:
     poses_path: str
 
 
-class SegmentStage:
+class SegmentStage(ConfiguredStage):
     name = "segments"
 
-    def __init__(self, config: SegmentConfig, build_dir: BuildDir):
-        self.config = config
-        self.build_dir = build_dir
+    config: SegmentConfig
 
     def key(self, item: SegmentItem) -> str:
         return item.clip_id
