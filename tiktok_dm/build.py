@@ -139,6 +139,7 @@ class _Status:
 
 def _download(executor, manifest, build_dir, config, clip_status, progress) -> dict[str, StageResult]:
     for compilation in manifest.unsegmented_compilations:
+        log.warning("compilation %s skipped: %s", compilation.compilation_id, NOT_SEGMENTED)
         for clip in compilation.clips:
             clip_status[clip.line].fail("segment", NOT_SEGMENTED, status="skipped")
     wanted = [c for c in manifest.compilations if any(clip.has_span for clip in c.clips)]
@@ -175,6 +176,7 @@ def _segments(executor, manifest, cuts, poses, build_dir, config, clip_status, p
         if not result.ok:
             continue
         if clip_id not in indices:
+            log.warning("clip %s (manifest line %d) skipped: %s", clip_id, lines[clip_id], NO_SONG)
             clip_status[lines[clip_id]].fail("songs", NO_SONG, status="skipped")
             continue
         items.append(SegmentItem(clip_id, indices[clip_id], cuts[clip_id].outputs["audio"], result.outputs["poses"]))

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from tiktok_dm.config import BuildConfig
 
@@ -15,8 +16,10 @@ EXIT_INVALID_INPUT = 2
 
 
 def _setup_logging(verbose: int) -> None:
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    """Our own messages (what was skipped and why) at INFO; other libraries' at WARNING unless -vv."""
+    logging.basicConfig(level=logging.DEBUG if verbose >= 2 else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tiktok_dm").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def _load_config(config: str | None, executor: str | None, ray_address: str | None, num_cpus: int | None,
@@ -43,7 +46,7 @@ _executor_options = [
                  help="Join an existing Ray cluster (e.g. 'ray://head:10001' or 'auto') instead of starting a "
                       "private local Ray on 127.0.0.1. All nodes must see --out at the same path."),
     click.option("--num-cpus", type=int, help="CPUs for the local Ray (default: all)."),
-    click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug)."),
+    click.option("-v", "--verbose", count=True, help="More log output (-v: our debug messages, -vv: everything)."),
 ]
 
 
@@ -128,7 +131,8 @@ def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment:
         click.echo(f"invalid input: manifest {manifest} does not exist", err=True)
         sys.exit(EXIT_INVALID_INPUT)
     try:
-        report = run_build(manifest, out_dir, cfg, progress=not no_progress)
+        with logging_redirect_tqdm():
+            report = run_build(manifest, out_dir, cfg, progress=not no_progress)
     except ManifestError as error:
         click.echo(f"invalid input: {error}", err=True)
         sys.exit(EXIT_INVALID_INPUT)
@@ -166,7 +170,8 @@ def demo(out_dir: Path, no_progress: bool, config: str | None, executor: str | N
 
     _setup_logging(verbose)
     cfg = _load_config(config or "debug", executor or "ray", ray_address, num_cpus, allow_file_urls=False)
-    report, summary = run_demo(out_dir, cfg, progress=not no_progress)
+    with logging_redirect_tqdm():
+        report, summary = run_demo(out_dir, cfg, progress=not no_progress)
     click.echo(summary)
     sys.exit(0 if report.ok else EXIT_FAILURES)
 

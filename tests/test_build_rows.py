@@ -1,0 +1,40 @@
+"""Manifest rows the build cannot finish yet are kept, with their reason, not dropped."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tiktok_dm.build import NO_SONG, NOT_SEGMENTED, build
+from tiktok_dm.compose import CompilationPart, compose_compilation
+from tiktok_dm.config import BuildConfig
+from tiktok_dm.demo_media import write_dancer_video
+from tiktok_dm.loopback import serve_directory
+from tiktok_dm.synth_music import synth_song
+
+
+def test_rows_without_song_or_span_are_reported_as_skipped(tmp_path):
+    media = tmp_path / "media"
+    media.mkdir()
+    dancer = write_dancer_video(media / "dancer.mp4", seconds=2.0, fps=30, width=320, height=240, bpm=120, seed=0)
+    parts = [CompilationPart(dancer, 2.0, synth_song(2.0, 22050, 100 + 10 * i, 110.0 * (i + 1), seed=i))
+             for i in range(3)]
+    spans = compose_compilation(parts, media / "comp.mp4", width=320, height=240)
+    config = BuildConfig.from_yaml("debug")
+    with serve_directory(media) as base:
+        rows = [{"compilation_id": "c0", "url": f"{base}/comp.mp4", "clip_id": f"k{i}", "start_s": start,
+                 "end_s": end, "song_id": song, "num_dancers": 1}
+                for i, ((start, end), song) in enumerate(zip(spans, ["s1", "s2", ""]))]
+        rows.append({"compilation_id": "c1", "url": f"{base}/other.mp4", "clip_id": "", "start_s": "", "end_s": "",
+                     "song_id": "", "num_dancers": ""})
+        pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
+        report = build(tmp_path / "manifest.csv", tmp_path / "out", config, progress=False)
+
+    clips = report.clips.set_index("line")
+    assert list(clips.loc[[2, 3], "status"]) == ["ok", "ok"]
+    assert (clips.loc[4, "status"], clips.loc[4, "failed_stage"], clips.loc[4, "error"]) == ("skipped", "songs", NO_SONG)
+    assert (clips.loc[5, "status"], clips.loc[5, "failed_stage"], clips.loc[5, "error"]) == (
+        "skipped", "segment", NOT_SEGMENTED)
+    assert sorted(report.failures["line"]) == [4, 5]
+    # The unsegmented compilation was never downloaded (its URL does not even exist).
+    assert len(list((tmp_path / "out" / "results" / "download").glob("*.json"))) == 1
+    assert sorted(pd.read_csv(tmp_path / "out" / "clips.csv")["line"]) == [2, 3, 4, 5]
