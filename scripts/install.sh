@@ -41,5 +41,5 @@ extras="audio,pose"
 # the headless OpenCV with opencv-contrib and pull jax, so it goes in without them (the few it needs
 # come with the [pose] extra).
 "${pip[@]}" --no-deps "mediapipe==0.10.14"
-.venv/bin/python -c "import mediapipe, torchcodec, datasets, ray, yt_dlp" \
+.venv/bin/python -c "import mediapipe.python.solutions.pose, torchcodec, datasets, ray, yt_dlp" \
   && echo "== installed: $(.venv/bin/tiktok-dm --help >/dev/null && echo 'tiktok-dm ready in .venv')"
