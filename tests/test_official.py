@@ -245,7 +245,7 @@ def test_convert_official_lists_writes_split_files_and_readmes(tmp_path: Path) -
     ).read_text() == "gA_sFM_cAll_d01_mBR1_ch01\ngB_sFM_cAll_d02_mBR1_ch02\n"
     assert (out / "aistpp_crossmodal" / "ignore_list.txt").read_text() == "gB_sFM_cAll_d02_mBR1_ch02\n"
     for folder in ("tiktok_official", "aistpp_crossmodal"):
-        assert "python -m tiktok_dm.official /work/shared/reference splits" in (out / folder / "README.md").read_text()
+        assert "python -m tiktok_dm.official ../shared/reference splits" in (out / folder / "README.md").read_text()
 
 
 def test_convert_official_lists_rejects_a_song_in_both_tiktok_splits(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ loopback HTTP, built through Ray, plus one compilation for each failure a user w
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import socket
 import subprocess
@@ -136,10 +135,11 @@ def test_split_is_song_disjoint(built):
     assert done[done["song_id"] == "0"]["split"].nunique() == 1
 
 
-def test_load_dataset_round_trip_with_decoded_audio(built, tmp_path):
+def test_load_dataset_round_trip_with_decoded_audio(built, tmp_path, monkeypatch):
     from datasets import load_dataset
 
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     clips = load_dataset(str(built.dataset_dir), "clips", cache_dir=str(tmp_path))
     segments = load_dataset(str(built.dataset_dir), "segments", cache_dir=str(tmp_path))
     assert sum(len(clips[s]) for s in clips) == len(_ok_plan())

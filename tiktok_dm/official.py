@@ -4,7 +4,7 @@ TikTok segment files are named ``{COMP:06d}_{MUSIC}_{CLIP}_seg{K}`` (compilation
 global clip id, 1-based 2-second segment index); :func:`format_segment_name` is the one place
 that builds such a name, so the pipeline's files match the official lists.
 
-Run ``python -m tiktok_dm.official /work/shared/reference splits`` to (re)write
+Run ``python -m tiktok_dm.official ../shared/reference splits`` to (re)write
 ``splits/tiktok_official`` (official TikTok clip split) and ``splits/aistpp_crossmodal``
 (AIST++ crossmodal sequence lists).
 """
@@ -40,7 +40,7 @@ SEQUENCE_SUFFIXES = (".json", ".pkl")
 
 TIKTOK_OFFICIAL_DIR = "tiktok_official"
 AIST_CROSSMODAL_DIR = "aistpp_crossmodal"
-CONVERT_COMMAND = "python -m tiktok_dm.official /work/shared/reference splits"
+CONVERT_COMMAND = "python -m tiktok_dm.official ../shared/reference splits"
 
 
 @dataclasses.dataclass(frozen=True)
