@@ -38,3 +38,38 @@ def test_rows_without_song_or_span_are_reported_as_skipped(tmp_path):
     # The unsegmented compilation was never downloaded (its URL does not even exist).
     assert len(list((tmp_path / "out" / "results" / "download").glob("*.json"))) == 1
     assert sorted(pd.read_csv(tmp_path / "out" / "clips.csv")["line"]) == [2, 3, 4, 5]
+
+
+def test_an_edited_row_redoes_only_the_work_that_depends_on_it(tmp_path):
+    media = tmp_path / "media"
+    media.mkdir()
+    dancer = write_dancer_video(media / "dancer.mp4", seconds=2.0, fps=30, width=320, height=240, bpm=120, seed=1)
+    parts = [CompilationPart(dancer, 4.0, synth_song(4.0, 22050, 100 + 10 * i, 110.0 * (i + 1), seed=i))
+             for i in range(2)]
+    spans = compose_compilation(parts, media / "comp.mp4", width=320, height=240)
+    config = BuildConfig.from_yaml("debug")
+    manifest, out = tmp_path / "manifest.csv", tmp_path / "out"
+    with serve_directory(media) as base:
+        rows = pd.DataFrame([{"compilation_id": "c0", "url": f"{base}/comp.mp4", "clip_id": f"k{i}",
+                              "start_s": start, "end_s": end, "song_id": f"s{i}", "num_dancers": 1, "note": ""}
+                             for i, (start, end) in enumerate(spans)])
+        rows.to_csv(manifest, index=False)
+        build(manifest, out, config, progress=False)
+        records = {p.relative_to(out): p.stat().st_mtime_ns for p in (out / "results").rglob("*.json")}
+        old_segments = set(pd.read_csv(out / "segments.csv")["segment"])
+
+        rows.loc[0, "end_s"] = spans[0][0] + 2.0  # k0 shrinks from 4 s to 2 s
+        rows.loc[1, "note"] = "a note changes nothing"
+        rows.loc[1, "song_id"] = "s0"  # k1 now shares k0's song: its segments are renamed, no new cut or pose
+        rows.to_csv(manifest, index=False)
+        report = build(manifest, out, config, progress=False)
+
+    changed = {str(p) for p, mtime in records.items() if (out / p).stat().st_mtime_ns != mtime}
+    assert changed == {"results/cut/k0.json", "results/pose/k0.json", "results/segments/k0.json",
+                       "results/segments/k1.json"}
+    assert report.clips.set_index("clip_id").loc["k0", "duration_s"] == 2.0
+    segments = set(pd.read_csv(out / "segments.csv")["segment"])
+    assert old_segments == {"000000_0_0_seg1", "000000_0_0_seg2", "000000_1_1_seg1", "000000_1_1_seg2"}
+    assert segments == {"000000_0_0_seg1", "000000_0_1_seg1", "000000_0_1_seg2"}
+    on_disk = {p.stem for p in (out / "d2m" / "audio_s2").glob("*.wav")}
+    assert on_disk == segments, "segment files of the old span / old song id were left behind"

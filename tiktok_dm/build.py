@@ -159,12 +159,12 @@ def _cut(executor, manifest, downloads, build_dir, config, clip_status, progress
         source = downloads[clip.compilation_id]
         if source.ok:
             items.append(CutItem(clip, source.outputs["path"], source.outputs["duration_s"], source.outputs["fps"],
-                                 source.outputs["has_audio"]))
+                                 source.outputs["has_audio"], source.outputs["sha256"]))
     return _run_keyed(executor, CutStage(config.cut, build_dir), items, progress)
 
 
 def _pose(executor, cuts, build_dir, config, clip_status, progress) -> dict[str, StageResult]:
-    items = [PoseItem(clip_id, r.outputs["video"]) for clip_id, r in cuts.items() if r.ok]
+    items = [PoseItem(clip_id, r.outputs["video"], r.fingerprint) for clip_id, r in cuts.items() if r.ok]
     return _run_keyed(executor, PoseStage(config.pose, build_dir), items, progress)
 
 
@@ -179,7 +179,8 @@ def _segments(executor, manifest, cuts, poses, build_dir, config, clip_status, p
             log.warning("clip %s (manifest line %d) skipped: %s", clip_id, lines[clip_id], NO_SONG)
             clip_status[lines[clip_id]].fail("songs", NO_SONG, status="skipped")
             continue
-        items.append(SegmentItem(clip_id, indices[clip_id], cuts[clip_id].outputs["audio"], result.outputs["poses"]))
+        items.append(SegmentItem(clip_id, indices[clip_id], cuts[clip_id].outputs["audio"], result.outputs["poses"],
+                                 result.fingerprint))
     return _run_keyed(executor, SegmentStage(config.segment, build_dir), items, progress)
 
 

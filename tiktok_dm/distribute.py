@@ -8,6 +8,7 @@ failure and the run goes on.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -18,7 +19,7 @@ from tqdm.auto import tqdm
 
 from tiktok_dm.config import ExecutorConfig
 from tiktok_dm.records import StageResult
-from tiktok_dm.stages.base import Stage, run_item
+from tiktok_dm.stages.base import Stage, fingerprint, is_done, run_item
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,10 @@ class RayExecutor:
 
     def _record_crash(self, stage: Stage, item: Any, error: Exception) -> StageResult:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        result = StageResult.failure(stage.name, stage.key(item),
-                                     f"worker crashed after {self._max_retries} retries: {type(error).__name__}: {message}")
+        result = dataclasses.replace(
+            StageResult.failure(stage.name, stage.key(item),
+                                f"worker crashed after {self._max_retries} retries: {type(error).__name__}: {message}"),
+            fingerprint=fingerprint(stage, item))
         stage.build_dir.write_result(result)
         log.error("%s %s: %s", stage.name, result.key, result.error)
         return result
@@ -108,8 +111,8 @@ def run_stage(executor: Executor, stage: Stage, items: list[Any], progress: bool
     results: dict[str, StageResult] = {}
     todo = []
     for item in items:
-        previous = stage.build_dir.read_result(stage.name, stage.key(item))
-        if previous is not None and previous.ok:
+        previous = is_done(stage, item)
+        if previous is not None:
             results[previous.key] = previous
         else:
             todo.append(item)

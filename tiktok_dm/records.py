@@ -27,6 +27,8 @@ class StageResult:
     outputs: dict[str, Any] = dataclasses.field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
+    # Hash of the stage settings and the item this result was made from (see stages.base.fingerprint).
+    fingerprint: str = ""
 
     @property
     def ok(self) -> bool:

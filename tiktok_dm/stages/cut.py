@@ -29,6 +29,11 @@ class CutItem:
     source_duration_s: float
     source_fps: float
     source_has_audio: bool
+    source_sha256: str = ""
+
+    def identity(self) -> str:
+        """What the cut depends on: the span and the source bytes (not the song id, notes or line number)."""
+        return repr((self.clip.clip_id, self.clip.start_s, self.clip.end_s, self.source_path, self.source_sha256))
 
 
 class CutStage(ConfiguredStage):

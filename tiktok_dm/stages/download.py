@@ -38,6 +38,10 @@ class DownloadStage(ConfiguredStage):
     def key(self, item: DownloadItem) -> str:
         return url_key(item.url)
 
+    def settings_identity(self) -> str:
+        # Retries and timeouts do not change what is downloaded; the format does.
+        return f"format={self.config.format}"
+
     def run(self, item: DownloadItem) -> dict[str, Any]:
         import yt_dlp  # heavy import, only where downloads happen
 

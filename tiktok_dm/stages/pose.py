@@ -14,6 +14,7 @@ from tiktok_dm.stages.base import ConfiguredStage
 class PoseItem:
     clip_id: str
     video_path: str  # relative to the build directory
+    cut_fingerprint: str = ""  # the clip video this pose was detected on
 
 
 class PoseStage(ConfiguredStage):

@@ -39,6 +39,7 @@ class SegmentItem:
     index: D2MIndex
     audio_path: str  # relative to the build directory
     poses_path: str
+    pose_fingerprint: str = ""  # the poses (and through them the cut clip) the segments are made from
 
 
 class SegmentStage(ConfiguredStage):
@@ -89,6 +90,17 @@ class SegmentStage(ConfiguredStage):
                 "motion": self.build_dir.relative(motion_target),
                 "motion_visible": float(np.mean(motion_piece.reshape(frames_per_segment, -1, 3)[..., 2] > 0)),
             })
+        self._remove_stale_segments(item.clip_id, keep={s["audio"] for s in segments} | {s["motion"] for s in segments})
         return {"segments": segments, "motion_layout": config.motion_layout,
                 "compilation_index": item.index.compilation, "music_index": item.index.music,
                 "clip_index": item.index.clip}
+
+    def _remove_stale_segments(self, clip_id: str, keep: set[str]) -> None:
+        """A clip redone with another span or song id must not leave its old segment files behind."""
+        previous = self.build_dir.read_result(self.name, clip_id)
+        if previous is None or not previous.ok:
+            return
+        for segment in previous.outputs.get("segments", []):
+            for relative in (segment["audio"], segment["motion"]):
+                if relative not in keep:
+                    self.build_dir.absolute(relative).unlink(missing_ok=True)
