@@ -18,11 +18,19 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         log.debug("loopback http: " + format, *args)
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # yt-dlp's generic extractor reads the head of a media URL and hangs up: a reset, not an error.
+        log.debug("loopback http: client %s hung up", client_address, exc_info=True)
+
+
 @contextlib.contextmanager
 def serve_directory(directory: str | Path) -> Iterator[str]:
     """Serve ``directory`` on a free loopback port; yields the base URL (no trailing slash)."""
     handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, name="loopback-http", daemon=True)
     thread.start()
     try:
