@@ -93,14 +93,15 @@ def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, p
     timer = _StageTimer()
     executor = get_executor(config.executor)
     try:
+        stages = _ClipStages(manifest, build_dir, config, executor, clip_status, progress)
         with timer("download"):
-            downloads = _download(executor, manifest, build_dir, config, clip_status, progress)
+            downloads = stages.download()
         with timer("cut"):
-            cuts = _cut(executor, manifest, downloads, build_dir, config, clip_status, progress)
+            cuts = stages.cut(downloads)
         with timer("pose"):
-            poses = _pose(executor, cuts, build_dir, config, clip_status, progress)
+            poses = stages.pose(cuts)
         with timer("segments"):
-            segments = _segments(executor, manifest, cuts, poses, build_dir, config, clip_status, progress)
+            segments = stages.segments(cuts, poses)
     finally:
         executor.close()
 
@@ -137,56 +138,64 @@ class _Status:
             self.status, self.failed_stage, self.error = status, stage, error
 
 
-def _download(executor, manifest, build_dir, config, clip_status, progress) -> dict[str, StageResult]:
-    for compilation in manifest.unsegmented_compilations:
-        log.warning("compilation %s skipped: %s", compilation.compilation_id, NOT_SEGMENTED)
-        for clip in compilation.clips:
-            clip_status[clip.line].fail("segment", NOT_SEGMENTED, status="skipped")
-    wanted = [c for c in manifest.compilations if any(clip.has_span for clip in c.clips)]
-    stage = DownloadStage(config.download, build_dir)
-    results = run_stage(executor, stage, [DownloadItem(c.compilation_id, c.url) for c in wanted], progress)
-    by_compilation = {c.compilation_id: r for c, r in zip(wanted, results)}
-    for clip in manifest.spanned_clips:
-        result = by_compilation[clip.compilation_id]
-        if not result.ok:
-            clip_status[clip.line].fail("download", result.error)
-    return by_compilation
+@dataclasses.dataclass
+class _ClipStages:
+    """The per-item stages of one build, run in order; each returns its results keyed by item."""
 
+    manifest: Manifest
+    build_dir: BuildDir
+    config: BuildConfig
+    executor: Any
+    clip_status: dict[int, _Status]
+    progress: bool
 
-def _cut(executor, manifest, downloads, build_dir, config, clip_status, progress) -> dict[str, StageResult]:
-    items = []
-    for clip in manifest.spanned_clips:
-        source = downloads[clip.compilation_id]
-        if source.ok:
-            items.append(CutItem(clip, source.outputs["path"], source.outputs["duration_s"], source.outputs["fps"],
-                                 source.outputs["has_audio"], source.outputs["sha256"]))
-    return _run_keyed(executor, CutStage(config.cut, build_dir), items, progress)
+    def download(self) -> dict[str, StageResult]:
+        for compilation in self.manifest.unsegmented_compilations:
+            log.warning("compilation %s skipped: %s", compilation.compilation_id, NOT_SEGMENTED)
+            for clip in compilation.clips:
+                self.clip_status[clip.line].fail("segment", NOT_SEGMENTED, status="skipped")
+        wanted = [c for c in self.manifest.compilations if any(clip.has_span for clip in c.clips)]
+        stage = DownloadStage(self.config.download, self.build_dir)
+        results = run_stage(self.executor, stage, [DownloadItem(c.compilation_id, c.url) for c in wanted],
+                            self.progress)
+        by_compilation = {c.compilation_id: r for c, r in zip(wanted, results)}
+        for clip in self.manifest.spanned_clips:
+            result = by_compilation[clip.compilation_id]
+            if not result.ok:
+                self.clip_status[clip.line].fail("download", result.error)
+        return by_compilation
 
+    def cut(self, downloads: dict[str, StageResult]) -> dict[str, StageResult]:
+        items = []
+        for clip in self.manifest.spanned_clips:
+            source = downloads[clip.compilation_id]
+            if source.ok:
+                items.append(CutItem(clip, source.outputs["path"], source.outputs["duration_s"],
+                                     source.outputs["fps"], source.outputs["has_audio"], source.outputs["sha256"]))
+        return self._run(CutStage(self.config.cut, self.build_dir), items)
 
-def _pose(executor, cuts, build_dir, config, clip_status, progress) -> dict[str, StageResult]:
-    items = [PoseItem(clip_id, r.outputs["video"], r.fingerprint) for clip_id, r in cuts.items() if r.ok]
-    return _run_keyed(executor, PoseStage(config.pose, build_dir), items, progress)
+    def pose(self, cuts: dict[str, StageResult]) -> dict[str, StageResult]:
+        items = [PoseItem(clip_id, r.outputs["video"], r.fingerprint) for clip_id, r in cuts.items() if r.ok]
+        return self._run(PoseStage(self.config.pose, self.build_dir), items)
 
+    def segments(self, cuts: dict[str, StageResult], poses: dict[str, StageResult]) -> dict[str, StageResult]:
+        indices = d2m_indices(self.manifest)
+        lines = {clip.clip_id: clip.line for clip in self.manifest.spanned_clips}
+        items = []
+        for clip_id, result in poses.items():
+            if not result.ok:
+                continue
+            if clip_id not in indices:
+                log.warning("clip %s (manifest line %d) skipped: %s", clip_id, lines[clip_id], NO_SONG)
+                self.clip_status[lines[clip_id]].fail("songs", NO_SONG, status="skipped")
+                continue
+            items.append(SegmentItem(clip_id, indices[clip_id], cuts[clip_id].outputs["audio"],
+                                     result.outputs["poses"], result.fingerprint))
+        return self._run(SegmentStage(self.config.segment, self.build_dir), items)
 
-def _segments(executor, manifest, cuts, poses, build_dir, config, clip_status, progress) -> dict[str, StageResult]:
-    indices = d2m_indices(manifest)
-    lines = {clip.clip_id: clip.line for clip in manifest.spanned_clips}
-    items = []
-    for clip_id, result in poses.items():
-        if not result.ok:
-            continue
-        if clip_id not in indices:
-            log.warning("clip %s (manifest line %d) skipped: %s", clip_id, lines[clip_id], NO_SONG)
-            clip_status[lines[clip_id]].fail("songs", NO_SONG, status="skipped")
-            continue
-        items.append(SegmentItem(clip_id, indices[clip_id], cuts[clip_id].outputs["audio"], result.outputs["poses"],
-                                 result.fingerprint))
-    return _run_keyed(executor, SegmentStage(config.segment, build_dir), items, progress)
-
-
-def _run_keyed(executor, stage, items, progress) -> dict[str, StageResult]:
-    results = run_stage(executor, stage, items, progress)
-    return {stage.key(item): result for item, result in zip(items, results)}
+    def _run(self, stage, items) -> dict[str, StageResult]:
+        results = run_stage(self.executor, stage, items, self.progress)
+        return {stage.key(item): result for item, result in zip(items, results)}
 
 
 def _clips_table(manifest, clip_status, downloads, cuts, poses, segments) -> pd.DataFrame:
