@@ -74,6 +74,7 @@ def cli() -> None:
       tiktok-dm validate manifest.csv         # check a manifest before any work
       tiktok-dm build manifest.csv --out build/
       tiktok-dm status build/                 # what is done / failed per stage
+      tiktok-dm verify manifest.csv           # which source URLs still answer (link rot)
     """
 
 
@@ -138,6 +139,37 @@ def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment:
         sys.exit(EXIT_INVALID_INPUT)
     click.echo(report.summary())
     sys.exit(0 if report.ok else EXIT_FAILURES)
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default="linkrot.csv",
+              show_default=True, help="Link-rot table: compilation_id, url, status (alive/dead), error, title, "
+                                      "duration_s, extractor, checked_at.")
+@click.option("--workers", type=int, default=4, show_default=True, help="URLs checked at the same time.")
+@click.option("--allow-file-urls", is_flag=True, help="Accept file:// URLs in the manifest.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def verify(manifest: Path, out_path: Path, workers: int, allow_file_urls: bool, no_progress: bool) -> None:
+    """Check which source URLs of MANIFEST still answer (metadata only, nothing is downloaded).
+
+    Exit code 0 when every URL answers, 1 when some are dead (listed), 2 for an invalid manifest.
+    """
+    from tiktok_dm.config import DownloadConfig
+    from tiktok_dm.manifest import ManifestError
+    from tiktok_dm.verify import DEAD, verify_manifest, write_link_table
+
+    try:
+        table = verify_manifest(manifest, DownloadConfig(allow_file_urls=allow_file_urls), workers=workers,
+                                progress=not no_progress)
+    except (ManifestError, FileNotFoundError) as error:
+        click.echo(f"invalid input: {error}", err=True)
+        sys.exit(EXIT_INVALID_INPUT)
+    write_link_table(table, out_path)
+    dead = table[table["status"] == DEAD]
+    click.echo(f"{len(table) - len(dead)} of {len(table)} source URL(s) answer; table: {out_path}")
+    for row in dead.itertuples():
+        click.echo(f"  dead: {row.compilation_id} {row.url}: {row.error}")
+    sys.exit(EXIT_FAILURES if len(dead) else 0)
 
 
 @cli.command()

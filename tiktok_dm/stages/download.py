@@ -20,6 +20,8 @@ from tiktok_dm.media import probe
 from tiktok_dm.records import StageError
 from tiktok_dm.stages.base import ConfiguredStage
 from tiktok_dm.workdir import sha256_of, url_key
+from tiktok_dm.ytdlp import base_options, clean_error
+from tiktok_dm.ytdlp import version as ytdlp_version
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ class DownloadStage(ConfiguredStage):
             target = self.build_dir.sources / f"{key}{downloaded.suffix}"
             os.replace(downloaded, target)
         except yt_dlp.utils.YoutubeDLError as error:
-            raise StageError(f"download of {item.url} failed: {_clean(str(error))}") from error
+            raise StageError(f"download of {item.url} failed: {clean_error(str(error))}") from error
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -76,23 +78,15 @@ class DownloadStage(ConfiguredStage):
             "fps": media.fps,
             "title": info.get("title"),
             "extractor": info.get("extractor_key"),
+            "yt_dlp_version": ytdlp_version(),
         }
 
     def _options(self, scratch: Path, item: DownloadItem) -> dict[str, Any]:
         return {
+            **base_options(self.config, item.compilation_id),
             "format": self.config.format,
             "outtmpl": str(scratch / "source.%(ext)s"),
             "merge_output_format": "mp4",
-            "retries": self.config.retries,
-            "fragment_retries": self.config.retries,
-            "extractor_retries": self.config.retries,
-            "socket_timeout": self.config.socket_timeout_s,
-            "noplaylist": True,
-            "quiet": True,
-            "no_warnings": True,
-            "noprogress": True,
-            "enable_file_urls": self.config.allow_file_urls,
-            "logger": _YtDlpLogger(item.compilation_id),
             "progress_hooks": [_ProgressHook(item.compilation_id)],
         }
 
@@ -107,29 +101,6 @@ def _downloaded_file(info: dict[str, Any], scratch: Path) -> Path:
     if len(files) != 1:
         raise StageError(f"yt-dlp reported success but left {len(files)} file(s) in {scratch.name}")
     return files[0]
-
-
-def _clean(message: str) -> str:
-    return message.replace("ERROR: ", "").strip()
-
-
-class _YtDlpLogger:
-    """Route yt-dlp's messages into logging instead of stdout (they would garble progress bars)."""
-
-    def __init__(self, compilation_id: str):
-        self.prefix = f"[{compilation_id}] "
-
-    def debug(self, message: str) -> None:
-        log.debug(self.prefix + message)
-
-    def info(self, message: str) -> None:
-        log.debug(self.prefix + message)
-
-    def warning(self, message: str) -> None:
-        log.warning(self.prefix + message)
-
-    def error(self, message: str) -> None:
-        log.debug(self.prefix + message)  # surfaces as the exception text in the failures table
 
 
 class _ProgressHook:
