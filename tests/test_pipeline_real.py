@@ -3,6 +3,7 @@ loopback HTTP, built through Ray, plus one compilation for each failure a user w
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import socket
@@ -150,6 +151,9 @@ def test_load_dataset_round_trip_with_decoded_audio(built, tmp_path, monkeypatch
     keypoints = np.asarray(row["keypoints"])
     assert keypoints.ndim == 4 and keypoints.shape[2:] == (17, 3)
     assert np.isfinite(keypoints[..., 0]).mean() > 0.3
+    provenance = json.loads(row["tool_versions"])
+    assert provenance["ffmpeg"].startswith("ffmpeg version") and provenance["yt_dlp"][:4].isdigit()
+    assert provenance["pose_backend"].startswith("mediapipe") and row["source_sha256"] and row["url"]
     segment = segments["test"][0]
     assert np.asarray(segment["motion"]).shape == (60, 75)
     assert segment["audio"].get_all_samples().data.shape[-1] == 44100

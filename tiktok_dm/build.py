@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from tiktok_dm import __version__
 from tiktok_dm.atomic import atomic_write_text, sweep_temporaries
 from tiktok_dm.config import BuildConfig
 from tiktok_dm.distribute import get_executor, run_stage
@@ -226,10 +228,22 @@ def _clips_table(manifest, clip_status, downloads, cuts, poses, segments) -> pd.
             "pose_backend": pose.outputs["backend"] if done else None,
             "person_coverage": pose.outputs["person_coverage"] if done else None,
             "source_sha256": source.outputs.get("sha256") if source is not None and source.ok else None,
+            "tool_versions": _tool_versions(source, cut, pose) if done else None,
             "audio": cut.outputs["audio"] if done else None,
             "poses": pose.outputs["poses"] if done else None,
         })
     return pd.DataFrame(rows)
+
+
+def _tool_versions(source: StageResult, cut: StageResult, pose: StageResult) -> str:
+    """Provenance of a clip: which tools (and versions) made it, as a JSON object."""
+    versions = {
+        "tiktok_dm": __version__,
+        "yt_dlp": source.outputs.get("yt_dlp_version", "unknown"),
+        "ffmpeg": cut.outputs.get("ffmpeg_version", "unknown"),
+        "pose_backend": pose.outputs.get("backend_version", pose.outputs.get("backend", "unknown")),
+    }
+    return json.dumps(versions, sort_keys=True)
 
 
 def _split_and_export(clips_table: pd.DataFrame, segments: dict[str, StageResult], build_dir: BuildDir,

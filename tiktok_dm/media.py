@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
 import subprocess
@@ -34,6 +35,13 @@ def require_tool(name: str) -> str:
     if path is None:
         raise RuntimeError(f"{name} not found on PATH; install ffmpeg (e.g. `apt-get install ffmpeg`)")
     return path
+
+
+@functools.lru_cache(maxsize=1)
+def ffmpeg_version() -> str:
+    """First line of ``ffmpeg -version`` (recorded in every clip's provenance)."""
+    completed = subprocess.run([require_tool("ffmpeg"), "-version"], capture_output=True, text=True)
+    return completed.stdout.splitlines()[0].strip() if completed.stdout else "unknown"
 
 
 def probe(path: str | Path, count_frames: bool = False) -> MediaInfo:

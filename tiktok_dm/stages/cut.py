@@ -17,7 +17,7 @@ import soundfile as sf
 from tiktok_dm.atomic import atomic_path
 from tiktok_dm.config import CutConfig
 from tiktok_dm.manifest import ClipSpec
-from tiktok_dm.media import probe, run_ffmpeg
+from tiktok_dm.media import ffmpeg_version, probe, run_ffmpeg
 from tiktok_dm.records import StageError
 from tiktok_dm.stages.base import ConfiguredStage
 
@@ -75,6 +75,7 @@ class CutStage(ConfiguredStage):
             "width": media.width,
             "height": media.height,
             "peak_dbfs": peak_dbfs,
+            "ffmpeg_version": ffmpeg_version(),
         }
 
     def _ffmpeg_args(self, item: CutItem, video_out, audio_out) -> list[str]:
