@@ -22,7 +22,7 @@ from tiktok_dm import __version__
 from tiktok_dm.atomic import atomic_write_text, sweep_temporaries
 from tiktok_dm.config import BuildConfig
 from tiktok_dm.distribute import get_executor, run_stage
-from tiktok_dm.manifest import Manifest
+from tiktok_dm.manifest import ClipSpec, Manifest
 from tiktok_dm.records import StageResult
 from tiktok_dm.stages.cut import CutItem, CutStage
 from tiktok_dm.stages.download import DownloadItem, DownloadStage
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 NOT_SEGMENTED = ("no clip spans: automatic clip boundaries are not available yet; "
                  "give start_s/end_s for this compilation's clips")
+UNUSABLE = "marked unusable by an annotator (manifest column 'usable')"
 NO_SONG = "song_id is empty: automatic song ids are not available yet; give song_id to place the clip in a split"
 
 
@@ -63,6 +64,11 @@ class BuildReport:
             lines.append(f"{len(self.failures)} failure(s) (see {self.build_dir / 'failures.csv'}):")
             lines += [f"  {r.stage} {r.key}: {r.error}" for r in self.failures.itertuples()]
         return "\n".join(lines)
+
+
+def is_marked_unusable(clip: ClipSpec) -> bool:
+    """Annotators mark clips unusable in Label Studio; `annotate pull` writes that into a 'usable' column."""
+    return str(clip.extra.get("usable", "")).strip().lower() in {"false", "no", "0", "unusable"}
 
 
 def d2m_indices(manifest: Manifest) -> dict[str, D2MIndex]:
@@ -171,7 +177,10 @@ class _ClipStages:
         items = []
         for clip in self.manifest.spanned_clips:
             source = downloads[clip.compilation_id]
-            if source.ok:
+            if is_marked_unusable(clip):
+                log.info("clip %s (manifest line %d) skipped: %s", clip.clip_id, clip.line, UNUSABLE)
+                self.clip_status[clip.line].fail("annotation", UNUSABLE, status="skipped")
+            elif source.ok:
                 items.append(CutItem(clip, source.outputs["path"], source.outputs["duration_s"],
                                      source.outputs["fps"], source.outputs["has_audio"], source.outputs["sha256"]))
         return self._run(CutStage(self.config.cut, self.build_dir), items)

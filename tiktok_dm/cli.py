@@ -75,6 +75,7 @@ def cli() -> None:
       tiktok-dm build manifest.csv --out build/
       tiktok-dm status build/                 # what is done / failed per stage
       tiktok-dm verify manifest.csv           # which source URLs still answer (link rot)
+      tiktok-dm annotate push --url URL --project P --manifest manifest.csv --build build/
     """
 
 
@@ -226,6 +227,16 @@ def pose(video: Path, backend: str, out_path: Path, max_fps: float) -> None:
     sequence.save(out_path)
     click.echo(f"{out_path}: {sequence.keypoints.shape[0]} frames, person in "
                f"{100 * sequence.person_coverage(4, 0.3):.1f}% of them")
+
+
+def _register_optional_commands() -> None:
+    """Command groups that live in their own packages, registered here, explicitly, in one place."""
+    from annotation.cli import annotate
+
+    cli.add_command(annotate)
+
+
+_register_optional_commands()
 
 
 def main() -> None:
