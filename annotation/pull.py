@@ -205,6 +205,8 @@ def _apply(row: dict[str, Any], clip: AnnotatedClip, report: PullReport, is_new:
         if value is None:
             continue
         old = str(row.get(column, "") or "")
+        if column == USABLE_COLUMN and not old:
+            old = "true"  # a clip is usable until someone says otherwise
         if not is_new and _differs(old, value):
             report.changes.append(f"{where}: {column} {old or '(empty)'} -> {value}")
         row[column] = value

@@ -34,12 +34,21 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 echo "== pip: torch + torchcodec (datasets needs torchcodec to encode and decode Audio columns)"
 "${pip[@]}" "torch==2.14.1" "torchcodec==0.17.0"
 echo "== pip: tiktok-dm"
-extras="audio,pose"
+extras="audio,pose,annotate"
 [ "$with_test" = 1 ] && extras="$extras,test"
 "${pip[@]}" -e ".[$extras]"
 # mediapipe 0.10.14 bundles the BlazePose model (works offline). Its declared dependencies would replace
 # the headless OpenCV with opencv-contrib and pull jax, so it goes in without them (the few it needs
 # come with the [pose] extra).
 "${pip[@]}" --no-deps "mediapipe==0.10.14"
+if [ "$with_test" = 1 ]; then
+  # The annotation tests run a real Label Studio server; it lives in its own venv because its pins
+  # (Django, its own label-studio-sdk) differ from ours.
+  if [ ! -x .venv-ls/bin/label-studio ]; then
+    echo "== pip: Label Studio server in .venv-ls (for the annotation tests)"
+    "$python" -m venv .venv-ls
+    .venv-ls/bin/python -m pip install --quiet --disable-pip-version-check "label-studio==1.23.2"
+  fi
+fi
 .venv/bin/python -c "import mediapipe.python.solutions.pose, torchcodec, datasets, ray, yt_dlp" \
   && echo "== installed: $(.venv/bin/tiktok-dm --help >/dev/null && echo 'tiktok-dm ready in .venv')"
