@@ -1,4 +1,4 @@
-"""The Label Studio round trip against a real server on 127.0.0.1 (see tests/label_studio_server.py)."""
+"""The Label Studio round trip against a real server on 127.0.0.1 (see annotation/local_server.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from annotation.client import connect
 from annotation.projects import find_project
-from label_studio_server import label_studio_executable, running_server
+from annotation.local_server import label_studio_executable, running_server
 from tiktok_dm.cli import cli
 from tiktok_dm.compose import CompilationPart, compose_compilation
 from tiktok_dm.config import DownloadConfig

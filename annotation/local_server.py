@@ -1,9 +1,9 @@
-"""A real Label Studio server on 127.0.0.1 for the annotation tests.
+"""A private Label Studio server on 127.0.0.1, for the annotation tests and the README screenshots.
 
 The server lives in its own venv (its pins differ from ours): ``.venv-ls`` in the repository, made by
 ``scripts/install.sh --test``, or the path in ``TIKTOK_DM_LABEL_STUDIO`` (the ``label-studio``
-executable). The database is migrated once per test session (about a minute), then the server
-starts on a free loopback port with local-files serving rooted at a temporary document root.
+executable). Its database is migrated at start (about a minute), then it listens on a free
+loopback port with local-files serving rooted at ``workdir/docroot``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[1]  # an editable checkout: .venv-ls sits beside the packages
 USER = "annotator@example.com"
 
 
@@ -35,12 +35,12 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def server_env(data_dir: Path, document_root: Path, token: str) -> dict[str, str]:
+def server_env(data_dir: Path, document_root: Path, token: str, password: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("LABEL_STUDIO")}
     env.update({
         "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
         "LABEL_STUDIO_USERNAME": USER,
-        "LABEL_STUDIO_PASSWORD": secrets.token_urlsafe(12),
+        "LABEL_STUDIO_PASSWORD": password,
         "LABEL_STUDIO_USER_TOKEN": token,
         "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
         "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
@@ -53,12 +53,13 @@ def server_env(data_dir: Path, document_root: Path, token: str) -> dict[str, str
 
 @contextlib.contextmanager
 def running_server(executable: Path, workdir: Path) -> Iterator[dict[str, str]]:
-    """Yield {url, token, document_root}; the server is stopped (its whole process group) afterwards."""
+    """Yield {url, token, document_root, username, password}; the server (its whole process group) is
+    stopped afterwards."""
     data_dir, document_root = workdir / "ls-data", workdir / "docroot"
     data_dir.mkdir(parents=True)
     document_root.mkdir(parents=True)
-    token = secrets.token_hex(20)
-    env = server_env(data_dir, document_root, token)
+    token, password = secrets.token_hex(20), secrets.token_urlsafe(12)
+    env = server_env(data_dir, document_root, token, password)
     log = open(workdir / "label-studio.log", "w")
     subprocess.run([str(executable), "init", "--no-browser"], env=env, stdin=subprocess.DEVNULL, stdout=log,
                    stderr=subprocess.STDOUT, cwd=workdir, check=True, timeout=600)
@@ -69,7 +70,8 @@ def running_server(executable: Path, workdir: Path) -> Iterator[dict[str, str]]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, process, workdir / "label-studio.log")
-        yield {"url": url, "token": token, "document_root": str(document_root)}
+        yield {"url": url, "token": token, "document_root": str(document_root), "username": USER,
+               "password": password}
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
