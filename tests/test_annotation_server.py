@@ -147,3 +147,38 @@ def test_errors_a_user_will_hit(server, built, tmp_path):
                        token=server["token"])
     assert unknown.exit_code == 2 and "does not know" in unknown.output and "intro" in unknown.output
     assert manifest.read_text() == before, "nothing is written when the merge is refused"
+
+
+def test_clip_project_confirms_songs_and_quality(server, built, tmp_path):
+    from tiktok_dm.config import CutConfig
+    from tiktok_dm.manifest import Manifest
+    from tiktok_dm.stages.cut import CutItem, CutStage
+
+    manifest, build_dir = built
+    clips_manifest = tmp_path / "clips.csv"
+    clips_manifest.write_text(manifest.with_name("manifest.v1.csv").read_text())  # the manifest as first pushed
+    source = next(build_dir.results("download"))
+    for clip in Manifest.from_csv(clips_manifest).spanned_clips:
+        cut = run_item(CutStage(CutConfig(preset="ultrafast"), build_dir),
+                       CutItem(clip, source.outputs["path"], source.outputs["duration_s"], source.outputs["fps"],
+                               source.outputs["has_audio"], source.outputs["sha256"]))
+        assert cut.ok, cut.error
+    where = ["--url", server["url"], "--project", "clips"]
+    pushed = annotate("push", *where, "--kind", "clip", "--manifest", str(clips_manifest), "--build",
+                      str(build_dir.root), "--document-root", server["document_root"], token=server["token"])
+    assert "3 task(s) created" in pushed.output, pushed.output
+
+    client = connect(server["url"], server["token"])
+    project = find_project(client, "clips")
+    tasks = {t.data["clip_id"]: t for t in client.tasks.list(project=project.id, fields="all")}
+    assert [c["value"] for c in tasks["k1"].data["candidate_songs"]] == ["s0", "s1", "s2"]
+    client.annotations.create(id=tasks["k1"].id, result=[
+        {"from_name": "song_id", "to_name": "video", "type": "choices", "value": {"choices": ["s0"]}},
+        {"from_name": "quality", "to_name": "video", "type": "choices", "value": {"choices": ["unusable"]}},
+        {"from_name": "num_dancers", "to_name": "video", "type": "number", "value": {"number": 3}}])
+    pulled = annotate("pull", *where, "--manifest", str(clips_manifest), token=server["token"])
+    assert pulled.exit_code == 0, pulled.output
+    after = pd.read_csv(clips_manifest, dtype=str, keep_default_na=False).set_index("clip_id")
+    assert after.loc["k1", ["song_id", "num_dancers", "usable"]].tolist() == ["s0", "3", "false"]
+    assert after.loc["k0", "song_id"] == "s0" and after.loc["k2", "song_id"] == "s2"
+    assert "2 task(s) not annotated yet" in pulled.output
