@@ -1,0 +1,216 @@
+"""The D2M-GAN solver: owns the config, G, D, the frozen synthesizer, optimisers, data and the training loop.
+
+One step (official order): G forward -> **D step** on the detached fake latent and the real continuous latent
+x_l (hinge) -> **G step** with D frozen (hinge adversarial + feature matching against this step's pre-update real
+features + codebook + wav/mel through the straight-through synthesizer). Named stateful objects (generator,
+discriminator, opt_g, opt_d, scaler) make up the checkpoint, with the step and the RNG states.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from d2m_train import builders, checkpoint, distributed
+from d2m_train.config import Config, dump_config
+from d2m_train.data.loading import EpochBatchSampler, SeededSegments
+from d2m_train.losses import hinge_d_loss
+from d2m_train.runlog import MetricsCSV, plot_metrics
+
+logger = logging.getLogger(__name__)
+
+# Config sections that must not change when a run is resumed (the rest -- steps, logging, workers -- may).
+_FROZEN_ON_RESUME = ("model", "loss", "optim", "data.dataset", "data.visual", "data.use_motion", "train.batch_size",
+                     "train.seed")
+
+
+def resolve_device(name: str, info: distributed.DistInfo) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("train.device cuda, but CUDA is not available")
+        device = torch.device("cuda", info.local_rank if device.index is None else device.index)
+        torch.cuda.set_device(device)
+    return device
+
+
+def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    if amp == "auto":
+        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[amp]
+
+
+class D2MSolver:
+    def __init__(self, cfg: Config, run_dir: str | Path, dist_info: distributed.DistInfo | None = None,
+                 vqvae_path: str | Path | None = None):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.dist = dist_info or distributed.from_torchrun_env()
+        self.device = resolve_device(cfg.train.device, self.dist)
+        distributed.init_process_group(self.dist, self.device)
+        if cfg.train.cpu_threads:
+            torch.set_num_threads(cfg.train.cpu_threads)
+        if cfg.train.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        checkpoint.seed_everything(cfg.train.seed)
+        self.generator = builders.get_generator(cfg).to(self.device)
+        self.discriminator = builders.get_discriminator(cfg).to(self.device)
+        self.synthesizer = builders.get_synthesizer(cfg, self.device, vqvae_path)
+        self.loss = builders.get_loss(cfg, self.synthesizer).to(self.device)
+        self.opt_g, self.opt_d = builders.get_optimizers(cfg, self.generator, self.discriminator)
+        self.amp = amp_dtype(cfg.train.amp, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp is torch.float16)
+        self.g_train = distributed.wrap(self.generator, self.dist, self.device)
+        self.d_train = distributed.wrap(self.discriminator, self.dist, self.device)
+        self.step = 0
+        self.stateful = {"generator": self.generator, "discriminator": self.discriminator, "opt_g": self.opt_g,
+                         "opt_d": self.opt_d, "scaler": self.scaler}
+
+    # ----------------------------------------------------------------------------------------------- one step
+    def _autocast(self):
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp)
+
+    def _inputs(self, batch: dict) -> dict[str, torch.Tensor]:
+        non_blocking = self.device.type == "cuda"
+        inputs = {}
+        for key in ("motion", "video", "genre"):
+            if key in batch:
+                inputs[key] = torch.as_tensor(batch[key]).to(self.device, non_blocking=non_blocking)
+        return inputs
+
+    def run_step(self, batch: dict) -> dict[str, float]:
+        """One D update then one G update; returns the step's losses as floats."""
+        audio = torch.as_tensor(batch["audio"]).to(self.device, non_blocking=self.device.type == "cuda")
+        self.g_train.train()
+        self.d_train.train()
+        with self._autocast():
+            latent = self.g_train(**self._inputs(batch))
+        targets = self.synthesizer.targets(audio)
+        size = latent.shape[0]
+
+        # D step: fake (detached) and real in one forward (D has no batch-dependent layer, so this equals two).
+        with self._autocast():
+            outputs = self.d_train(torch.cat([latent.detach(), targets.continuous.to(latent.dtype)]))
+        d_fake = [[f[:size] for f in scale] for scale in outputs]
+        d_real = [[f[size:] for f in scale] for scale in outputs]
+        loss_d = hinge_d_loss(d_real, d_fake)
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler.scale(loss_d).backward()
+        self.scaler.step(self.opt_d)
+
+        # G step with D frozen (the bare module: no DDP hooks for a forward that updates nothing of D).
+        self.discriminator.requires_grad_(False)
+        try:
+            real_features = [[f.detach() for f in scale] for scale in d_real]
+            with self._autocast():  # the loss casts its terms to float32; the mel runs in float32
+                d_fake_g = self.discriminator(latent)
+                loss_g, terms = self.loss(latent, d_fake_g, real_features, targets, audio)
+            self.opt_g.zero_grad(set_to_none=True)
+            self.scaler.scale(loss_g).backward()
+            self.scaler.step(self.opt_g)
+            self.scaler.update()
+        finally:
+            self.discriminator.requires_grad_(True)
+        metrics = {"d_loss": loss_d.detach(), "g_total": loss_g.detach(), **terms}
+        return {name: float(value) for name, value in metrics.items()}
+
+    # ------------------------------------------------------------------------------------------- state/ckpt
+    def state_dict(self) -> dict:
+        return {"step": self.step, "config": self.cfg.to_dict(), "rng": checkpoint.rng_state(),
+                **{name: obj.state_dict() for name, obj in self.stateful.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        _check_resumable(state["config"], self.cfg.to_dict())
+        for name, obj in self.stateful.items():
+            obj.load_state_dict(state[name])
+        self.step = int(state["step"])
+        checkpoint.set_rng_state(state["rng"])
+
+    def restore(self) -> Path | None:
+        """Resume from the run dir's latest checkpoint, if any."""
+        path = checkpoint.latest_checkpoint(self.run_dir)
+        if path is not None:
+            self.load_state_dict(checkpoint.load_checkpoint(path))
+            logger.info("resumed %s at step %d", path, self.step)
+        return path
+
+    def save(self) -> Path | None:
+        if not self.dist.is_main:
+            return None
+        return checkpoint.save_checkpoint(self.run_dir, self.step, self.state_dict(), self.cfg.train.keep_last)
+
+    # -------------------------------------------------------------------------------------------- the loop
+    def features_dir(self) -> Path:
+        return Path(self.cfg.data.features_dir) if self.cfg.data.features_dir else self.run_dir / "features"
+
+    def train_loader(self, start_step: int) -> tuple[DataLoader, EpochBatchSampler]:
+        cfg = self.cfg
+        dataset = builders.get_dataset(cfg, cfg.data.train_split, train=True, features_dir=self.features_dir())
+        items = SeededSegments(dataset, cfg.train.seed, with_genre=cfg.model.generator.genre_dim > 0)
+        sampler = EpochBatchSampler(len(items), cfg.train.batch_size, cfg.train.seed, start_step, self.dist.rank,
+                                    self.dist.world_size)
+        loader = DataLoader(items, batch_sampler=sampler, num_workers=cfg.train.num_workers,
+                            pin_memory=self.device.type == "cuda", persistent_workers=cfg.train.num_workers > 0)
+        return loader, sampler
+
+    def fit(self) -> dict[str, float]:
+        """Train until ``epochs`` (or ``max_steps``); resumes from the run dir; returns the last step's losses."""
+        cfg = self.cfg
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.restore()
+        if self.dist.is_main:
+            dump_config(cfg, self.run_dir / "config.yaml")
+        loader, sampler = self.train_loader(self.step)
+        total = cfg.train.epochs * sampler.batches_per_epoch
+        if cfg.train.max_steps is not None:
+            total = min(total, cfg.train.max_steps)
+        log = MetricsCSV(self.run_dir / "metrics.csv", resume_step=self.step) if self.dist.is_main else None
+        window: list[dict[str, float]] = []
+        metrics: dict[str, float] = {}
+        started, last_time = time.perf_counter(), time.perf_counter()
+        logger.info("training %s from step %d to %d (%d batches/epoch, device %s, amp %s)", cfg.name, self.step,
+                    total, sampler.batches_per_epoch, self.device, self.amp)
+        for batch in loader:
+            if self.step >= total:
+                break
+            metrics = self.run_step(batch)
+            self.step += 1
+            window.append(metrics)
+            if self.step % cfg.train.log_every == 0 or self.step == total:
+                now = time.perf_counter()
+                row = {"step": self.step, "epoch": sampler.epoch_of(self.step - 1),
+                       **{k: sum(m[k] for m in window) / len(window) for k in window[0]},
+                       "steps_per_s": len(window) / max(now - last_time, 1e-9)}
+                window, last_time = [], now
+                if log is not None:
+                    log.write(row)
+                logger.info("step %d | %s", self.step, " ".join(f"{k} {v:.4g}" for k, v in row.items()
+                                                                   if k not in ("step",)))
+            if self.step % cfg.train.checkpoint_every == 0 or self.step == total:
+                self.save()
+                if self.dist.is_main:
+                    plot_metrics(self.run_dir / "metrics.csv", self.run_dir / "losses.png", cfg.name)
+        distributed.barrier(self.dist)
+        logger.info("done: %d steps in %.1f s", self.step, time.perf_counter() - started)
+        return metrics
+
+
+def _check_resumable(saved: dict, current: dict) -> None:
+    changed = [key for key in _FROZEN_ON_RESUME if _get(saved, key) != _get(current, key)]
+    if changed:
+        raise ValueError(f"the run dir's checkpoint was trained with different {', '.join(changed)}; resume with "
+                         "the same config or train into a new --out folder")
+
+
+def _get(values: dict, dotted: str):
+    for part in dotted.split("."):
+        values = values.get(part, {}) if isinstance(values, dict) else None
+    return values

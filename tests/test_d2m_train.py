@@ -1,0 +1,212 @@
+"""Configs, data plumbing and the solver on a tiny synthetic build: exact resume, DDP at world size 1, logs."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from d2m_train import builders
+from d2m_train.config import apply_override, config_from_dict, load_config
+from d2m_train.data.loading import EpochBatchSampler, SeededSegments, genre_index
+from d2m_train.data.visual import FrameStatsExtractor
+from d2m_train.distributed import DistInfo
+from d2m_train.runlog import MetricsCSV, read_metrics
+from d2m_train.solver import D2MSolver
+from d2m_train.vqvae import JukeboxVQVAE, VQVAEHParams, save_vqvae
+
+CONFIGS = ["tiktok_high", "tiktok_low", "aist_high", "aist_low", "cpu_smoke"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_shipped_configs_build(name):
+    cfg = load_config(f"d2m_train/configs/{name}.yaml")
+    with torch.device("meta"):
+        generator, discriminator = builders.get_generator(cfg), builders.get_discriminator(cfg)
+        inputs = {"motion": torch.zeros(2, *((120, 219) if cfg.data.dataset == "aistplus" else (60, 75))),
+                  "video": torch.zeros(2, 1, 2048)}
+        latent = generator(**inputs)
+        assert discriminator(latent)[0][-1].shape[:2] == (2, 1)
+    assert latent.shape == (2, 64, 344 if cfg.model.level == "high" else 1378)
+    assert cfg.optim.lr == 1e-4 and cfg.optim.betas == (0.5, 0.9)
+    assert (cfg.loss.fm, cfg.loss.c, cfg.loss.wav, cfg.loss.mel) == (3.0, 15.0, 40.0, 15.0)
+    if name != "cpu_smoke":
+        assert cfg.train.batch_size == 16 and cfg.model.generator.res_units == 3  # paper defaults
+
+
+def test_config_errors_name_the_key(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) model\.generator\.width"):
+        config_from_dict({"model": {"generator": {"width": 3}}})
+    with pytest.raises(ValueError, match="loss.mel must be a number"):
+        config_from_dict({"loss": {"mel": "high"}})
+    with pytest.raises(ValueError, match="data.visual must be one of"):
+        config_from_dict({"data": {"visual": "i3d"}})
+    values = {}
+    apply_override(values, "train.max_steps=5")
+    assert values == {"train": {"max_steps": 5}}
+    with pytest.raises(ValueError, match="not key=value"):
+        apply_override(values, "train.max_steps")
+    with pytest.raises(ValueError, match="genre labels"):
+        builders.get_generator(config_from_dict({"model": {"generator": {"genre_dim": 8}}}))
+
+
+def test_sampler_resumes_mid_epoch_and_shards_ranks():
+    full = EpochBatchSampler(10, 3, seed=4)
+    batches = [b for b, _ in zip(full, range(7))]
+    assert full.batches_per_epoch == 3 and len({i for b in batches[:3] for _, i in b}) == 9
+    resumed = [b for b, _ in zip(EpochBatchSampler(10, 3, seed=4, start_step=4), range(3))]
+    assert resumed == batches[4:7]
+    ranks = [next(iter(EpochBatchSampler(10, 2, seed=4, rank=r, world_size=2))) for r in range(2)]
+    assert not {i for _, i in ranks[0]} & {i for _, i in ranks[1]}
+    with pytest.raises(ValueError, match="lower train.batch_size"):
+        EpochBatchSampler(3, 4, seed=0)
+
+
+def test_genre_from_aist_names():
+    assert genre_index("gBR_sBM_c01_d04_mBR0_ch01_seg1") == 0
+    assert genre_index("gJB_sFM_c01_d09_mJB5_ch10_seg3") == 9
+    with pytest.raises(ValueError, match="AIST"):
+        genre_index("000007_7_188_seg1")
+
+
+def test_frame_stats_feature():
+    frames = np.zeros((60, 36, 64, 3), np.uint8)
+    frames[30:, :, :32] = 255  # the left half lights up halfway through
+    feature = FrameStatsExtractor()(frames)
+    assert feature.shape == (1, 2048) and feature.dtype == np.float32
+    appearance, motion = feature[0, :1024].reshape(32, 32), feature[0, 1024:].reshape(32, 32)
+    assert appearance[:, :16].mean() == pytest.approx(0.5, abs=0.05) and appearance[:, 16:].max() == 0
+    assert motion[:, :16].mean() > 0 and motion[:, 16:].max() == 0
+
+
+def test_metrics_csv_drops_rows_after_the_resume_step(tmp_path):
+    log = MetricsCSV(tmp_path / "m.csv")
+    for step in range(1, 6):
+        log.write({"step": step, "loss": float(step)})
+    MetricsCSV(tmp_path / "m.csv", resume_step=3).write({"step": 4, "loss": 40.0})
+    assert [(r["step"], r["loss"]) for r in read_metrics(tmp_path / "m.csv")] == [(1, 1), (2, 2), (3, 3), (4, 40)]
+
+
+# ----------------------------------------------------------------------------------------- the solver
+def synthetic_build(root):
+    """A tiktok-dm-shaped build: 4 train + 2 test segments (no videos: visual none)."""
+    rng = np.random.default_rng(0)
+    (root / "d2m" / "audio_s2").mkdir(parents=True)
+    (root / "d2m" / "motion_s2").mkdir(parents=True)
+    rows = []
+    for index in range(6):
+        name = f"000000_{index // 2}_{index // 2}_seg{index % 2 + 1}"
+        t = np.arange(44100) / 22050
+        sf.write(root / "d2m" / "audio_s2" / f"{name}.wav", 0.3 * np.sin(2 * np.pi * (110 + 40 * index) * t), 22050)
+        np.save(root / "d2m" / "motion_s2" / f"{name}.npy", rng.random((60, 75)).astype(np.float32))
+        rows.append({"segment": name, "clip_id": f"c{index // 2}", "split": "test" if index >= 4 else "train",
+                     "start_s": 2.0 * (index % 2), "end_s": 2.0 * (index % 2) + 2,
+                     "audio": f"d2m/audio_s2/{name}.wav", "motion": f"d2m/motion_s2/{name}.npy"})
+    pd.DataFrame(rows).to_csv(root / "segments.csv", index=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory):
+    root = tmp_path_factory.mktemp("micro")
+    build = synthetic_build(root / "build")
+    torch.manual_seed(0)
+    vqvae = JukeboxVQVAE(VQVAEHParams(l_bins=16, width=4, depth=1, multipliers=(1, 1, 1)))
+    for block in vqvae.bottleneck.level_blocks:
+        block.k.normal_()
+    save_vqvae(vqvae, root / "vqvae.pt")
+    cfg = load_config("d2m_train/configs/cpu_smoke.yaml", [
+        f"data.build_dir={build}", "data.visual=none", f"vqvae.path={root / 'vqvae.pt'}", "model.level=high",
+        "model.generator.channels=[4, 4, 4, 4, 4]", "model.motion.channels=[4, 4, 8]", "model.motion.hidden=64",
+        "model.discriminator.ndf=4", "model.discriminator.max_channels=16",
+        "model.discriminator.penultimate_channels=8",
+        "train.max_steps=3", "train.checkpoint_every=2", "train.cpu_threads=0"])
+    return cfg
+
+
+def test_resume_is_exact(micro, tmp_path):
+    straight = D2MSolver(micro, tmp_path / "a")
+    straight.fit()
+    rows = read_metrics(tmp_path / "a" / "metrics.csv")
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert (tmp_path / "a" / "losses.png").stat().st_size > 0
+    assert load_config(tmp_path / "a" / "config.yaml") == micro  # the resolved config, dumped
+    # A run stopped after its step-2 checkpoint, resumed by a fresh solver.
+    half = D2MSolver(dataclasses.replace(micro, train=dataclasses.replace(micro.train, max_steps=2)),
+                     tmp_path / "b")
+    half.fit()
+    resumed = D2MSolver(micro, tmp_path / "b")
+    resumed.fit()
+    assert resumed.step == 3
+    resumed_rows = read_metrics(tmp_path / "b" / "metrics.csv")
+    for before, after in zip(rows, resumed_rows, strict=True):
+        for key in before:
+            if key != "steps_per_s":
+                assert before[key] == after[key], (key, before["step"])
+    for a, b in zip(straight.generator.state_dict().values(), resumed.generator.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(straight.opt_d.state_dict()["state"].values(), resumed.opt_d.state_dict()["state"].values()):
+        assert torch.equal(a["exp_avg"], b["exp_avg"])
+    assert sorted(p.name for p in (tmp_path / "b" / "checkpoints").iterdir()) == ["step_00000002.pt",
+                                                                                  "step_00000003.pt"]
+
+
+def test_resume_refuses_a_changed_model(micro, tmp_path):
+    D2MSolver(dataclasses.replace(micro, train=dataclasses.replace(micro.train, max_steps=1)), tmp_path).fit()
+    changed = dataclasses.replace(micro, model=dataclasses.replace(
+        micro.model, generator=dataclasses.replace(micro.model.generator, sigma=1.0)))
+    with pytest.raises(ValueError, match="different model"):
+        D2MSolver(changed, tmp_path).fit()
+
+
+def test_ddp_code_path_at_world_size_one(micro, tmp_path):
+    """torchrun's code path (process group, DDP wrappers) on gloo with one rank gives the plain run's losses."""
+    import torch.distributed as dist
+
+    cfg = dataclasses.replace(micro, train=dataclasses.replace(micro.train, max_steps=2))
+    plain = D2MSolver(cfg, tmp_path / "plain").fit()
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        solver = D2MSolver(cfg, tmp_path / "ddp", dist_info=DistInfo(0, 0, 1, ddp=True))
+        assert isinstance(solver.g_train, torch.nn.parallel.DistributedDataParallel)
+        ddp = solver.fit()
+    finally:
+        dist.destroy_process_group()
+    assert all(math.isclose(plain[k], ddp[k], rel_tol=1e-5, abs_tol=1e-6) for k in plain)
+
+
+def test_items_are_a_function_of_seed_epoch_index(micro):
+    dataset = builders.get_dataset(micro, "train", train=True)
+    items = SeededSegments(dataset, seed=3)
+    a, b, c = items[(2, 1)], items[(0, 0)], items[(2, 1)]
+    np.testing.assert_array_equal(a["audio"], c["audio"])
+    assert not np.array_equal(items[(1, 1)]["audio"], a["audio"])  # another epoch, another gain
+
+
+def test_cli_names_what_is_missing(micro, tmp_path):
+    from click.testing import CliRunner
+
+    from d2m_train.cli import cli
+
+    runner = CliRunner()
+    result = runner.invoke(cli, ["fit", "--config", "d2m_train/configs/cpu_smoke.yaml", "--data",
+                                 micro.data.build_dir, "--set", "data.visual=none", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "no VQ-VAE: pass --vqvae PATH" in result.output
+    result = runner.invoke(cli, ["fit", "--config", "d2m_train/configs/cpu_smoke.yaml", "--data",
+                                 micro.data.build_dir, "--vqvae", str(tmp_path / "none.pt"), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "does not exist" in result.output
+    result = runner.invoke(cli, ["generate", "--run", str(tmp_path), "--out", str(tmp_path / "g")])
+    assert result.exit_code == 2 and "not a training run" in result.output
