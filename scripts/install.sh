@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Install tiktok-dm into ./.venv on a fresh machine (Debian/Ubuntu, Python >= 3.10).
 #   bash scripts/install.sh          # the pipeline (ffmpeg, torch + torchcodec for audio columns, mediapipe)
-#   bash scripts/install.sh --test   # ... plus pytest and the Debian music package the tests use
+#   bash scripts/install.sh --test   # ... plus pytest, the Debian music package, Label Studio and openpifpaf
+#   bash scripts/install.sh --openpifpaf   # the pipeline plus the openpifpaf pose backend (compiles once)
 # Re-running it is cheap: installed pieces are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 with_test=0
+with_openpifpaf=0
 for arg in "$@"; do
   case "$arg" in
-    --test) with_test=1 ;;
-    *) echo "unknown option $arg (use --test)" >&2; exit 2 ;;
+    --test) with_test=1; with_openpifpaf=1 ;;
+    --openpifpaf) with_openpifpaf=1 ;;
+    *) echo "unknown option $arg (use --test or --openpifpaf)" >&2; exit 2 ;;
   esac
 done
 
@@ -31,8 +34,8 @@ python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 
-echo "== pip: torch + torchcodec (datasets needs torchcodec to encode and decode Audio columns)"
-"${pip[@]}" "torch==2.14.1" "torchcodec==0.17.0"
+echo "== pip: torch + torchvision + torchcodec (datasets needs torchcodec for Audio columns; openpifpaf needs torchvision)"
+"${pip[@]}" "torch==2.14.1" "torchvision==0.29.1" "torchcodec==0.17.0"
 echo "== pip: tiktok-dm"
 extras="audio,pose,annotate"
 [ "$with_test" = 1 ] && extras="$extras,test"
@@ -49,6 +52,9 @@ if [ "$with_test" = 1 ]; then
     "$python" -m venv .venv-ls
     .venv-ls/bin/python -m pip install --quiet --disable-pip-version-check "label-studio==1.23.2"
   fi
+fi
+if [ "$with_openpifpaf" = 1 ]; then
+  bash scripts/install_openpifpaf.sh
 fi
 .venv/bin/python -c "import mediapipe.python.solutions.pose, torchcodec, datasets, ray, yt_dlp" \
   && echo "== installed: $(.venv/bin/tiktok-dm --help >/dev/null && echo 'tiktok-dm ready in .venv')"

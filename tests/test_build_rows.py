@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tiktok_dm.build import NO_SONG, NOT_SEGMENTED, build
+from tiktok_dm.build import NO_SONG, build
 from tiktok_dm.compose import CompilationPart, compose_compilation
 from tiktok_dm.config import BuildConfig
 from tiktok_dm.demo_media import write_dancer_video
@@ -12,7 +12,7 @@ from tiktok_dm.loopback import serve_directory
 from tiktok_dm.synth_music import synth_song
 
 
-def test_rows_without_song_or_span_are_reported_as_skipped(tmp_path):
+def test_rows_without_song_or_with_a_missing_source_are_reported(tmp_path):
     media = tmp_path / "media"
     media.mkdir()
     dancer = write_dancer_video(media / "dancer.mp4", seconds=2.0, fps=30, width=320, height=240, bpm=120, seed=0)
@@ -32,11 +32,10 @@ def test_rows_without_song_or_span_are_reported_as_skipped(tmp_path):
     clips = report.clips.set_index("line")
     assert list(clips.loc[[2, 3], "status"]) == ["ok", "ok"]
     assert (clips.loc[4, "status"], clips.loc[4, "failed_stage"], clips.loc[4, "error"]) == ("skipped", "songs", NO_SONG)
-    assert (clips.loc[5, "status"], clips.loc[5, "failed_stage"], clips.loc[5, "error"]) == (
-        "skipped", "segment", NOT_SEGMENTED)
+    # The row asking for automatic boundaries names a URL that does not exist: a download failure.
+    assert (clips.loc[5, "status"], clips.loc[5, "failed_stage"]) == ("failed", "download")
+    assert "HTTP Error 404" in clips.loc[5, "error"]
     assert sorted(report.failures["line"]) == [4, 5]
-    # The unsegmented compilation was never downloaded (its URL does not even exist).
-    assert len(list((tmp_path / "out" / "results" / "download").glob("*.json"))) == 1
     assert sorted(pd.read_csv(tmp_path / "out" / "clips.csv")["line"]) == [2, 3, 4, 5]
 
 

@@ -24,6 +24,7 @@ from tiktok_dm.config import BuildConfig
 from tiktok_dm.distribute import get_executor, run_stage
 from tiktok_dm.manifest import ClipSpec, Manifest
 from tiktok_dm.records import StageResult
+from tiktok_dm.stages.boundaries import BoundaryItem, BoundaryStage
 from tiktok_dm.stages.cut import CutItem, CutStage
 from tiktok_dm.stages.download import DownloadItem, DownloadStage
 from tiktok_dm.stages.export import export_dataset
@@ -34,8 +35,8 @@ from tiktok_dm.workdir import BuildDir, url_key
 
 log = logging.getLogger(__name__)
 
-NOT_SEGMENTED = ("no clip spans: automatic clip boundaries are not available yet; "
-                 "give start_s/end_s for this compilation's clips")
+MIXED_SPANS = ("this compilation has rows with spans and a row without: automatic boundaries run only for "
+               "compilations without any span; remove the empty row or the spans")
 UNUSABLE = "marked unusable by an annotator (manifest column 'usable')"
 NO_SONG = "song_id is empty: automatic song ids are not available yet; give song_id to place the clip in a split"
 
@@ -47,6 +48,7 @@ class BuildReport:
     failures: pd.DataFrame  # stage, key, compilation_id, clip_id, error
     dataset_dir: Path | None
     stage_seconds: dict[str, float] = dataclasses.field(default_factory=dict)  # wall time of each stage in this run
+    pose_qa_report: Path | None = None  # HTML page of the clips pose QA flagged, with skeleton overlays
 
     @property
     def ok(self) -> bool:
@@ -60,10 +62,22 @@ class BuildReport:
                  "splits: " + ", ".join(f"{s} {n}" for s, n in sorted(split_counts.items()))]
         if self.dataset_dir:
             lines.append(f"dataset: {self.dataset_dir}")
+        flagged = self.clips[self.clips["pose_flags"].fillna("").astype(str) != ""]
+        if len(flagged):
+            lines.append(f"{len(flagged)} clip(s) flagged by pose QA (see {self.pose_qa_report}):")
+            lines += [f"  {r.clip_id}: {r.pose_flags}" for r in flagged.itertuples()]
         if not self.failures.empty:
             lines.append(f"{len(self.failures)} failure(s) (see {self.build_dir / 'failures.csv'}):")
             lines += [f"  {r.stage} {r.key}: {r.error}" for r in self.failures.itertuples()]
         return "\n".join(lines)
+
+
+def proposed_clips(row: ClipSpec, proposals: list[dict[str, Any]]) -> list[ClipSpec]:
+    """Clips of an automatically segmented compilation: ids ``<compilation>-NNNN``, the row's other columns."""
+    return [dataclasses.replace(row, clip_id=f"{row.compilation_id}-{index:04d}", start_s=float(p["start_s"]),
+                                end_s=float(p["end_s"]), extra={**row.extra, "span_source": "boundaries",
+                                                                "span_confidence": round(float(p["confidence"]), 4)})
+            for index, p in enumerate(proposals)]
 
 
 def is_marked_unusable(clip: ClipSpec) -> bool:
@@ -71,10 +85,10 @@ def is_marked_unusable(clip: ClipSpec) -> bool:
     return str(clip.extra.get("usable", "")).strip().lower() in {"false", "no", "0", "unusable"}
 
 
-def d2m_indices(manifest: Manifest) -> dict[str, D2MIndex]:
-    """Integers for the official names. Numeric ids are used as they are (the official lists use
-    integers); otherwise ids are numbered in order of first appearance in the manifest."""
-    clips = manifest.spanned_clips
+def d2m_indices(clips: list[ClipSpec]) -> dict[str, D2MIndex]:
+    """Integers for the official names of spanned clips. Numeric ids are used as they are (the official
+    lists use integers); otherwise ids are numbered in order of first appearance."""
+    clips = [clip for clip in clips if clip.has_span]
 
     def numbering(values: list[str]) -> dict[str, int]:
         if all(v.isdigit() for v in values):
@@ -88,8 +102,24 @@ def d2m_indices(manifest: Manifest) -> dict[str, D2MIndex]:
             for c in clips if c.song_id is not None}
 
 
+class PoseBackendUnavailable(RuntimeError):
+    """The configured pose backend cannot run here (not installed, no checkpoint): checked before any work."""
+
+
+def check_pose_backend(config: BuildConfig) -> None:
+    if config.pose.backend != "openpifpaf":
+        return
+    try:
+        from tiktok_dm.pose.openpifpaf_backend import resolve_checkpoint
+
+        resolve_checkpoint(config.pose.checkpoint or "shufflenetv2k16")
+    except Exception as error:  # ImportError, CheckpointUnavailableError: every clip would fail the same way
+        raise PoseBackendUnavailable(str(error)) from error
+
+
 def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, progress: bool = True) -> BuildReport:
     manifest = Manifest.from_csv(manifest_path, allow_file_urls=config.download.allow_file_urls)
+    check_pose_backend(config)
     build_dir = BuildDir(out_dir)
     build_dir.root.mkdir(parents=True, exist_ok=True)
     swept = sweep_temporaries(build_dir.root)
@@ -97,13 +127,14 @@ def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, p
         log.info("removed %d temporary file(s) left by an interrupted run", swept)
     atomic_write_text(build_dir.root / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
 
-    clip_status = {clip.line: _Status() for clip in manifest.clips}
     timer = _StageTimer()
     executor = get_executor(config.executor)
     try:
-        stages = _ClipStages(manifest, build_dir, config, executor, clip_status, progress)
+        stages = _ClipStages(manifest, build_dir, config, executor, progress)
         with timer("download"):
             downloads = stages.download()
+        with timer("boundaries"):
+            stages.propose_boundaries(downloads)
         with timer("cut"):
             cuts = stages.cut(downloads)
         with timer("pose"):
@@ -113,13 +144,14 @@ def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, p
     finally:
         executor.close()
 
-    clips_table = _clips_table(manifest, clip_status, downloads, cuts, poses, segments)
+    clips_table = _clips_table(stages.clips, stages.status, downloads, cuts, poses, segments)
+    pose_qa_report = _pose_qa_report(build_dir, cuts, poses)
     with timer("split+export"):
         dataset_dir = _split_and_export(clips_table, segments, build_dir, config)
     failures = _failures_table(clips_table)
     _write_csv(clips_table.drop(columns=["audio", "poses"]), build_dir.root / "clips.csv")
     _write_csv(failures, build_dir.failures_table)
-    return BuildReport(build_dir.root, clips_table, failures, dataset_dir, timer.seconds)
+    return BuildReport(build_dir.root, clips_table, failures, dataset_dir, timer.seconds, pose_qa_report)
 
 
 class _StageTimer:
@@ -146,59 +178,97 @@ class _Status:
             self.status, self.failed_stage, self.error = status, stage, error
 
 
-@dataclasses.dataclass
-class _ClipStages:
-    """The per-item stages of one build, run in order; each returns its results keyed by item."""
+def row_key(clip: ClipSpec) -> tuple[int, str | None]:
+    """A clip's identity in this build: its manifest line and clip id (proposed clips share a line)."""
+    return clip.line, clip.clip_id
 
-    manifest: Manifest
-    build_dir: BuildDir
-    config: BuildConfig
-    executor: Any
-    clip_status: dict[int, _Status]
-    progress: bool
+
+class _ClipStages:
+    """The per-item stages of one build, run in order; each returns its results keyed by item.
+
+    ``clips`` starts as the manifest's rows; a compilation that asked for automatic boundaries has its
+    row replaced by the proposed clips once the boundaries stage has run.
+    """
+
+    def __init__(self, manifest: Manifest, build_dir: BuildDir, config: BuildConfig, executor: Any, progress: bool):
+        self.manifest, self.build_dir, self.config = manifest, build_dir, config
+        self.executor, self.progress = executor, progress
+        self.clips: list[ClipSpec] = list(manifest.clips)
+        self.status: dict[tuple[int, str | None], _Status] = {row_key(clip): _Status() for clip in self.clips}
+
+    def fail(self, clip: ClipSpec, stage: str, error: str, status: str = "failed") -> None:
+        self.status.setdefault(row_key(clip), _Status()).fail(stage, error, status)
+
+    @property
+    def spanned(self) -> list[ClipSpec]:
+        return [clip for clip in self.clips if clip.has_span]
 
     def download(self) -> dict[str, StageResult]:
-        for compilation in self.manifest.unsegmented_compilations:
-            log.warning("compilation %s skipped: %s", compilation.compilation_id, NOT_SEGMENTED)
-            for clip in compilation.clips:
-                self.clip_status[clip.line].fail("segment", NOT_SEGMENTED, status="skipped")
-        wanted = [c for c in self.manifest.compilations if any(clip.has_span for clip in c.clips)]
+        compilations = self.manifest.compilations
         stage = DownloadStage(self.config.download, self.build_dir)
-        results = run_stage(self.executor, stage, [DownloadItem(c.compilation_id, c.url) for c in wanted],
+        results = run_stage(self.executor, stage, [DownloadItem(c.compilation_id, c.url) for c in compilations],
                             self.progress)
-        by_compilation = {c.compilation_id: r for c, r in zip(wanted, results)}
-        for clip in self.manifest.spanned_clips:
+        by_compilation = {c.compilation_id: r for c, r in zip(compilations, results)}
+        for clip in self.clips:
             result = by_compilation[clip.compilation_id]
             if not result.ok:
-                self.clip_status[clip.line].fail("download", result.error)
+                self.fail(clip, "download", result.error)
         return by_compilation
+
+    def propose_boundaries(self, downloads: dict[str, StageResult]) -> None:
+        """Clip spans for compilations whose manifest row gives a URL but no spans."""
+        items, rows = [], {}
+        for compilation in self.manifest.unsegmented_compilations:
+            empty_rows = [clip for clip in compilation.clips if clip.clip_id is None]
+            if any(clip.has_span for clip in compilation.clips):
+                for row in empty_rows:
+                    self.fail(row, "boundaries", MIXED_SPANS, status="skipped")
+                continue
+            source = downloads[compilation.compilation_id]
+            if source.ok:
+                items.append(BoundaryItem(compilation.compilation_id, source.outputs["path"], source.outputs["sha256"]))
+                rows[compilation.compilation_id] = empty_rows[0]
+        results = self._run(BoundaryStage(self.config.boundaries, self.build_dir), items)
+        for compilation_id, result in results.items():
+            row = rows[compilation_id]
+            if not result.ok:
+                self.fail(row, "boundaries", result.error)
+                continue
+            proposed = proposed_clips(row, result.outputs["clips"])
+            log.info("compilation %s: %d clip(s) proposed by the boundaries stage", compilation_id, len(proposed))
+            self.clips = [c for c in self.clips if not (c.compilation_id == compilation_id and c.clip_id is None)]
+            self.clips += proposed
+            self.status.pop(row_key(row), None)
+            self.status.update({row_key(clip): _Status() for clip in proposed})
 
     def cut(self, downloads: dict[str, StageResult]) -> dict[str, StageResult]:
         items = []
-        for clip in self.manifest.spanned_clips:
+        for clip in self.spanned:
             source = downloads[clip.compilation_id]
             if is_marked_unusable(clip):
                 log.info("clip %s (manifest line %d) skipped: %s", clip.clip_id, clip.line, UNUSABLE)
-                self.clip_status[clip.line].fail("annotation", UNUSABLE, status="skipped")
+                self.fail(clip, "annotation", UNUSABLE, status="skipped")
             elif source.ok:
                 items.append(CutItem(clip, source.outputs["path"], source.outputs["duration_s"],
                                      source.outputs["fps"], source.outputs["has_audio"], source.outputs["sha256"]))
         return self._run(CutStage(self.config.cut, self.build_dir), items)
 
     def pose(self, cuts: dict[str, StageResult]) -> dict[str, StageResult]:
-        items = [PoseItem(clip_id, r.outputs["video"], r.fingerprint) for clip_id, r in cuts.items() if r.ok]
+        dancers = {clip.clip_id: clip.num_dancers for clip in self.spanned}
+        items = [PoseItem(clip_id, r.outputs["video"], r.fingerprint, num_dancers=dancers.get(clip_id))
+                 for clip_id, r in cuts.items() if r.ok]
         return self._run(PoseStage(self.config.pose, self.build_dir), items)
 
     def segments(self, cuts: dict[str, StageResult], poses: dict[str, StageResult]) -> dict[str, StageResult]:
-        indices = d2m_indices(self.manifest)
-        lines = {clip.clip_id: clip.line for clip in self.manifest.spanned_clips}
+        indices = d2m_indices(self.spanned)
+        by_id = {clip.clip_id: clip for clip in self.spanned}
         items = []
         for clip_id, result in poses.items():
             if not result.ok:
                 continue
             if clip_id not in indices:
-                log.warning("clip %s (manifest line %d) skipped: %s", clip_id, lines[clip_id], NO_SONG)
-                self.clip_status[lines[clip_id]].fail("songs", NO_SONG, status="skipped")
+                log.warning("clip %s (manifest line %d) skipped: %s", clip_id, by_id[clip_id].line, NO_SONG)
+                self.fail(by_id[clip_id], "songs", NO_SONG, status="skipped")
                 continue
             items.append(SegmentItem(clip_id, indices[clip_id], cuts[clip_id].outputs["audio"],
                                      result.outputs["poses"], result.fingerprint))
@@ -209,10 +279,10 @@ class _ClipStages:
         return {stage.key(item): result for item, result in zip(items, results)}
 
 
-def _clips_table(manifest, clip_status, downloads, cuts, poses, segments) -> pd.DataFrame:
+def _clips_table(clips, clip_status, downloads, cuts, poses, segments) -> pd.DataFrame:
     rows = []
-    for clip in manifest.clips:
-        status = clip_status[clip.line]
+    for clip in clips:
+        status = clip_status[row_key(clip)]
         for stage_results, stage in ((cuts, "cut"), (poses, "pose"), (segments, "segments")):
             result = stage_results.get(clip.clip_id)
             if result is not None and not result.ok:
@@ -236,12 +306,22 @@ def _clips_table(manifest, clip_status, downloads, cuts, poses, segments) -> pd.
             "height": cut.outputs["height"] if done else None,
             "pose_backend": pose.outputs["backend"] if done else None,
             "person_coverage": pose.outputs["person_coverage"] if done else None,
+            "pose_tracks": pose.outputs.get("num_tracks") if done else None,
+            "pose_flags": "; ".join(pose.outputs.get("pose_flags", [])) if done else None,
             "source_sha256": source.outputs.get("sha256") if source is not None and source.ok else None,
             "tool_versions": _tool_versions(source, cut, pose) if done else None,
             "audio": cut.outputs["audio"] if done else None,
             "poses": pose.outputs["poses"] if done else None,
         })
     return pd.DataFrame(rows)
+
+
+def _pose_qa_report(build_dir: BuildDir, cuts: dict[str, StageResult], poses: dict[str, StageResult]) -> Path | None:
+    from tiktok_dm.pose.qa import report_flagged_clips
+
+    flagged = [(clip_id, build_dir.absolute(cuts[clip_id].outputs["video"]), build_dir.absolute(r.outputs["poses"]),
+                r.outputs["pose_qa"]) for clip_id, r in poses.items() if r.ok and r.outputs.get("pose_flags")]
+    return report_flagged_clips(flagged, build_dir.root / "pose_qa") if flagged else None
 
 
 def _tool_versions(source: StageResult, cut: StageResult, pose: StageResult) -> str:

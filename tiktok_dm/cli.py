@@ -108,16 +108,21 @@ def validate(manifest: Path, allow_file_urls: bool) -> None:
                    "e.g. splits/tiktok_official to reproduce the official 392/53 split.")
 @click.option("--test-fraction", type=float, help="Target share of clips in the test split (songs stay disjoint).")
 @click.option("--seed", type=int, help="Seed of the song-disjoint split.")
+@click.option("--pose-backend", type=click.Choice(["mediapipe", "openpifpaf"]),
+              help="Skeleton detector of the pose stage (default: mediapipe, from the config).")
+@click.option("--pose-checkpoint", metavar="PATH|NAME", help="openpifpaf checkpoint file or name.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @executor_options
 def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment: str | None,
-          test_fraction: float | None, seed: int | None, no_progress: bool, config: str | None,
-          executor: str | None, ray_address: str | None, num_cpus: int | None, verbose: int) -> None:
+          test_fraction: float | None, seed: int | None, pose_backend: str | None, pose_checkpoint: str | None,
+          no_progress: bool, config: str | None, executor: str | None, ray_address: str | None,
+          num_cpus: int | None, verbose: int) -> None:
     """Build the dataset of MANIFEST into --out.
 
     Exit code 0 when every clip made it, 1 when some failed (listed at the end and in
     OUT/failures.csv), 2 when the manifest is invalid (nothing is written then).
     """
+    from tiktok_dm.build import PoseBackendUnavailable
     from tiktok_dm.build import build as run_build
     from tiktok_dm.manifest import ManifestError
 
@@ -129,13 +134,17 @@ def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment:
         cfg.split.test_fraction = test_fraction
     if seed is not None:
         cfg.split.seed = seed
+    if pose_backend:
+        cfg.pose.backend = pose_backend
+    if pose_checkpoint:
+        cfg.pose.checkpoint = pose_checkpoint
     if not manifest.is_file():
         click.echo(f"invalid input: manifest {manifest} does not exist", err=True)
         sys.exit(EXIT_INVALID_INPUT)
     try:
         with logging_redirect_tqdm():
             report = run_build(manifest, out_dir, cfg, progress=not no_progress)
-    except ManifestError as error:
+    except (ManifestError, PoseBackendUnavailable) as error:
         click.echo(f"invalid input: {error}", err=True)
         sys.exit(EXIT_INVALID_INPUT)
     click.echo(report.summary())
@@ -211,29 +220,43 @@ def demo(out_dir: Path, no_progress: bool, config: str | None, executor: str | N
 
 @cli.command()
 @click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--backend", type=click.Choice(["mediapipe"]), default="mediapipe", show_default=True,
-              help="Skeleton detector (mediapipe BlazePose: single person, works offline).")
+@click.option("--backend", type=click.Choice(["mediapipe", "openpifpaf"]), default="mediapipe", show_default=True,
+              help="mediapipe BlazePose (single person, bundled model, offline) or openpifpaf (multi-person; "
+                   "install with `bash scripts/install.sh --openpifpaf`).")
+@click.option("--pose-checkpoint", "checkpoint", metavar="PATH|NAME",
+              help="openpifpaf checkpoint file, or an openpifpaf name (default shufflenetv2k16, downloaded and "
+                   "cached when online).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Output .npz: keypoints [frames, persons, 17, 3] (x, y in pixels, confidence; NaN-padded "
-                   "persons), track_ids [frames, persons], frame_times, fps, width, height.")
+                   "persons), track_ids [frames, persons] (dancers tracked across frames), frame_times, fps, "
+                   "width, height.")
 @click.option("--max-fps", type=float, default=30.0, show_default=True,
               help="Process at most this many frames per second (0 = every frame).")
-def pose(video: Path, backend: str, out_path: Path, max_fps: float) -> None:
-    """Detect COCO-17 skeletons in VIDEO and save them as .npz."""
+def pose(video: Path, backend: str, checkpoint: str | None, out_path: Path, max_fps: float) -> None:
+    """Detect and track COCO-17 skeletons in VIDEO and save them as .npz."""
     from tiktok_dm.pose import estimate_video, get_backend
+    from tiktok_dm.pose.openpifpaf_backend import CheckpointUnavailableError
 
-    with get_backend(backend) as detector:
-        sequence = estimate_video(video, detector, max_fps=max_fps)
+    if checkpoint and backend != "openpifpaf":
+        raise click.UsageError("--pose-checkpoint goes with --backend openpifpaf")
+    try:
+        with get_backend(backend, **({"checkpoint": checkpoint} if checkpoint else {})) as detector:
+            sequence = estimate_video(video, detector, max_fps=max_fps)
+    except (CheckpointUnavailableError, ImportError) as error:
+        raise click.ClickException(str(error)) from error
     sequence.save(out_path)
     click.echo(f"{out_path}: {sequence.keypoints.shape[0]} frames, person in "
-               f"{100 * sequence.person_coverage(4, 0.3):.1f}% of them")
+               f"{100 * sequence.person_coverage(4, 0.3):.1f}% of them, "
+               f"{len(set(sequence.track_ids[sequence.track_ids >= 0].tolist()))} track(s)")
 
 
 def _register_optional_commands() -> None:
     """Command groups that live in their own packages, registered here, explicitly, in one place."""
     from annotation.cli import annotate
+    from tiktok_dm.boundaries.cli import segment_command
 
     cli.add_command(annotate)
+    cli.add_command(segment_command, name="segment")
 
 
 _register_optional_commands()

@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from tiktok_dm.boundaries.config import BoundaryConfig
+
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 
@@ -39,6 +41,8 @@ class CutConfig:
 @dataclasses.dataclass
 class PoseConfig:
     backend: str = "mediapipe"
+    # openpifpaf only: a checkpoint file, or an openpifpaf name (None = shufflenetv2k16, downloaded to torch's cache).
+    checkpoint: str | None = None
     # Frames with fewer visible joints than this are treated as "no person".
     min_visible_joints: int = 4
     min_joint_confidence: float = 0.3
@@ -86,6 +90,7 @@ class ExecutorConfig:
 @dataclasses.dataclass
 class BuildConfig:
     download: DownloadConfig = dataclasses.field(default_factory=DownloadConfig)
+    boundaries: BoundaryConfig = dataclasses.field(default_factory=BoundaryConfig)
     cut: CutConfig = dataclasses.field(default_factory=CutConfig)
     pose: PoseConfig = dataclasses.field(default_factory=PoseConfig)
     segment: SegmentConfig = dataclasses.field(default_factory=SegmentConfig)

@@ -13,11 +13,14 @@ import math
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
 from tiktok_dm.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from tiktok_dm.pose.tracking import TrackerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +172,20 @@ def _check_sequence_shapes(keypoints: np.ndarray, track_ids: np.ndarray, frame_t
         raise ValueError(f"frame_times must be [frames] = {keypoints.shape[:1]}, got {frame_times.shape}")
 
 
+def checked_rgb_frame(frame_rgb: np.ndarray) -> np.ndarray:
+    """The frame as a C-contiguous RGB uint8 [H, W, 3] array (what every backend takes), or a
+    ValueError saying what is wrong with it."""
+    frame_rgb = np.asarray(frame_rgb)
+    if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3:
+        raise ValueError(f"expected an RGB frame [H, W, 3], got shape {frame_rgb.shape}")
+    if frame_rgb.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 frame, got dtype {frame_rgb.dtype}")
+    if frame_rgb.shape[0] == 0 or frame_rgb.shape[1] == 0:
+        raise ValueError(f"expected a non-empty frame, got shape {frame_rgb.shape}")
+    # mediapipe wraps the buffer without copying and needs it C-contiguous.
+    return np.ascontiguousarray(frame_rgb)
+
+
 class PoseBackend(abc.ABC):
     """A 2D multi- or single-person skeleton detector producing COCO-17 in pixels.
 
@@ -201,13 +218,22 @@ class PoseBackend(abc.ABC):
         self.close()
 
 
-def estimate_video(path: str | os.PathLike, backend: PoseBackend, max_fps: float = 30.0) -> PoseSequence:
+def estimate_video(
+    path: str | os.PathLike,
+    backend: PoseBackend,
+    max_fps: float = 30.0,
+    tracker: "TrackerConfig | None" = None,
+) -> PoseSequence:
     """Run ``backend`` over the frames of a video, processing at most ``max_fps`` frames per
-    second of video (0 = every frame).
+    second of video (0 = every frame), and link the persons of successive frames into tracks
+    (:func:`tiktok_dm.pose.tracking.assign_track_ids`, settings ``tracker``).
 
-    Track ids are the person's index in the backend's detection order for now: a placeholder
-    until dancer tracking lands, kept so the file format does not change when it does.
+    A frame that cannot be decoded (a corrupt packet mid-file) counts as a frame with nobody in
+    it, with its time kept, and the video goes on; only a video with no decodable frame at all
+    is an error.
     """
+    from tiktok_dm.pose.tracking import assign_track_ids
+
     video = Path(path)
     if max_fps < 0 or not math.isfinite(max_fps):
         raise ValueError(f"max_fps must be >= 0 (0 = all frames), got {max_fps}")
@@ -219,15 +245,25 @@ def estimate_video(path: str | os.PathLike, backend: PoseBackend, max_fps: float
     frame_times: list[float] = []
     frame_size: tuple[int, int] | None = None
     fps = 0.0
+    undecodable = 0
     for frame_time, frame_rgb, fps in _iter_sampled_frames(video, max_fps):
-        frame_size = (frame_rgb.shape[1], frame_rgb.shape[0])
-        detections.append(_checked_detection(backend.detect(frame_rgb), backend, video))
+        if frame_rgb is None:
+            undecodable += 1
+            detections.append(empty_detection())
+        else:
+            frame_size = (frame_rgb.shape[1], frame_rgb.shape[0])
+            detections.append(_checked_detection(backend.detect(frame_rgb), backend, video))
         frame_times.append(frame_time)
     if frame_size is None:
         raise ValueError(f"no frame could be decoded from video {video}")
+    if undecodable:
+        logger.warning("%s: %d of %d sampled frames could not be decoded; recorded with nobody in them",
+                       video, undecodable, len(frame_times))
 
-    keypoints, track_ids = _stack_detections(detections)
-    sequence = PoseSequence(keypoints, track_ids, np.asarray(frame_times), fps, frame_size[0], frame_size[1])
+    keypoints, _ = _stack_detections(detections)
+    times = np.asarray(frame_times)
+    sequence = PoseSequence(keypoints, assign_track_ids(keypoints, times, tracker), times, fps,
+                            frame_size[0], frame_size[1])
     logger.debug(
         "%s: %d frames posed with %s, person coverage %.2f",
         video.name,
@@ -238,8 +274,20 @@ def estimate_video(path: str | os.PathLike, backend: PoseBackend, max_fps: float
     return sequence
 
 
-def _iter_sampled_frames(video: Path, max_fps: float) -> Iterator[tuple[float, np.ndarray, float]]:
-    """Yield (frame_index / fps, RGB frame, fps) for the frames kept by the ``max_fps`` rule."""
+# Give up on a video after this many frames in a row that do not decode.
+MAX_CONSECUTIVE_UNDECODABLE = 30
+
+
+def _iter_sampled_frames(video: Path, max_fps: float) -> Iterator[tuple[float, np.ndarray | None, float]]:
+    """Yield (frame_index / fps, RGB frame or None if undecodable, fps) for the frames kept by the
+    ``max_fps`` rule.
+
+    OpenCV's grab() returns False both at the end of the file and on a corrupt packet, and the
+    next grab() goes on after the bad one. So failures are held back and reported (as None) only
+    once a later frame decodes: a video never ends in made-up empty frames. The index of a
+    decoded frame comes from its timestamp when that is ahead of the count, so frames lost in
+    a corrupt stretch do not shift the timing of the rest.
+    """
     import cv2  # heavy import: only when a video is actually read
 
     capture = cv2.VideoCapture(str(video))
@@ -250,19 +298,40 @@ def _iter_sampled_frames(video: Path, max_fps: float) -> Iterator[tuple[float, n
         if not (fps > 0 and math.isfinite(fps)):
             raise ValueError(f"video {video} reports no frame rate (fps={fps}); cannot time its frames")
         keep_every_frame = max_fps == 0 or max_fps >= fps
+
+        def slot_of(index: int) -> int:
+            return index if keep_every_frame else math.floor(index * max_fps / fps + 1e-9)
+
         last_slot = -1
-        frame_index = 0
-        # grab() without retrieve() skips the colour conversion of frames we do not keep.
-        while capture.grab():
-            slot = frame_index if keep_every_frame else math.floor(frame_index * max_fps / fps + 1e-9)
-            if slot != last_slot:
-                ok, frame_bgr = capture.retrieve()
-                if not ok or frame_bgr is None:
-                    logger.warning("%s: frame %d could not be decoded; stopping there", video, frame_index)
-                    return
-                last_slot = slot
-                yield frame_index / fps, cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB), fps
-            frame_index += 1
+        next_index = 0  # index the next decoded frame gets unless its timestamp says later
+        failed: list[int] = []  # indices of failed frames not reported yet
+        while True:
+            if not capture.grab():
+                failed.append(next_index)
+                next_index += 1
+                if len(failed) >= MAX_CONSECUTIVE_UNDECODABLE:
+                    break  # end of file (or hopeless): drop the held-back failures
+                continue
+            stamped = round(capture.get(cv2.CAP_PROP_POS_MSEC) * fps / 1000.0)
+            index = max(next_index, stamped) if failed else next_index
+            for lost in (i for i in failed if i < index):
+                if slot_of(lost) != last_slot:
+                    last_slot = slot_of(lost)
+                    yield lost / fps, None, fps
+            if failed:
+                logger.warning("%s: frame(s) %d-%d could not be decoded", video, failed[0], index - 1)
+            failed = []
+            next_index = index + 1
+            if slot_of(index) == last_slot:
+                continue
+            last_slot = slot_of(index)
+            # grab() without retrieve() skips the colour conversion of frames we do not keep.
+            ok, frame_bgr = capture.retrieve()
+            if not ok or frame_bgr is None:
+                logger.warning("%s: frame %d could not be decoded", video, index)
+                yield index / fps, None, fps
+                continue
+            yield index / fps, cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB), fps
     finally:
         capture.release()
 
@@ -277,7 +346,8 @@ def _checked_detection(detection: np.ndarray, backend: PoseBackend, video: Path)
 
 
 def _stack_detections(detections: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Pad per-frame detections to [frames, max persons, 17, 3] (NaN) and ids (-1)."""
+    """Pad per-frame detections to [frames, max persons, 17, 3] (NaN), with ids = the detection
+    order in the frame (-1 where padded); :func:`estimate_video` replaces those with track ids."""
     max_persons = max((len(detection) for detection in detections), default=0)
     keypoints = np.full((len(detections), max_persons, NUM_COCO17_JOINTS, 3), np.nan, dtype=np.float32)
     track_ids = np.full((len(detections), max_persons), -1, dtype=np.int32)

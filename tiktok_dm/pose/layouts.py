@@ -9,12 +9,12 @@ the joint layout.
 from __future__ import annotations
 
 import logging
-import warnings
 from typing import Literal
 
 import numpy as np
 
 from tiktok_dm.pose.base import COCO17_JOINTS, NUM_COCO17_JOINTS, PoseSequence
+from tiktok_dm.pose.tracking import NO_TRACK, select_main_track, track_keypoints, track_sequence
 
 logger = logging.getLogger(__name__)
 
@@ -111,40 +111,26 @@ def _midpoint(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 def main_person_track(seq: PoseSequence, min_conf: float = 0.3) -> np.ndarray:
-    """The dancer's COCO-17 keypoints per frame: float32 [frames, 17, 3], NaN where nobody is seen.
+    """The main dancer's COCO-17 keypoints per frame: float32 [frames, 17, 3], NaN where the
+    dancer is not seen.
 
-    Placeholder rule until dancer tracking lands: in each frame pick the person whose joints with
-    confidence >= ``min_conf`` span the largest bounding box (ties: more confident joints), i.e.
-    the biggest, usually front-most dancer. It can switch between dancers from frame to frame.
-    For single-person backends (MediaPipe) this is always person 0.
+    Rule (:func:`tiktok_dm.pose.tracking.select_main_track`): among the sequence's tracks, the one
+    with the highest share-of-frames x median size x centrality score, i.e. the longest, largest,
+    most central dancer; its gaps are filled from tracks that never appear in the same frame as
+    it (the same dancer re-found under a new id). Other dancers stay in the pose file but never
+    enter the motion array. A sequence without track ids (all -1, e.g. built by hand) is
+    tracked first. ``min_conf``: joints counted for a person's size and position.
     """
-    track = np.full((seq.num_frames, NUM_COCO17_JOINTS, 3), np.nan, dtype=np.float32)
+    empty = np.full((seq.num_frames, NUM_COCO17_JOINTS, 3), np.nan, dtype=np.float32)
     if seq.num_persons == 0:
-        return track
-    scores = _person_scores(seq.keypoints, min_conf)  # [frames, persons, 2]
-    detected = np.isfinite(seq.keypoints).all(axis=-1).any(axis=-1)  # [frames, persons]
-    for frame in range(seq.num_frames):
-        candidates = np.flatnonzero(detected[frame])
-        if candidates.size == 0:
-            continue
-        best = max(candidates, key=lambda person: tuple(scores[frame, person]))
-        track[frame] = seq.keypoints[frame, best]
-    return track
-
-
-def _person_scores(keypoints: np.ndarray, min_conf: float) -> np.ndarray:
-    """(bounding-box area of confident joints, number of confident joints) per frame and person."""
-    confidence = np.nan_to_num(keypoints[..., 2], nan=0.0)
-    confident = (confidence >= min_conf) & np.isfinite(keypoints[..., :2]).all(axis=-1)
-    xs = np.where(confident, keypoints[..., 0], np.nan)
-    ys = np.where(confident, keypoints[..., 1], np.nan)
-    with warnings.catch_warnings():
-        # Persons without a confident joint (padding included) are all-NaN rows: area 0 below.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        width = np.nanmax(xs, axis=-1) - np.nanmin(xs, axis=-1)
-        height = np.nanmax(ys, axis=-1) - np.nanmin(ys, axis=-1)
-    area = np.nan_to_num(width * height, nan=0.0)
-    return np.stack([area, confident.sum(axis=-1).astype(np.float64)], axis=-1)
+        return empty
+    present = np.isfinite(seq.keypoints[..., 2]).any(axis=-1)
+    if (seq.track_ids[present] == NO_TRACK).any():
+        seq = track_sequence(seq)
+    main = select_main_track(seq, min_conf)
+    if main is None:
+        return empty
+    return track_keypoints(seq, (main.track_id, *main.fill_ids))
 
 
 def resample_to_fps(

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from tiktok_dm.pose.base import NUM_COCO17_JOINTS, PoseBackend, empty_detection
+from tiktok_dm.pose.base import NUM_COCO17_JOINTS, PoseBackend, checked_rgb_frame, empty_detection
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class MediaPipePoseBackend(PoseBackend):
 
     def detect(self, frame_rgb: np.ndarray) -> np.ndarray:
         self._require_open()
-        frame_rgb = _checked_rgb_frame(frame_rgb)
+        frame_rgb = checked_rgb_frame(frame_rgb)
         if self._pose is None:
             with _native_stderr_to_debug_log():
                 self._pose = self._new_pose()
@@ -187,11 +187,3 @@ def blazepose_to_coco17(landmarks: Any, width: int, height: int) -> np.ndarray:
         skeleton[0, coco_index] = (landmark.x * width, landmark.y * height, landmark.visibility)
     return skeleton
 
-
-def _checked_rgb_frame(frame_rgb: np.ndarray) -> np.ndarray:
-    if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3:
-        raise ValueError(f"expected an RGB frame [H, W, 3], got shape {frame_rgb.shape}")
-    if frame_rgb.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 frame, got dtype {frame_rgb.dtype}")
-    # mediapipe wraps the buffer without copying and needs it C-contiguous.
-    return np.ascontiguousarray(frame_rgb)

@@ -1,4 +1,5 @@
-"""Pose stage: 2D skeletons of every frame of a cut clip, saved as poses/<clip_id>.npz."""
+"""Pose stage: 2D skeletons of every frame of a cut clip, tracked into dancers, saved as
+poses/<clip_id>.npz, with the clip's pose QA figures in the stage record."""
 
 from __future__ import annotations
 
@@ -9,12 +10,24 @@ from tiktok_dm.config import PoseConfig
 from tiktok_dm.records import StageError
 from tiktok_dm.stages.base import ConfiguredStage
 
+# Backends that find at most one person (QA then words a dancer-count mismatch accordingly).
+SINGLE_PERSON_BACKENDS = frozenset({"mediapipe"})
+
 
 @dataclasses.dataclass(frozen=True)
 class PoseItem:
     clip_id: str
     video_path: str  # relative to the build directory
     cut_fingerprint: str = ""  # the clip video this pose was detected on
+    num_dancers: int | None = None  # the manifest's count, checked by pose QA (None: not checked)
+
+
+def backend_kwargs(config: PoseConfig) -> dict[str, Any]:
+    """Keyword arguments for get_backend from the pose config (openpifpaf: its checkpoint)."""
+    if config.backend == "openpifpaf":
+        checkpoint = getattr(config, "checkpoint", None)
+        return {"checkpoint": checkpoint} if checkpoint else {}
+    return {}
 
 
 class PoseStage(ConfiguredStage):
@@ -26,16 +39,22 @@ class PoseStage(ConfiguredStage):
         return item.clip_id
 
     def run(self, item: PoseItem) -> dict[str, Any]:
-        from tiktok_dm.pose import estimate_video, get_backend  # pose backends import heavy libraries
+        # pose backends import heavy libraries
+        from tiktok_dm.pose import estimate_video, get_backend
+        from tiktok_dm.pose.qa import QAThresholds, pose_qa
 
         # One backend per clip: mediapipe graphs hold tracking state and cannot cross processes.
-        with get_backend(self.config.backend) as backend:
+        with get_backend(self.config.backend, **backend_kwargs(self.config)) as backend:
             sequence = estimate_video(self.build_dir.absolute(item.video_path), backend, max_fps=self.config.max_fps)
         coverage = sequence.person_coverage(self.config.min_visible_joints, self.config.min_joint_confidence)
         frames = int(sequence.keypoints.shape[0])
         if coverage == 0 and self.config.require_person:
             raise StageError(f"clip {item.clip_id}: no person detected in any of {frames} processed frames "
                              f"({self.config.backend} backend)")
+        qa = pose_qa(sequence, item.num_dancers,
+                     QAThresholds(min_visible_joints=self.config.min_visible_joints,
+                                  min_conf=self.config.min_joint_confidence),
+                     single_person_backend=self.config.backend in SINGLE_PERSON_BACKENDS)
         target = self.build_dir.poses / f"{item.clip_id}.npz"
         sequence.save(target)
         return {
@@ -45,4 +64,8 @@ class PoseStage(ConfiguredStage):
             "persons": int(sequence.num_persons),
             "person_coverage": float(coverage),
             "mean_confidence": float(sequence.mean_confidence()),
+            "num_tracks": qa.num_tracks,
+            "main_track": qa.main_track_id,
+            "pose_flags": list(qa.flags),
+            "pose_qa": qa.to_dict(),
         }

@@ -1,0 +1,532 @@
+"""Clip-boundary benchmark: our detector against PySceneDetect on edited compilations with known spans.
+
+    .venv/bin/python bench/segment.py [--work DIR] [--split benchmark|calibration] [--compilations N]
+
+Builds compilations (fixed seeds) from the real dance clips in ../shared/testdata/real_dance and
+real music from the Debian package wesnoth-1.16-music, each with hard cuts, cross-fades, fades
+through black, title cards, a clip with an internal camera cut (two shots under one continuous
+song excerpt), two consecutive clips sharing a song and a 3-second clip, plus borders (black
+bars, blurred fill), per-clip @user captions that jump corners, and a channel watermark.
+
+Scores boundary precision / recall / F1 at +-0.5 s and +-1.0 s (a boundary is a clip start or
+end; a cut between two clips is one boundary, a title card between them gives two), and runs
+PySceneDetect's ContentDetector and AdaptiveDetector (defaults) on the same videos in the same
+run. Speed is seconds of 1280x720 video per wall-clock second, one video at a time.
+
+Data split. The detector's thresholds (``BoundaryConfig``) were calibrated on ``--split
+calibration`` only (its compilations, ``--candidates`` tables and ``--audio-calibration``): seeds
+100+, the odd-numbered videos and the odd-numbered songs. The benchmark (``--split benchmark``,
+the default) uses seeds 0+, the even-numbered videos and the even-numbered songs (videos sorted
+by name, whole clips and 2-second clips numbered separately; songs are the Wesnoth tracks of at
+least 44 s, sorted by name), so no clip, song or seed is shared between what was tuned and what
+is scored.
+
+Compilations are cached in --work (default: tiktok-dm-bench-segment/ in the system temporary
+folder) and re-used when their plan and the composer are unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+import os
+import platform
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from tiktok_dm.boundaries.synthetic import (COMPOSER_VERSION, CardPart, ClipPart, EditedCompilation, Shot,
+                                            Transition, compose_edited_compilation)
+from tiktok_dm.media import probe
+
+REAL_DANCE = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "real_dance"
+MUSIC = Path("/usr/share/games/wesnoth/1.16/data/core/music")
+SAMPLE_RATE = 44100
+TOLERANCES = (0.5, 1.0)
+
+# Clips of at least this long can be whole clips; shorter ones (>= MIN_SHOT_S) only the second
+# shot of a clip with an internal camera cut. The last frames of a file are never used (some
+# clips end on a different picture).
+MIN_CLIP_VIDEO_S = 3.3
+MIN_SHOT_S = 1.8
+TAIL_S = 0.15
+SEEDS = {"benchmark": 0, "calibration": 100}
+CARD_TEXTS = ["#1", "#2", "#3", "NEXT", "Subscribe!", "Part 2", "WOW", "Top 10"]
+CARD_COLORS = ["black", "navy", "darkred", "white", "purple", "darkgreen", "0x202020"]
+USERS = ["@dancequeen", "@moves.by.k", "@tiktok_star", "@j.dance", "@the_crew", "@lil.moves"]
+
+log = logging.getLogger("bench.segment")
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One benchmark compilation: the file, its ground truth and what each true boundary is."""
+
+    name: str
+    path: Path
+    duration_s: float
+    clips: list[tuple[float, float]]
+    internal_cuts: list[float]
+    boundary_kinds: dict[str, str]  # "%.4f" % time -> what kind of boundary it is
+
+
+@functools.lru_cache(maxsize=None)
+def video_pools(split: str, folder: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """({name: usable seconds} of whole-clip videos, the same of short videos) of ``split``.
+
+    Every video in ``folder`` is used by exactly one split: sorted by name, alternately benchmark and
+    calibration, long and short ones separately.
+    """
+    durations = {path.name: probe(path).duration_s - TAIL_S for path in sorted(folder.glob("*.mp4"))}
+    if not durations:
+        raise FileNotFoundError(f"no .mp4 in {folder}")
+    long = [name for name, seconds in durations.items() if seconds >= MIN_CLIP_VIDEO_S]
+    short = [name for name, seconds in durations.items() if MIN_SHOT_S <= seconds < MIN_CLIP_VIDEO_S]
+    pick = 0 if split == "benchmark" else 1
+    return ({name: durations[name] for name in long[pick::2]}, {name: durations[name] for name in short[pick::2]})
+
+
+def songs(split: str) -> list[Path]:
+    long_enough = [p for p in sorted(MUSIC.glob("*.ogg")) if sf.info(str(p)).duration >= 44]
+    return long_enough[0::2] if split == "benchmark" else long_enough[1::2]
+
+
+def load_excerpt(path: Path, offset_s: float, seconds: float) -> np.ndarray:
+    audio, rate = sf.read(str(path), start=int(offset_s * SAMPLE_RATE), stop=int((offset_s + seconds) * SAMPLE_RATE),
+                          dtype="float32", always_2d=True)
+    if rate != SAMPLE_RATE:
+        raise ValueError(f"{path.name}: expected {SAMPLE_RATE} Hz, got {rate}")
+    return audio.mean(axis=1)
+
+
+def pick_excerpt(rng: random.Random, song: Path, seconds: float, avoid: float | None = None) -> float:
+    """An offset where the song is actually playing (a Wesnoth track has quiet intros and codas)."""
+    length = sf.info(str(song)).duration
+    for _ in range(50):
+        offset = rng.uniform(5.0, max(5.0, length - seconds - 5.0))
+        if avoid is not None and abs(offset - avoid) < seconds + 10:
+            continue
+        excerpt = load_excerpt(song, offset, seconds)
+        if np.sqrt(np.mean(excerpt ** 2) + 1e-12) > 10 ** (-28 / 20):
+            return offset
+    return offset
+
+
+def plan(split: str, index: int, folder: Path = REAL_DANCE) -> tuple[list, dict]:
+    """The parts of compilation ``index`` of ``split`` and a note of which hard cases it holds."""
+    seed = SEEDS[split] + index
+    rng = random.Random(seed)
+    videos, _ = video_pools(split, folder)
+    pool = songs(split)
+    n_clips = rng.randint(7, 9)
+    three_s = rng.randrange(1, n_clips - 1)
+    internal = rng.choice([i for i in range(n_clips) if i != three_s])
+    pair = rng.choice([i for i in range(n_clips - 1) if three_s not in (i, i + 1) and internal not in (i, i + 1)])
+    restart = index % 2 == 1  # odd compilations: the shared song restarts from the same offset
+
+    # Transitions between consecutive clips ("slot" i sits between clip i and clip i+1).
+    slots = []
+    for i in range(n_clips - 1):
+        if i == pair or three_s in (i, i + 1):
+            slots.append("cut")
+            continue
+        slots.append(rng.choices(["cut", "crossfade", "black", "card"], weights=[40, 27, 13, 20])[0])
+    crossfades = {i: round(rng.uniform(0.4, 1.0) * 30) / 30 for i, kind in enumerate(slots) if kind == "crossfade"}
+
+    chosen_songs = rng.sample(pool, n_clips)
+    chosen_songs[pair + 1] = chosen_songs[pair]
+    parts, last_video, pair_offset = [], None, None
+    if rng.random() < 0.5:
+        parts.append(CardPart(rng.choice(CARD_TEXTS), round(rng.uniform(1.0, 2.0) * 30) / 30,
+                              color=rng.choice(CARD_COLORS), sample_rate=SAMPLE_RATE))
+    for i in range(n_clips):
+        extra = crossfades.get(i - 1, 0) / 2 + crossfades.get(i, 0) / 2
+        seconds = 3.0 if i == three_s else round(rng.uniform(3.5, 6.5) * 30) / 30
+        part_seconds = seconds + extra
+        if i == internal:
+            shots = _internal_cut_shots(rng, split, part_seconds, last_video, index, folder)
+        else:
+            candidates = [v for v, usable in videos.items() if usable >= part_seconds + 0.1 and v != last_video]
+            video = rng.choice(candidates)
+            start = round(rng.uniform(0.0, videos[video] - part_seconds), 2)
+            shots = (Shot(folder / video, start, part_seconds),)
+        last_video = shots[-1].video.name
+        song = chosen_songs[i]
+        if i == pair + 1:
+            offset = pair_offset if restart else pick_excerpt(rng, song, part_seconds, avoid=pair_offset)
+        else:
+            offset = pick_excerpt(rng, song, part_seconds)
+        if i == pair:
+            pair_offset = offset
+        slot = slots[i] if i < n_clips - 1 else "cut"
+        transition = (Transition("crossfade", crossfades[i]) if slot == "crossfade" else
+                      Transition("fade", round(rng.uniform(0.3, 0.5) * 30) / 30) if slot == "black" else
+                      Transition("fade", 0.2) if slot == "card" and rng.random() < 0.4 else Transition())
+        parts.append(ClipPart(shots, load_excerpt(song, offset, part_seconds + 0.1), SAMPLE_RATE,
+                              layout=rng.choice(["pad", "pad", "blur", "fill"]),
+                              caption=rng.choice(USERS) if rng.random() < 0.6 else None,
+                              brightness=round(rng.uniform(-0.06, 0.06), 3), transition=transition))
+        if slot == "black":
+            parts.append(CardPart("", round(rng.uniform(0.2, 0.6) * 30) / 30, color="black", sample_rate=SAMPLE_RATE,
+                                  transition=transition))
+        elif slot == "card":
+            jingle = None
+            if rng.random() < 0.5:
+                other = rng.choice([p for p in pool if p not in chosen_songs])
+                jingle = 0.1 * load_excerpt(other, pick_excerpt(rng, other, 3.0), 3.0)
+            parts.append(CardPart(rng.choice(CARD_TEXTS), round(rng.uniform(1.0, 2.5) * 30) / 30,
+                                  color=rng.choice(CARD_COLORS), music=jingle, sample_rate=SAMPLE_RATE,
+                                  transition=Transition("fade", 0.2) if rng.random() < 0.4 else Transition()))
+    notes = {"seed": seed, "clips": n_clips, "three_second_clip": three_s, "internal_cut_clip": internal,
+             "shared_song_pair": [pair, pair + 1], "shared_song_restarts": restart, "slots": slots}
+    return parts, notes
+
+
+def _internal_cut_shots(rng: random.Random, split: str, seconds: float, last_video: str | None,
+                        index: int, folder: Path) -> tuple[Shot, ...]:
+    """Two shots under one song: a short clip of another video (even index) or a jump within one video (odd)."""
+    videos, short_shots = video_pools(split, folder)
+    jumpable = [v for v, usable in videos.items() if usable >= seconds + 1.5 and v != last_video]
+    first = rng.choice(jumpable if index % 2 and jumpable else
+                       [v for v, usable in videos.items() if usable >= seconds and v != last_video])
+    if (index % 2 == 0 or not jumpable) and short_shots:
+        second = rng.choice(sorted(short_shots))
+        second_s = round(min(rng.uniform(1.6, 1.9), short_shots[second]) * 30) / 30
+        first_s = seconds - second_s
+        return (Shot(folder / first, round(rng.uniform(0, videos[first] - first_s), 2), first_s),
+                Shot(folder / second, 0.0, second_s))
+    # A jump cut: the same dancer, later in the same video (the skipped part makes the picture jump).
+    first_s = round(seconds / 2 * 30) / 30
+    second_s = seconds - first_s
+    gap = max(0.0, videos[first] - seconds)
+    return (Shot(folder / first, 0.0, first_s), Shot(folder / first, first_s + gap, second_s))
+
+
+def build_cases(split: str, count: int, work: Path, width: int, height: int, preset: str,
+                folder: Path = REAL_DANCE) -> list[Case]:
+    """Build (or re-use) ``count`` compilations of ``split``; the cache key is the plan and the composer's version."""
+    work.mkdir(parents=True, exist_ok=True)
+    cases = []
+    for index in range(count):
+        parts, notes = plan(split, index, folder)
+        recipe = repr([(_describe(part)) for part in parts]) + repr((width, height, preset))
+        key = hashlib.sha1(f"{recipe}{COMPOSER_VERSION}".encode()).hexdigest()[:10]
+        name = f"{split}{index:02d}"
+        video, truth = work / f"{name}-{key}.mp4", work / f"{name}-{key}.json"
+        if not truth.exists():
+            started = time.perf_counter()
+            compilation = compose_edited_compilation(parts, video, width, height, preset=preset, crf=23,
+                                                     channel_watermark="@BestOfTikTok")
+            truth.write_text(json.dumps(_truth(compilation, notes), indent=1))
+            log.info("built %s (%.0f s of video) in %.0f s", video.name, compilation.duration_s,
+                     time.perf_counter() - started)
+        data = json.loads(truth.read_text())
+        cases.append(Case(name, video, data["duration_s"], [tuple(c) for c in data["clips"]], data["internal_cuts"],
+                          data["boundary_kinds"]))
+    return cases
+
+
+def _describe(part) -> tuple:
+    if isinstance(part, CardPart):
+        music = None if part.music is None else round(float(np.abs(part.music).sum()), 3)
+        return ("card", part.text, part.seconds, part.color, music, part.transition)
+    return ("clip", part.shots, round(float(np.abs(part.music).sum()), 3), part.layout, part.caption,
+            part.brightness, part.transition)
+
+
+def _truth(compilation: EditedCompilation, notes: dict) -> dict:
+    """Ground truth plus the kind of every true boundary (for the per-case table)."""
+    names = {"cut": "hard cut", "crossfade": "cross-fade", "black": "fade to black", "card": "title card"}
+    clips, kinds = compilation.clips, {}
+    for i in range(len(clips) - 1):
+        kind = ("same song, next clip" if i == notes["shared_song_pair"][0] else
+                "3-second clip" if notes["three_second_clip"] in (i, i + 1) else names[notes["slots"][i]])
+        kinds[f"{clips[i][1]:.4f}"] = kind
+        kinds[f"{clips[i + 1][0]:.4f}"] = kind
+    if clips[0][0] > 0:
+        kinds[f"{clips[0][0]:.4f}"] = "title card"
+    return {"duration_s": compilation.duration_s, "clips": clips, "cards": compilation.cards,
+            "internal_cuts": compilation.internal_cuts, "boundary_kinds": kinds, "notes": notes}
+
+
+# ---------------------------------------------------------------------------------- scoring
+
+def boundaries(clips: list[tuple[float, float]], duration_s: float, merge_s: float = 0.05) -> list[float]:
+    """Every clip start and end except the video's own start and end; a shared end/start counts once."""
+    points = sorted(t for clip in clips for t in clip if merge_s < t < duration_s - merge_s)
+    merged: list[float] = []
+    for t in points:
+        if not merged or t - merged[-1] > merge_s:
+            merged.append(t)
+    return merged
+
+
+def match(predicted: list[float], truth: list[float], tolerance: float) -> list[tuple[int, int]]:
+    """One-to-one pairs (predicted index, true index) within ``tolerance``, closest first."""
+    pairs = sorted((abs(p - t), i, j) for i, p in enumerate(predicted) for j, t in enumerate(truth)
+                   if abs(p - t) <= tolerance)
+    used_p, used_t, matched = set(), set(), []
+    for _, i, j in pairs:
+        if i not in used_p and j not in used_t:
+            used_p.add(i)
+            used_t.add(j)
+            matched.append((i, j))
+    return matched
+
+
+@dataclasses.dataclass
+class Tally:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    def add(self, predicted: list[float], truth: list[float], tolerance: float) -> list[tuple[int, int]]:
+        pairs = match(predicted, truth, tolerance)
+        self.tp += len(pairs)
+        self.fp += len(predicted) - len(pairs)
+        self.fn += len(truth) - len(pairs)
+        return pairs
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+# ---------------------------------------------------------------------------------- detectors
+
+def ours(path: Path) -> list[tuple[float, float]]:
+    from tiktok_dm.boundaries import detect_clips
+
+    return [(clip.start_s, clip.end_s) for clip in detect_clips(path).clips]
+
+
+def pyscenedetect(kind: str):
+    def run(path: Path) -> list[tuple[float, float]]:
+        from scenedetect import AdaptiveDetector, ContentDetector, detect
+
+        detector = ContentDetector() if kind == "content" else AdaptiveDetector()
+        scenes = detect(str(path), detector)
+        return [(start.get_seconds(), end.get_seconds()) for start, end in scenes]
+
+    run.__name__ = f"pyscenedetect_{kind}"
+    return run
+
+
+DETECTORS = {"ours": ours, "PySceneDetect Content": pyscenedetect("content"),
+             "PySceneDetect Adaptive": pyscenedetect("adaptive")}
+
+
+def cpu_seconds() -> float:
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@dataclasses.dataclass
+class Score:
+    """One detector's running totals over the cases."""
+
+    tallies: dict[float, Tally] = dataclasses.field(default_factory=lambda: {tol: Tally() for tol in TOLERANCES})
+    kinds: dict[str, list[int]] = dataclasses.field(default_factory=dict)  # kind -> [found, total] at 0.5 s
+    wall: float = 0.0
+    cpu: float = 0.0
+    video: float = 0.0
+    internal_split: int = 0
+    internal_total: int = 0
+
+    def add(self, name: str, case: Case, clips: list[tuple[float, float]]) -> None:
+        predicted, truth = boundaries(clips, case.duration_s), boundaries(case.clips, case.duration_s)
+        for tol in TOLERANCES:
+            pairs = self.tallies[tol].add(predicted, truth, tol)
+            if tol != TOLERANCES[0]:
+                continue
+            found, used = {j for _, j in pairs}, {i for i, _ in pairs}
+            for j, t in enumerate(truth):
+                tally = self.kinds.setdefault(case.boundary_kinds.get(f"{t:.4f}", "?"), [0, 0])
+                tally[0] += j in found
+                tally[1] += 1
+            log.info("%s %s: missed %s, extra %s", name, case.name,
+                     [round(t, 2) for j, t in enumerate(truth) if j not in found],
+                     [round(p, 2) for i, p in enumerate(predicted) if i not in used])
+        for cut in case.internal_cuts:
+            self.internal_total += 1
+            self.internal_split += any(abs(p - cut) <= TOLERANCES[0] for p in predicted)
+
+    def row(self, name: str) -> dict:
+        row = {"detector": name}
+        for tol in TOLERANCES:
+            t = self.tallies[tol]
+            row.update({f"P@{tol}": round(t.precision, 3), f"R@{tol}": round(t.recall, 3), f"F1@{tol}": round(t.f1, 3)})
+        row.update({"internal cuts split": f"{self.internal_split}/{self.internal_total}",
+                    "wall s": round(self.wall, 1), "video s / wall s": round(self.video / self.wall, 1),
+                    "CPU s / video s": round(self.cpu / self.video, 3)})
+        return row
+
+
+def evaluate(cases: list[Case], detectors: dict) -> tuple[list[dict], list[dict]]:
+    """Run every detector on every case (detectors take turns on each video, so they share the same
+    load); one summary row per detector and one per (detector, boundary kind)."""
+    scores = {name: Score() for name in detectors}
+    for case in cases:
+        for name, detector in detectors.items():
+            score = scores[name]
+            cpu_before, started = cpu_seconds(), time.perf_counter()
+            clips = detector(case.path)
+            score.wall += time.perf_counter() - started
+            score.cpu += cpu_seconds() - cpu_before
+            score.video += case.duration_s
+            score.add(name, case, clips)
+    summary = [score.row(name) for name, score in scores.items()]
+    by_kind = [{"detector": name, "boundary kind": kind, "found @0.5": f"{hit}/{total}"}
+               for name, score in scores.items() for kind, (hit, total) in sorted(score.kinds.items())]
+    return summary, by_kind
+
+
+def candidate_table(cases: list[Case]) -> list[dict]:
+    """Every candidate our detector judged, labelled with what it really is (for calibration)."""
+    from tiktok_dm.boundaries import detect_clips
+
+    rows = []
+    for case in cases:
+        result = detect_clips(case.path)
+        truth = boundaries(case.clips, case.duration_s)
+        for c in result.candidates:
+            label = ("boundary" if any(abs(c.time_s - t) <= 0.5 for t in truth) else
+                     "internal cut" if any(abs(c.time_s - t) <= 0.5 for t in case.internal_cuts) else "nothing")
+            rows.append({"case": case.name, "time": c.time_s, "kind": c.kind, "visual": c.visual, "splice": c.splice,
+                         "repeat": c.repeat,
+                         "song_change": c.song_change, "quietest_db": c.quietest_db, "accepted": c.accepted,
+                         "truth": label, "kind_of_truth": next((k for t, k in case.boundary_kinds.items()
+                                                                if abs(float(t) - c.time_s) <= 0.5), "")})
+    return rows
+
+def audio_calibration(count: int, work: Path) -> list[dict]:
+    """Sound-only calibration: cuts where one excerpt runs on vs edits (other song, same song jumping or
+    restarting), from the calibration songs, through an AAC round trip; the audio evidence at each."""
+    import subprocess
+
+    from tiktok_dm.boundaries.audio import audio_features, repeat, song_change, splice
+    from tiktok_dm.boundaries.config import BoundaryConfig
+    from tiktok_dm.boundaries.decode import decode_audio
+
+    config = BoundaryConfig()
+    rng = random.Random(SEEDS["calibration"] + 1000)
+    pool = songs("calibration")
+    pieces, events, position = [], [], 0.0
+
+    def add(samples: np.ndarray) -> None:
+        nonlocal position
+        pieces.append(samples)
+        position += len(samples) / SAMPLE_RATE
+
+    for index in range(count):
+        kind = ("one excerpt runs on", "other song", "same song jumps", "same song restarts")[index % 4]
+        first, second = rng.uniform(3, 6), rng.uniform(3, 6)
+        song = rng.choice(pool)
+        clip_start = position
+        if kind == "one excerpt runs on":
+            offset = pick_excerpt(rng, song, first + second)
+            events.append((position + first, kind, clip_start))
+            add(load_excerpt(song, offset, first + second))
+        else:
+            offset = pick_excerpt(rng, song, first)
+            add(load_excerpt(song, offset, first))
+            events.append((position, kind, clip_start))
+            if kind == "other song":
+                other = rng.choice([p for p in pool if p != song])
+                add(load_excerpt(other, pick_excerpt(rng, other, second), second))
+            elif kind == "same song jumps":
+                add(load_excerpt(song, pick_excerpt(rng, song, second, avoid=offset), second))
+            else:
+                add(load_excerpt(song, offset, second))
+        spacer = rng.choice(pool)  # a third song between examples keeps each one's context clean
+        add(load_excerpt(spacer, pick_excerpt(rng, spacer, 4.0), 4.0))
+    work.mkdir(parents=True, exist_ok=True)
+    wav, m4a = work / "audio_calibration.wav", work / "audio_calibration.m4a"
+    sf.write(str(wav), np.concatenate(pieces), SAMPLE_RATE)
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(wav), "-c:a", "aac", "-b:a", "128k",
+                    str(m4a)], check=True)
+    features = audio_features(decode_audio(m4a, config.audio_sample_rate), config.audio_sample_rate)
+    rows = []
+    for time_s, kind, clip_start in events:
+        located = time_s + rng.uniform(-0.02, 0.02)  # where the picture puts the cut: within a source frame
+        score, _ = splice(features, located - 0.05, located + 0.025)
+        change = song_change(features, located, config.audio_window_s, guard_s=0.1)
+        evidence = score + config.song_change_weight * change
+        replay = repeat(features, located, clip_start + rng.uniform(-0.1, 0.1))
+        rows.append({"kind": kind, "splice": round(score, 2), "song_change": round(change, 3),
+                     "audio_change": round(evidence, 2), "repeat": round(replay, 3),
+                     "boundary": evidence >= config.cut_audio_threshold or replay >= config.restart_correlation})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "tiktok-dm-bench-segment",
+                        help="where compilations are cached")
+    parser.add_argument("--split", choices=["benchmark", "calibration"], default="benchmark")
+    parser.add_argument("--compilations", type=int, default=6)
+    parser.add_argument("--size", default="1280x720", help="compilation frame size (speed is quoted at 1280x720)")
+    parser.add_argument("--preset", default="veryfast", help="x264 preset of the compilations (B-frames like YouTube)")
+    parser.add_argument("--real-dance", type=Path, default=REAL_DANCE, help="folder of real dance clips (.mp4)")
+    parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--ours-only", action="store_true", help="skip PySceneDetect")
+    parser.add_argument("--candidates", type=Path, help="calibration: write every judged candidate to this CSV")
+    parser.add_argument("--audio-calibration", type=int, metavar="N",
+                        help="calibration: N sound-only examples (continuous vs edited), audio evidence per kind")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.audio_calibration:
+        import pandas as pd
+
+        table = pd.DataFrame(audio_calibration(args.audio_calibration, args.work / "audio"))
+        print(table.groupby("kind")[["splice", "song_change", "audio_change", "repeat"]].describe(
+            percentiles=[0.05, 0.1, 0.5, 0.9, 0.95]).T.round(3).to_string())
+        print("\njudged a boundary (a hard cut at each):")
+        print(table.groupby("kind")["boundary"].agg(["sum", "count"]).to_string())
+        return
+    width, height = map(int, args.size.split("x"))
+    cases = build_cases(args.split, args.compilations, args.work / args.split, width, height, args.preset,
+                        args.real_dance)
+    if args.build_only:
+        return
+    import pandas as pd
+
+    pd.set_option("display.width", 200)
+    if args.candidates:
+        table = pd.DataFrame(candidate_table(cases))
+        table.to_csv(args.candidates, index=False)
+        print(table.sort_values(["kind", "truth", "song_change"]).to_string(index=False))
+        return
+    detectors = {name: DETECTORS[name] for name in (["ours"] if args.ours_only else DETECTORS)}
+    summary, by_kind = evaluate(cases, detectors)
+    video_s = sum(case.duration_s for case in cases)
+    print(f"\n{len(cases)} {args.split} compilations, {video_s:.0f} s of {args.size} video, "
+          f"{sum(len(boundaries(c.clips, c.duration_s)) for c in cases)} true boundaries; "
+          f"cpu={platform.processor() or platform.machine()} x{os.cpu_count()}, load average at the end "
+          f"{os.getloadavg()[0]:.1f} (other jobs share this machine: speed figures are under load)")
+    print(pd.DataFrame(summary).to_string(index=False))
+    print()
+    print(pd.DataFrame(by_kind).pivot(index="boundary kind", columns="detector", values="found @0.5").to_string())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""A small edited compilation holding every hard case of clip-boundary detection, and bad inputs.
+
+The compilation (640x360, ~28 s, real dance clips and Wesnoth music) is, in order:
+  A  hard cut ->  B  cross-fade ->  C (two shots, one song: an internal camera cut)  hard cut ->
+  D  hard cut, same song restarts ->  E  hard cut ->  title card  hard cut ->  F (3 s)  hard cut ->  G
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from tiktok_dm.boundaries.synthetic import (CardPart, ClipPart, EditedCompilation, Shot, Transition,
+                                            compose_edited_compilation)
+
+RATE = 44100
+
+
+@dataclasses.dataclass(frozen=True)
+class HardCases:
+    compilation: EditedCompilation
+    hard_cut_s: float  # A | B
+    crossfade_s: float  # B | C (middle of the cross-fade)
+    internal_cut_s: float  # inside C
+    same_song_s: float  # D | E, both on one song (it restarts)
+    card: tuple[float, float]  # the title card, between E and F
+    three_second_clip: tuple[float, float]  # F
+
+    @property
+    def path(self) -> Path:
+        return self.compilation.path
+
+
+def excerpt(song: Path, offset_s: float, seconds: float) -> np.ndarray:
+    audio, rate = sf.read(str(song), start=int(offset_s * RATE), stop=int((offset_s + seconds) * RATE),
+                          dtype="float32", always_2d=True)
+    if rate != RATE:
+        raise ValueError(f"{song.name}: expected {RATE} Hz, got {rate}")
+    return audio.mean(axis=1)
+
+
+def loud_offset(song: Path, seconds: float, seed: int) -> float:
+    """A fixed (seeded) offset where the song is playing, not in a quiet intro."""
+    rng = random.Random(seed)
+    length = sf.info(str(song)).duration
+    for _ in range(50):
+        offset = round(rng.uniform(5.0, length - seconds - 5.0), 2)
+        if np.sqrt(np.mean(excerpt(song, offset, seconds) ** 2)) > 10 ** (-26 / 20):
+            return offset
+    return offset
+
+
+def build_hard_cases(folder: Path, real_dance: Path, music: list[Path]) -> HardCases:
+    songs = [song for song in music if sf.info(str(song)).duration >= 90][:6]
+    if len(songs) < 6:
+        raise ValueError(f"need 6 songs of 90 s or more, found {len(songs)}")
+
+    def clip(shots, song: int, seconds: float, offset_seed: int, **kwargs) -> ClipPart:
+        offset = loud_offset(songs[song], seconds, seed=offset_seed)
+        return ClipPart(tuple(Shot(real_dance / name, start, secs) for name, start, secs in shots),
+                        excerpt(songs[song], offset, seconds + 0.1), RATE, **kwargs)
+
+    restart_offset = loud_offset(songs[3], 4.0, seed=3)
+    parts = [
+        clip([("romp_sample_video2.mp4", 1.0, 4.5)], 0, 4.5, 0, caption="@dancer_one"),
+        clip([("iper_akun_1.mp4", 0.5, 4.0)], 1, 4.0, 1, transition=Transition("crossfade", 0.8)),
+        clip([("unianimate_source_video.mp4", 1.0, 2.6), ("sam2_bedroom.mp4", 0.5, 2.2)], 2, 4.8, 2),
+        ClipPart((Shot(real_dance / "mimic_raw_0.mp4", 1.0, 4.0),), excerpt(songs[3], restart_offset, 4.1), RATE,
+                 layout="blur"),
+        ClipPart((Shot(real_dance / "musepose_ubc_91BjuE6irxS.mp4", 0.5, 4.2),),
+                 excerpt(songs[3], restart_offset, 4.3), RATE),
+        CardPart("#1", 1.5, color="navy"),
+        clip([("mmhuman3d_single_person.mp4", 0.1, 3.0)], 4, 3.0, 4),
+        clip([("phalp_vid.mp4", 0.5, 4.0)], 5, 4.0, 5, layout="blur", caption="@runner"),
+    ]
+    compilation = compose_edited_compilation(parts, folder / "hard_cases.mp4", 640, 360,
+                                             channel_watermark="@BestOfTikTok")
+    clips = compilation.clips
+    return HardCases(compilation, hard_cut_s=clips[0][1], crossfade_s=clips[1][1],
+                     internal_cut_s=compilation.internal_cuts[0], same_song_s=clips[3][1],
+                     card=compilation.cards[0], three_second_clip=clips[5])
+
+
+def _ffmpeg(*args) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *map(str, args)], check=True)
+
+
+def without_audio(video: Path, out: Path) -> Path:
+    _ffmpeg("-i", video, "-map", "0:v:0", "-c", "copy", out)
+    return out
+
+
+def audio_only(video: Path, out: Path) -> Path:
+    _ffmpeg("-i", video, "-map", "0:a:0", "-c", "copy", out)
+    return out
+
+
+def empty_video(out: Path) -> Path:
+    """An mp4 with zero frames (ffmpeg writes a container with nothing in it)."""
+    _ffmpeg("-f", "lavfi", "-i", "color=s=64x64:r=30", "-frames:v", "0", "-c:v", "libx264", out)
+    return out
+
+
+def unreadable(out: Path) -> Path:
+    out.write_text("this is not a video\n")
+    return out

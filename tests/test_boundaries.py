@@ -1,0 +1,191 @@
+"""Clip boundaries on a real-footage compilation that holds every hard case, plus bad inputs, stage and CLI."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from boundary_fixtures import audio_only, build_hard_cases, empty_video, unreadable, without_audio
+from tiktok_dm.boundaries import BoundaryConfig, detect_clips, plot_signals, read_clips_csv, write_clips_csv
+from tiktok_dm.boundaries.cli import segment_command
+from tiktok_dm.records import StageError
+from tiktok_dm.stages.base import run_item
+from tiktok_dm.stages.boundaries import BoundaryItem, BoundaryStage
+from tiktok_dm.workdir import BuildDir, sha256_of
+
+TOLERANCE_S = 0.5
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory, real_dance_dir, music_files):
+    return build_hard_cases(tmp_path_factory.mktemp("boundaries"), real_dance_dir, music_files)
+
+
+@pytest.fixture(scope="module")
+def result(cases):
+    return detect_clips(cases.path)
+
+
+def boundaries(clips) -> list[float]:
+    return sorted({round(t, 3) for clip in clips for t in (clip.start_s, clip.end_s)})
+
+
+def near(times: list[float], target: float, tolerance: float = TOLERANCE_S) -> bool:
+    return any(abs(t - target) <= tolerance for t in times)
+
+
+def test_every_true_clip_is_found_and_nothing_else(cases, result):
+    truth = cases.compilation.clips
+    assert len(result.clips) == len(truth), [(c.start_s, c.end_s) for c in result.clips]
+    for (start, end), clip in zip(truth, result.clips):
+        assert abs(clip.start_s - start) <= TOLERANCE_S and abs(clip.end_s - end) <= TOLERANCE_S, (clip, start, end)
+        assert 0.5 <= clip.confidence <= 1.0
+
+
+def test_hard_cut_is_a_boundary(cases, result):
+    assert near(boundaries(result.clips), cases.hard_cut_s)
+
+
+def test_cross_fade_is_a_boundary_at_its_middle(cases, result):
+    assert near(boundaries(result.clips), cases.crossfade_s)
+    dissolve = [c for c in result.candidates if abs(c.time_s - cases.crossfade_s) <= TOLERANCE_S]
+    assert dissolve and dissolve[0].accepted
+
+
+def test_internal_camera_cut_under_one_song_does_not_split_the_clip(cases, result):
+    assert not near(boundaries(result.clips), cases.internal_cut_s)
+    # The cut was seen, and judged an internal cut because the music runs through it.
+    seen = [c for c in result.candidates if abs(c.time_s - cases.internal_cut_s) <= TOLERANCE_S]
+    assert seen and not seen[0].accepted and "internal cut" in seen[0].reason
+    assert any(c.start_s < cases.internal_cut_s < c.end_s for c in result.clips)
+
+
+def test_consecutive_clips_sharing_a_song_are_split(cases, result):
+    assert near(boundaries(result.clips), cases.same_song_s)
+
+
+def test_title_card_is_dropped_not_made_a_clip(cases, result):
+    card_start, card_end = cases.card
+    for clip in result.clips:
+        overlap = min(clip.end_s, card_end) - max(clip.start_s, card_start)
+        assert overlap <= 0.3, (clip, cases.card)
+    assert any(span.start_s <= card_start + 0.3 and span.end_s >= card_end - 0.3 for span in result.dropped)
+    assert near(boundaries(result.clips), card_start) and near(boundaries(result.clips), card_end)
+
+
+def test_three_second_clip_is_kept(cases, result):
+    start, end = cases.three_second_clip
+    assert any(abs(c.start_s - start) <= TOLERANCE_S and abs(c.end_s - end) <= TOLERANCE_S for c in result.clips)
+
+
+def test_min_clip_length_is_respected(cases):
+    config = BoundaryConfig(min_clip_s=4.0)
+    longer = detect_clips(cases.path, config)
+    assert all(c.duration_s >= config.min_clip_s - config.min_clip_slack_s for c in longer.clips)
+    start, end = cases.three_second_clip
+    assert not any(abs(c.start_s - start) <= TOLERANCE_S and abs(c.end_s - end) <= TOLERANCE_S for c in longer.clips)
+
+
+def test_clips_csv_round_trips(result, tmp_path):
+    path = write_clips_csv(result, tmp_path / "clips.csv")
+    with open(path, newline="") as handle:
+        assert next(csv.reader(handle)) == ["start", "end", "confidence"]
+    back = read_clips_csv(path)
+    assert [(c.start_s, c.end_s, c.confidence) for c in back] == \
+           [(c.start_s, c.end_s, c.confidence) for c in result.clips]
+
+
+def test_debug_plot_is_a_png(result, tmp_path):
+    path = plot_signals(result, tmp_path / "signals.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+# ------------------------------------------------------------------------------------ bad input
+
+def test_unreadable_file_is_a_clear_error(tmp_path):
+    with pytest.raises(StageError, match="not a readable video"):
+        detect_clips(unreadable(tmp_path / "broken.mp4"))
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(StageError, match="no such file"):
+        detect_clips(tmp_path / "absent.mp4")
+
+
+def test_audio_only_file_is_a_clear_error(cases, tmp_path):
+    with pytest.raises(StageError, match="no video stream"):
+        detect_clips(audio_only(cases.path, tmp_path / "sound.m4a"))
+
+
+def test_zero_length_video_is_a_clear_error(tmp_path):
+    with pytest.raises(StageError, match="no audio or video stream|0 s"):
+        detect_clips(empty_video(tmp_path / "empty.mp4"))
+
+
+def test_video_without_audio_is_segmented_on_the_picture_with_a_warning(cases, tmp_path, caplog):
+    silent = without_audio(cases.path, tmp_path / "silent.mp4")
+    with caplog.at_level(logging.WARNING, logger="tiktok_dm.boundaries"):
+        visual_only = detect_clips(silent)
+    assert "no audio stream" in caplog.text and visual_only.warnings and not visual_only.has_audio
+    found = boundaries(visual_only.clips)
+    for boundary in (cases.crossfade_s, cases.same_song_s, *cases.card):
+        assert near(found, boundary), (boundary, found)
+    # Without sound every hard cut counts, the internal camera cut too; here its shots are shorter
+    # than the minimum clip length, so the length rule gives that boundary up again.
+    internal = [c for c in visual_only.candidates if abs(c.time_s - cases.internal_cut_s) <= TOLERANCE_S]
+    assert internal and "decided on the picture" in internal[0].reason and "shorter than 3 s" in internal[0].reason
+    assert not near(found, cases.internal_cut_s)
+
+
+# ------------------------------------------------------------------------------------ stage and CLI
+
+def test_stage_writes_the_csv_and_returns_the_clips(cases, tmp_path):
+    build_dir = BuildDir(tmp_path / "build")
+    source = build_dir.sources / "comp.mp4"
+    source.parent.mkdir(parents=True)
+    shutil.copy(cases.path, source)
+    stage = BoundaryStage(BoundaryConfig(), build_dir)
+    item = BoundaryItem("000042", build_dir.relative(source), sha256_of(source))
+    record = run_item(stage, item)
+    assert record.ok, record.error
+    assert record.outputs["csv"] == "boundaries/000042.csv"
+    written = read_clips_csv(build_dir.absolute(record.outputs["csv"]))
+    assert [(c.start_s, c.end_s) for c in written] == \
+           [(c["start_s"], c["end_s"]) for c in record.outputs["clips"]]
+    assert len(record.outputs["clips"]) == len(cases.compilation.clips)
+    assert build_dir.is_done("boundaries", "000042") and stage.key(item) == "000042"
+
+
+def test_stage_reports_a_bad_file_as_a_failure_row(tmp_path):
+    build_dir = BuildDir(tmp_path / "build")
+    build_dir.sources.mkdir(parents=True)
+    bad = unreadable(build_dir.sources / "bad.mp4")
+    record = run_item(BoundaryStage(BoundaryConfig(), build_dir), BoundaryItem("bad", build_dir.relative(bad)))
+    assert not record.ok and "not a readable video" in record.error
+
+
+def test_cli_writes_csv_and_plot(cases, tmp_path):
+    out, png = tmp_path / "clips.csv", tmp_path / "clips.png"
+    run = CliRunner().invoke(segment_command, [str(cases.path), "--out", str(out), "--min-clip-s", "3",
+                                               "--debug-plot", str(png)])
+    assert run.exit_code == 0, run.output
+    assert f"{len(cases.compilation.clips)} clips" in run.output
+    assert out.read_text().startswith("start,end,confidence\n") and png.stat().st_size > 0
+
+
+def test_cli_help_explains_signals_and_columns():
+    run = CliRunner().invoke(segment_command, ["--help"])
+    assert run.exit_code == 0
+    for words in ("start,end,confidence", "internal camera cut", "title cards", "--min-clip-s", "--debug-plot"):
+        assert words in run.output
+
+
+def test_cli_rejects_audio_only_input_with_exit_code_2(cases, tmp_path):
+    run = CliRunner().invoke(segment_command, [str(audio_only(cases.path, tmp_path / "a.m4a")),
+                                               "--out", str(tmp_path / "c.csv")])
+    assert run.exit_code == 2 and "no video stream" in run.output

@@ -1,0 +1,151 @@
+"""Decode a compilation once for analysis: small RGB frames at a fixed step, and mono PCM at a low rate.
+
+Both come straight out of ffmpeg pipes, in parallel (one process per stream, the audio read on
+a thread). The picture is decoded with the cheap options a thumbnail-sized analysis can afford:
+no in-loop deblocking and, for codecs with B-frames, no non-reference frames (about half the
+decode work); ``fps`` then picks one frame per step, so frame ``i`` shows time ``i / fps``, give
+or take one source frame. Frames arrive in blocks so the whole video is never held in memory.
+The same decode also feeds a tiny (32x18 luma) stream at three times the step, which places each
+cut to about 1/30 s so that the sound can be checked exactly at the cut.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from tiktok_dm.media import MediaInfo, require_tool
+from tiktok_dm.records import StageError
+
+_STDERR_CHARS = 600
+BLOCK_FRAMES = 256
+
+
+def analysis_size(info: MediaInfo, long_side: int) -> tuple[int, int]:
+    """(width, height) with the longer side about ``long_side`` and the source's aspect, both multiples of 8."""
+    width, height = max(info.width, 1), max(info.height, 1)
+    scale = long_side / max(width, height)
+    return max(8, int(round(width * scale / 8)) * 8), max(8, int(round(height * scale / 8)) * 8)
+
+
+class VideoDecoder:
+    """One ffmpeg process, two outputs: analysis frames in blocks, and a tiny luma stream at 3x the rate.
+
+    ``blocks()`` yields uint8 RGB blocks (B, height, width, 3) at ``fps``; once it is exhausted,
+    ``fine`` holds uint8 luma frames (M, 18, 32) at ``fine_fps``, used to place cuts to 1/fine_fps s.
+    Raises StageError (from ``blocks()``) if ffmpeg fails.
+    """
+
+    FINE_SIZE = (32, 18)
+
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int], fast_decode: bool = True,
+                 block_frames: int = BLOCK_FRAMES):
+        self.path = Path(path)
+        self.fps, self.fine_fps = fps, 3 * fps
+        self.size = size
+        self.fast_decode = fast_decode
+        self.block_frames = block_frames
+        self.fine = np.zeros((0, self.FINE_SIZE[1], self.FINE_SIZE[0]), np.uint8)
+
+    def _command(self, fine_fd: int) -> list[str]:
+        width, height = self.size
+        fine_w, fine_h = self.FINE_SIZE
+        fast = ["-skip_frame", "noref", "-skip_loop_filter", "all"] if self.fast_decode else []
+        graph = (f"[0:v:0]split[a][b];"
+                 f"[a]fps={self.fps}:start_time=0:round=near,scale={width}:{height}:flags=area,format=rgb24[frames];"
+                 # The fine stream only has to show where a cut falls: the cheapest scaler will do.
+                 f"[b]fps={self.fine_fps}:start_time=0:round=near,scale={fine_w}:{fine_h}:flags=fast_bilinear,"
+                 f"format=gray[fine]")
+        return [require_tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", *fast,
+                "-i", str(self.path), "-filter_complex", graph,
+                "-map", "[frames]", "-f", "rawvideo", "pipe:1", "-map", "[fine]", "-f", "rawvideo", f"pipe:{fine_fd}"]
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        width, height = self.size
+        frame_bytes = width * height * 3
+        fine_read, fine_write = os.pipe()
+        try:
+            process = subprocess.Popen(self._command(fine_write), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       pass_fds=(fine_write,))
+        finally:
+            os.close(fine_write)
+        stderr: list[bytes] = []
+        fine: list[bytes] = []
+        readers = [threading.Thread(target=lambda: stderr.append(process.stderr.read()), daemon=True),
+                   threading.Thread(target=_drain, args=(fine_read, fine), daemon=True)]
+        for reader in readers:
+            reader.start()
+        try:
+            while True:
+                buffer = bytearray(frame_bytes * self.block_frames)
+                view, filled = memoryview(buffer), 0
+                while filled < len(buffer):
+                    got = process.stdout.readinto(view[filled:])
+                    if not got:
+                        break
+                    filled += got
+                count = filled // frame_bytes
+                if count:
+                    yield np.frombuffer(buffer, np.uint8, count * frame_bytes).reshape(count, height, width, 3)
+                if filled < len(buffer):
+                    break
+        finally:
+            process.stdout.close()
+            process.wait()
+            for reader in readers:
+                reader.join()
+        if process.returncode != 0:
+            message = b"".join(stderr).decode("utf-8", "replace").strip()[-_STDERR_CHARS:]
+            raise StageError(f"ffmpeg cannot decode the picture of {self.path.name}: {message or process.returncode}")
+        data = b"".join(fine)
+        fine_w, fine_h = self.FINE_SIZE
+        count = len(data) // (fine_w * fine_h)
+        self.fine = np.frombuffer(data[: count * fine_w * fine_h], np.uint8).reshape(count, fine_h, fine_w)
+
+
+def _drain(fd: int, chunks: list[bytes]) -> None:
+    with os.fdopen(fd, "rb") as stream:
+        while True:
+            chunk = stream.read(1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+
+
+def decode_audio(path: str | Path, sample_rate: int) -> np.ndarray:
+    """The first audio stream as mono float32 at ``sample_rate``; raises StageError if ffmpeg fails."""
+    path = Path(path)
+    command = [require_tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
+               "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "pipe:1"]
+    completed = subprocess.run(command, capture_output=True)
+    if completed.returncode != 0:
+        message = completed.stderr.decode("utf-8", "replace").strip()[-_STDERR_CHARS:]
+        raise StageError(f"ffmpeg cannot decode the audio of {path.name}: {message}")
+    return np.frombuffer(completed.stdout, np.float32).copy()
+
+
+class BackgroundAudio:
+    """Decode the audio on a thread while the picture is being analysed; ``result()`` joins it."""
+
+    def __init__(self, path: str | Path, sample_rate: int):
+        self._samples: np.ndarray | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(path, sample_rate), daemon=True)
+        self._thread.start()
+
+    def _run(self, path, sample_rate) -> None:
+        try:
+            self._samples = decode_audio(path, sample_rate)
+        except BaseException as error:  # handed to the caller in result()
+            self._error = error
+
+    def result(self) -> np.ndarray:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._samples

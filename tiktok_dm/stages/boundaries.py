@@ -1,0 +1,49 @@
+"""Boundaries stage: a downloaded compilation without annotated spans -> proposed clips + clips CSV.
+
+``build`` runs it for every compilation whose manifest rows give a URL but no spans, and gives
+the proposals clip ids; the same proposals go to Label Studio as pre-annotations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from tiktok_dm.boundaries.config import BoundaryConfig
+from tiktok_dm.boundaries.detect import detect_clips
+from tiktok_dm.boundaries.report import write_clips_csv
+from tiktok_dm.records import StageError
+from tiktok_dm.stages.base import ConfiguredStage
+
+
+@dataclasses.dataclass(frozen=True)
+class BoundaryItem:
+    compilation_id: str
+    source_path: str  # relative to the build directory
+    source_sha256: str = ""
+
+    def identity(self) -> str:
+        return repr((self.compilation_id, self.source_path, self.source_sha256))
+
+
+class BoundaryStage(ConfiguredStage):
+    name = "boundaries"
+
+    config: BoundaryConfig
+
+    def key(self, item: BoundaryItem) -> str:
+        return item.compilation_id
+
+    def run(self, item: BoundaryItem) -> dict[str, Any]:
+        result = detect_clips(self.build_dir.absolute(item.source_path), self.config)
+        if not result.clips:
+            raise StageError(f"compilation {item.compilation_id}: no clip of at least {self.config.min_clip_s:g} s "
+                             f"found in {result.duration_s:.1f} s of video")
+        csv_path = write_clips_csv(result, self.build_dir.root / "boundaries" / f"{item.compilation_id}.csv")
+        return {
+            "clips": [{"start_s": c.start_s, "end_s": c.end_s, "confidence": c.confidence} for c in result.clips],
+            "csv": self.build_dir.relative(csv_path),
+            "duration_s": result.duration_s,
+            "audio": result.has_audio,
+            "warnings": list(result.warnings),
+        }
