@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from frame_ids import frame_with_id, read_frame_id
+
 from tiktok_dm.pose import (
     BODY25_JOINTS,
     COCO17_JOINTS,
@@ -70,19 +72,12 @@ def _write_video(path: Path, frames: list[np.ndarray], fps: float) -> Path:
 FRAME_ID_BITS = 5
 
 
-def _frame_with_id(index: int, width: int = 80, height: int = 48) -> np.ndarray:
-    """A frame carrying its index as black/white vertical bars, which survive lossy codecs."""
-    frame = np.zeros((height, width, 3), dtype=np.uint8)
-    bar = width // FRAME_ID_BITS
-    for bit in range(FRAME_ID_BITS):
-        if index >> bit & 1:
-            frame[:, bit * bar:(bit + 1) * bar] = 255
-    return frame
+def _frame_with_id(index: int) -> np.ndarray:
+    return frame_with_id(index, FRAME_ID_BITS, width=80, height=48)
 
 
 def _read_frame_id(frame: np.ndarray) -> int:
-    bar = frame.shape[1] // FRAME_ID_BITS
-    return sum(1 << bit for bit in range(FRAME_ID_BITS) if frame[:, bit * bar:(bit + 1) * bar].mean() > 127)
+    return read_frame_id(frame, FRAME_ID_BITS)
 
 
 class CountingBackend(PoseBackend):

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from frame_ids import frame_with_id, read_frame_id
+
 from tiktok_dm.pose import BODY25_JOINTS, COCO17_JOINTS, PoseBackend, coco17_to_body25, estimate_video
 from tiktok_dm.pose.layouts import resample_to_fps, to_motion_array
 
@@ -89,18 +91,12 @@ def test_d2m_motion_array_of_known_points_raw_and_normalised() -> None:
 ID_BITS = 7  # frame ids up to 127
 
 
-def _frame_with_id(index: int, width: int = 140, height: int = 40) -> np.ndarray:
-    frame = np.zeros((height, width, 3), dtype=np.uint8)
-    bar = width // ID_BITS
-    for bit in range(ID_BITS):
-        if index >> bit & 1:
-            frame[:, bit * bar:(bit + 1) * bar] = 255
-    return frame
+def _frame_with_id(index: int) -> np.ndarray:
+    return frame_with_id(index, ID_BITS, width=140, height=40)
 
 
 def _read_frame_id(frame: np.ndarray) -> int:
-    bar = frame.shape[1] // ID_BITS
-    return sum(1 << bit for bit in range(ID_BITS) if frame[:, bit * bar:(bit + 1) * bar].mean() > 127)
+    return read_frame_id(frame, ID_BITS)
 
 
 class FrameIdBackend(PoseBackend):
