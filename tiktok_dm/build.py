@@ -340,7 +340,8 @@ def _split_and_export(clips_table: pd.DataFrame, segments: dict[str, StageResult
     done = clips_table[clips_table["status"] == "ok"]
     assignment = song_assignment_from_split_dir(config.split.song_assignment) if config.split.song_assignment else None
     assigned = assign_splits(done, config.split.test_fraction, config.split.seed, song_assignment=assignment)
-    clips_table["split"] = clips_table["clip_id"].map(dict(zip(assigned["clip_id"], assigned["split"]))).fillna("")
+    split_of = dict(zip(assigned["clip_id"], assigned["split"]))
+    clips_table["split"] = [split_of.get(clip_id, "") for clip_id in clips_table["clip_id"]]
     write_split_files(assigned[["clip_id", "compilation_id", "song_id", "num_segments", "split"]], build_dir.splits)
 
     segment_rows = []
