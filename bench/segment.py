@@ -1,6 +1,12 @@
 """Clip-boundary benchmark: our detector against PySceneDetect on edited compilations with known spans.
 
-    .venv/bin/python bench/segment.py [--work DIR] [--split benchmark|calibration] [--compilations N]
+    .venv/bin/python bench/segment.py                                # ours vs PySceneDetect, 16 compilations
+    .venv/bin/python bench/segment.py --first 8 --compilations 8     # the held-out half (see below)
+    .venv/bin/python bench/segment.py --split calibration --size 640x360 --candidates cands.csv
+    .venv/bin/python bench/segment.py --audio-calibration 200        # sound-only calibration cuts
+
+Building the 16 benchmark compilations (1280x720, x264 veryfast with B-frames, like YouTube's
+H.264) takes 15-25 min on 2 busy cores, once; scoring them about 3 min.
 
 Builds compilations (fixed seeds) from the real dance clips in ../shared/testdata/real_dance and
 real music from the Debian package wesnoth-1.16-music, each with hard cuts, cross-fades, fades
@@ -20,6 +26,11 @@ the default) uses seeds 0+, the even-numbered videos and the even-numbered songs
 by name, whole clips and 2-second clips numbered separately; songs are the Wesnoth tracks of at
 least 44 s, sorted by name), so no clip, song or seed is shared between what was tuned and what
 is scored.
+
+Held out. Benchmark seeds 0-7 were scored during development: three rounds of failure analysis
+on them changed the detector (dissolves found from runs of mixed frames, the restart test, the
+sound evidence a faint cut needs). Seeds 8-15 were built afterwards and scored once, untouched:
+``--first 8 --compilations 8`` gives that clean figure; the default scores all 16.
 
 Compilations are cached in --work (default: tiktok-dm-bench-segment/ in the system temporary
 folder) and re-used when their plan and the composer are unchanged.
@@ -211,11 +222,11 @@ def _internal_cut_shots(rng: random.Random, split: str, seconds: float, last_vid
 
 
 def build_cases(split: str, count: int, work: Path, width: int, height: int, preset: str,
-                folder: Path = REAL_DANCE) -> list[Case]:
+                folder: Path = REAL_DANCE, first: int = 0) -> list[Case]:
     """Build (or re-use) ``count`` compilations of ``split``; the cache key is the plan and the composer's version."""
     work.mkdir(parents=True, exist_ok=True)
     cases = []
-    for index in range(count):
+    for index in range(first, first + count):
         parts, notes = plan(split, index, folder)
         recipe = repr([(_describe(part)) for part in parts]) + repr((width, height, preset))
         key = hashlib.sha1(f"{recipe}{COMPOSER_VERSION}".encode()).hexdigest()[:10]
@@ -323,7 +334,9 @@ def pyscenedetect(kind: str):
 
         detector = ContentDetector() if kind == "content" else AdaptiveDetector()
         scenes = detect(str(path), detector)
-        return [(start.get_seconds(), end.get_seconds()) for start, end in scenes]
+        seconds = (lambda t: t.seconds) if hasattr(scenes[0][0] if scenes else None, "seconds") else \
+            (lambda t: t.get_seconds())  # scenedetect >= 0.7 / 0.6
+        return [(seconds(start), seconds(end)) for start, end in scenes]
 
     run.__name__ = f"pyscenedetect_{kind}"
     return run
@@ -483,7 +496,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "tiktok-dm-bench-segment",
                         help="where compilations are cached")
     parser.add_argument("--split", choices=["benchmark", "calibration"], default="benchmark")
-    parser.add_argument("--compilations", type=int, default=6)
+    parser.add_argument("--compilations", type=int, default=16)
+    parser.add_argument("--first", type=int, default=0,
+                        help="index of the first compilation (its seed is the split's seed + index)")
     parser.add_argument("--size", default="1280x720", help="compilation frame size (speed is quoted at 1280x720)")
     parser.add_argument("--preset", default="veryfast", help="x264 preset of the compilations (B-frames like YouTube)")
     parser.add_argument("--real-dance", type=Path, default=REAL_DANCE, help="folder of real dance clips (.mp4)")
@@ -505,7 +520,7 @@ def main() -> None:
         return
     width, height = map(int, args.size.split("x"))
     cases = build_cases(args.split, args.compilations, args.work / args.split, width, height, args.preset,
-                        args.real_dance)
+                        args.real_dance, args.first)
     if args.build_only:
         return
     import pandas as pd

@@ -1,14 +1,18 @@
-"""Sound signals: is the song at a candidate cut the same on both sides, and is there a silence gap?
+"""Sound signals at a candidate cut: is the sound edited there, and does the song change or restart?
 
-The audio (mono, ~11 kHz) is cut into 93 ms frames and described three ways: a 40-band log-mel
-spectrum (loudness and instrumentation), 13 MFCCs (timbre) and a 12-bin chroma (harmony).
-At a candidate time the second before and the second after are compared with a kernel
-two-sample statistic (MMD with a Gaussian kernel, its width set per video by the median
-heuristic): it is large when the two windows come from different music and small when one
-piece of music runs through, whatever that music's own internal variety. The song-change score
-is the mean of the three MMDs. Two excerpts of the same song usually differ too (a restart or a
-jump to another part changes the harmony and the texture within a second), so consecutive clips
-sharing a song still score well above a cut with the music running straight through.
+Four measures, each answering one question about the mono ~11 kHz signal:
+
+- ``splice``: is there an edit exactly at the cut? Music changes gradually even at a note onset;
+  an edit replaces every partial at once. The largest 23 ms-to-23 ms spectral change at the cut,
+  as a robust z-score against the changes in the seconds around it.
+- ``song_change``: is the music before different from the music after? 93 ms frames described
+  three ways (40-band log-mel: loudness and instrumentation; 13 MFCCs: timbre; 12-bin chroma:
+  harmony); the second before and the second after are compared with a kernel two-sample
+  statistic (MMD, Gaussian kernel, width by the median heuristic per video): large for different
+  music, small when one piece runs through, whatever its own variety. The mean of the three.
+- ``repeat``: does the sound after the cut replay the start of the current clip? Two clips on
+  one song usually both start the song at the same place.
+- ``quietest_db``: is there a silence gap?
 
 Only numpy is used: importing librosa costs seconds, more than analysing a minute of audio.
 """

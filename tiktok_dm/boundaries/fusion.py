@@ -175,18 +175,25 @@ def judge(proposals: list[_Proposal], spans: list[DroppedSpan], audio: AudioFeat
         if audio is not None and not decision.accepted and evidence.music_here(config) and \
                 not proposal.kind.endswith("dissolve"):
             # Two clips on one song: the second usually restarts it from where the first started.
-            # (After a cross-fade the first clip's sound is clean only once the fade is over.)
+            # The last few clip starts are tried (one of them may yet be given up for the minimum
+            # length); after a cross-fade a clip's sound is clean only once the fade is over.
             starts = [(c.time_s, 2 * p.guard_s if p.kind.endswith("dissolve") else 0.15)
                       for c, p in zip(judged, proposals) if c.accepted]
             starts += [(s.end_s, 0.15) for s in spans if s.end_s < t] + [(0.0, 0.15)]
-            clip_start, skip = max(starts)
-            evidence.repeat = repeat(audio, t, clip_start, skip_s=skip)
-            decision = _restart(proposal, evidence, clip_start, config) \
-                if evidence.repeat >= config.restart_correlation else _decide(proposal, evidence, config)
+            # A start closer than _RESTART_MIN_GAP_S would let the search slide onto the sound after the cut itself.
+            starts = [(start, skip) for start, skip in starts if t - start >= _RESTART_MIN_GAP_S]
+            tried = [(repeat(audio, t, start, skip_s=skip), start) for start, skip in sorted(starts)[-3:]]
+            evidence.repeat, clip_start = max([(score, start) for score, start in tried if not math.isnan(score)],
+                                              default=(float("nan"), 0.0))
+            if evidence.repeat >= config.restart_correlation:
+                decision = _restart(proposal, evidence, clip_start, config)
+            else:  # the same verdict, now showing the repeat score too
+                decision = _decide(proposal, evidence, config)
         judged.append(decision)
     return judged
 
 
+_RESTART_MIN_GAP_S = 1.5
 # Where to look for the sound's edit around a located cut: a source frame either way (sources run at
 # 24-60 fps), and up to two frames earlier (a cut on a skipped frame is seen late).
 _SPLICE_SEARCH_BEFORE_S = 0.05

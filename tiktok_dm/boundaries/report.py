@@ -123,6 +123,8 @@ def _short_reason(candidate, config) -> str:
         verdict = "too short"
     if "silence gap" in candidate.reason:
         return f"{verdict}: {candidate.kind}, silence"
+    if "restarts" in candidate.reason:
+        return f"{verdict}: {candidate.kind}, song restarts ({candidate.repeat:.2f})"
     if not np.isnan(candidate.splice):
         sound = candidate.splice + config.song_change_weight * candidate.song_change
         return f"{verdict}: {candidate.kind}, sound {sound:.1f}"
