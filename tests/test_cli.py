@@ -5,7 +5,7 @@ from click.testing import CliRunner
 
 from tiktok_dm.cli import cli
 
-COMMANDS = ["build", "demo", "validate", "status", "pose", "verify", "segment", "annotate"]
+COMMANDS = ["build", "demo", "validate", "status", "pose", "verify", "segment", "annotate", "songs"]
 
 
 def test_top_level_help_lists_every_command_and_an_example():

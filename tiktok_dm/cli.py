@@ -254,9 +254,11 @@ def _register_optional_commands() -> None:
     """Command groups that live in their own packages, registered here, explicitly, in one place."""
     from annotation.cli import annotate
     from tiktok_dm.boundaries.cli import segment_command
+    from tiktok_dm.songs.cli import songs_group
 
     cli.add_command(annotate)
     cli.add_command(segment_command, name="segment")
+    cli.add_command(songs_group, name="songs")
 
 
 _register_optional_commands()

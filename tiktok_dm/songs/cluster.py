@@ -1,0 +1,255 @@
+"""Group clips by song: verified clip-to-clip matches, optionally joined through reference tracks.
+
+The graph: one node per clip, one edge per pair of clips whose fingerprints match (verified score,
+the smaller of the two directions). Components are grown edge by edge, strongest first, with
+safeguards, because one false edge would leak a song across the split:
+
+* an edge scoring below ``strong_score`` may attach a single clip to a cluster or pair two single
+  clips, but never join two clusters of two or more clips;
+* two clusters identified as different library songs are never joined.
+
+With a library, every clip identified as a library song starts in that song's cluster, so clips from
+different parts of a song (which share no audio) meet through the reference track.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import logging
+import multiprocessing
+import os
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pandas as pd
+
+from tiktok_dm.songs.config import SongsConfig
+from tiktok_dm.songs.extract import collect_media
+from tiktok_dm.songs.index import FingerprintIndex
+from tiktok_dm.songs.library import identify_fingerprints, load_library, update_index
+from tiktok_dm.songs.match import check_peaks, inverse, passes
+
+log = logging.getLogger(__name__)
+
+CLUSTER_COLUMNS = ["file", "song_id", "library_song", "error"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Edge:
+    a: str
+    b: str
+    score: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Contradiction:
+    """A clip whose fingerprint groups it with clips that carry another song id."""
+
+    file: str
+    given_song_id: str
+    # The song id most clips of the clip's fingerprint cluster carry.
+    fingerprint_song_id: str
+    predicted_song_id: str
+    # How many clips of that cluster carry fingerprint_song_id, and how many carry the clip's own id.
+    support: int
+    own_support: int
+
+
+class _Components:
+    """Union-find over clip keys, tracking size and the library song of each component."""
+
+    def __init__(self, keys: Iterable[str]):
+        self.parent = {k: k for k in keys}
+        self.size = {k: 1 for k in self.parent}
+        self.song: dict[str, str] = {}
+
+    def find(self, key: str) -> str:
+        root = key
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[key] != root:
+            self.parent[key], key = root, self.parent[key]
+        return root
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return
+        if self.size[ra] < self.size[rb]:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.size[ra] += self.size[rb]
+        if rb in self.song:
+            self.song.setdefault(ra, self.song.pop(rb))
+
+
+def link(keys: list[str], edges: list[Edge], songs: Mapping[str, str], config: SongsConfig) -> dict[str, str]:
+    """Root key of each clip after growing components with the safeguards described above."""
+    components = _Components(keys)
+    by_song: dict[str, str] = {}
+    for key in keys:
+        song = songs.get(key)
+        if not song:
+            continue
+        if song in by_song:
+            components.union(by_song[song], key)
+        else:
+            by_song[song] = key
+            components.song[key] = song
+    refused = 0
+    for edge in sorted(edges, key=lambda e: (-e.score, e.a, e.b)):
+        ra, rb = components.find(edge.a), components.find(edge.b)
+        if ra == rb:
+            continue
+        song_a, song_b = components.song.get(ra), components.song.get(rb)
+        if song_a and song_b and song_a != song_b:
+            refused += 1
+            continue
+        if edge.score < config.strong_score and min(components.size[ra], components.size[rb]) >= 2:
+            refused += 1
+            continue
+        components.union(ra, rb)
+    if refused:
+        log.info("%d clip link(s) left unused: weak links between clusters, or clusters of two library songs",
+                 refused)
+    return {key: components.find(key) for key in keys}
+
+
+def match_edges(index: FingerprintIndex, keys: list[str], config: SongsConfig) -> list[Edge]:
+    """Verified clip-to-clip matches among ``keys``.
+
+    Each clip queries the index; a match A->B is then checked from B's side with the same alignment
+    (B's peaks mapped onto A's), and the pair counts only if both directions pass; its score is the
+    weaker direction's (the best over both queries). Clips of the index not in ``keys`` are ignored.
+    Queries run in ``config.workers`` forked processes that share the index.
+    """
+    global _SHARED
+    wanted = frozenset(keys)
+    scores: dict[tuple[str, str], int] = {}
+    chunks = [keys[i::config.workers] for i in range(config.workers)]
+    if config.workers > 1 and len(keys) >= 8 * config.workers and "fork" in multiprocessing.get_all_start_methods():
+        index.prepare()
+        _SHARED = (index, wanted, config)
+        try:
+            context = multiprocessing.get_context("fork")
+            with concurrent.futures.ProcessPoolExecutor(max_workers=config.workers, mp_context=context) as pool:
+                found = list(pool.map(_edges_of_chunk, chunks))
+        finally:
+            _SHARED = None
+    else:
+        found = [_edges_of(index, keys, wanted, config)]
+    for part in found:
+        for pair, score in part.items():
+            scores[pair] = max(score, scores.get(pair, 0))
+    return [Edge(a, b, score) for (a, b), score in sorted(scores.items())]
+
+
+# (index, wanted keys, config) inherited by forked query workers.
+_SHARED: tuple[FingerprintIndex, frozenset, SongsConfig] | None = None
+
+
+def _edges_of_chunk(keys: list[str]) -> dict[tuple[str, str], int]:
+    index, wanted, config = _SHARED
+    return _edges_of(index, keys, wanted, config)
+
+
+def _edges_of(index: FingerprintIndex, keys: list[str], wanted: frozenset,
+              config: SongsConfig) -> dict[tuple[str, str], int]:
+    scores: dict[tuple[str, str], int] = {}
+    for key in keys:
+        fingerprints = index.fingerprints(key)
+        for match in index.query(fingerprints, min_score=config.link_score, exclude=key, config=config):
+            if match.key not in wanted:
+                continue
+            score = match.score
+            if config.mutual_links:
+                back = check_peaks(inverse(match.alignment()), index.fingerprints(match.key).peaks,
+                                   fingerprints.peaks, config)
+                if not passes(back, config.link_score, config.min_peak_ratio, config.min_significance):
+                    continue
+                score = min(score, back.peaks_matched)
+            pair = (min(key, match.key), max(key, match.key))
+            scores[pair] = max(score, scores.get(pair, 0))
+    return scores
+
+
+def cluster_clips(files: Iterable[str | os.PathLike], library: str | os.PathLike | FingerprintIndex | None = None,
+                  index_dir: str | os.PathLike | None = None, config: SongsConfig | None = None) -> pd.DataFrame:
+    """Give every clip a song id: one row per input file, in input order.
+
+    ``files``: audio or video files, or folders (searched recursively for media). ``library``: a
+    folder of full reference tracks (or a library index). ``index_dir``: where fingerprints are kept
+    between runs (clips in ``index_dir/clips``, library tracks in ``index_dir/library``); only new or
+    changed files are fingerprinted again. Without it everything lives in memory.
+
+    Columns: file; song_id ('lib:<track>' for clips identified as a library track, else 'song-NNNN';
+    a clip that matches nothing gets an id of its own, and so does a file that failed); library_song;
+    error (why a file could not be fingerprinted, else '').
+    """
+    config = config or SongsConfig()
+    paths = collect_media(files)
+    keys = [str(p.resolve()) for p in paths]
+    index = FingerprintIndex(Path(index_dir) / "clips" if index_dir is not None else None, config)
+    errors = update_index(index, dict(zip(keys, paths)), config)
+    good = [k for k in keys if k not in errors]
+    edges = match_edges(index, good, config)
+    songs: dict[str, str] = {}
+    if library is not None:
+        library_index = load_library(library, Path(index_dir) / "library" if index_dir is not None else None, config)
+        for key in good:
+            match = identify_fingerprints(index.fingerprints(key), library_index, config)
+            if match is not None:
+                songs[key] = match.key
+    roots = link(good, edges, songs, config)
+    log.info("%d clip(s): %d fingerprinted, %d failed, %d verified link(s), %d identified in the library",
+             len(keys), len(good), len(errors), len(edges), len(songs))
+    return assign_ids(paths, keys, roots, songs, errors)
+
+
+def assign_ids(paths: list[Path], keys: list[str], roots: dict[str, str], songs: dict[str, str],
+                errors: dict[str, str]) -> pd.DataFrame:
+    """'lib:<track>' for components holding an identified clip, else 'song-NNNN' in input order."""
+    root_song = {roots[k]: song for k, song in songs.items()}
+    names: dict[str, str] = {}
+    rows = []
+    counter = 0
+    for path, key in zip(paths, keys):
+        root = roots.get(key, key)  # a failed file is its own root
+        if root not in names:
+            if root in root_song:
+                names[root] = f"lib:{root_song[root]}"
+            else:
+                counter += 1
+                names[root] = f"song-{counter:04d}"
+        rows.append({"file": str(path), "song_id": names[root], "library_song": songs.get(key, ""),
+                     "error": errors.get(key, "")})
+    return pd.DataFrame(rows, columns=CLUSTER_COLUMNS)
+
+
+def find_contradictions(assignments: Mapping[str, str], predicted: pd.DataFrame) -> list[Contradiction]:
+    """Clips whose fingerprint says another song than their given id.
+
+    ``assignments``: file -> given song id (files without one may be left out). ``predicted``: the
+    ``cluster_clips`` table. Within each predicted cluster the given id most clips carry wins; every
+    clip carrying another id is returned (all of them on a tie). Clips of one given id spread over
+    several clusters are not contradictions: excerpts of one song need not share audio.
+    """
+    given = {str(k): v for k, v in assignments.items() if v}
+    table = predicted[predicted["file"].isin(given)]
+    found = []
+    for song_id, group in table.groupby("song_id", sort=True):
+        labels = group["file"].map(given)
+        counts = labels.value_counts()
+        if len(counts) < 2:
+            continue
+        top = counts.iloc[0]
+        winners = sorted(counts[counts == top].index)
+        for file, label in zip(group["file"], labels):
+            if label in winners and len(winners) == 1:
+                continue
+            other = winners[0] if winners[0] != label else (winners[1] if len(winners) > 1 else winners[0])
+            found.append(Contradiction(file=file, given_song_id=label, fingerprint_song_id=other,
+                                       predicted_song_id=str(song_id), support=int(counts[other]),
+                                       own_support=int(counts[label])))
+    return found

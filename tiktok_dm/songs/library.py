@@ -1,0 +1,130 @@
+"""Reference tracks: build or open a library index, and name the song of each query clip."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from tiktok_dm.songs.config import SongsConfig
+from tiktok_dm.songs.extract import collect_media, fingerprint_files
+from tiktok_dm.songs.fingerprint import Fingerprints
+from tiktok_dm.songs.index import MANIFEST, FingerprintIndex, IndexMatch
+
+log = logging.getLogger(__name__)
+
+IDENTIFY_COLUMNS = ["file", "song", "score", "speed", "pitch_shift", "offset_s", "error"]
+
+
+def file_signature(path: Path) -> dict[str, int]:
+    """What tells a cached fingerprint is stale: size and modification time."""
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def update_index(index: FingerprintIndex, entries: dict[str, Path], config: SongsConfig) -> dict[str, str]:
+    """Fingerprint the entries (key -> file) that ``index`` lacks or holds for an older file version.
+
+    Returns key -> error text for the files that could not be fingerprinted. Entries already stored
+    with the same signature are left alone (not decoded, not recomputed).
+    """
+    todo = {}
+    for key, path in entries.items():
+        signature = file_signature(path) if path.exists() else {}
+        if key in index and signature and index.meta(key).get("signature") == signature:
+            continue
+        todo[key] = (path, signature)
+    if todo:
+        log.info("fingerprinting %d file(s) (%d already in the index)", len(todo), len(entries) - len(todo))
+    results = fingerprint_files([path for path, _ in todo.values()], config)
+    errors = {}
+    for key, (path, signature) in todo.items():
+        result = results[path]
+        if isinstance(result, str):
+            errors[key] = result
+            if key in index:
+                index.remove(key)
+        else:
+            index.add(key, result, meta={"file": str(path), "signature": signature})
+    if index.path is not None and (todo or index.dirty or not (index.path / MANIFEST).exists()):
+        index.save()
+    return errors
+
+
+def song_name(track: Path, root: Path) -> str:
+    """A track's song name: its path under the library folder, without the suffix."""
+    relative = track.relative_to(root) if track.is_relative_to(root) else Path(track.name)
+    return relative.with_suffix("").as_posix()
+
+
+def load_library(library: str | os.PathLike | FingerprintIndex, index_dir: str | os.PathLike | None = None,
+                 config: SongsConfig | None = None) -> FingerprintIndex:
+    """A library index from an index, an index folder, or a folder of reference tracks.
+
+    For a folder of tracks, the fingerprints are kept in ``index_dir`` when given (re-runs only
+    fingerprint new or changed tracks), else in memory.
+    """
+    config = config or SongsConfig()
+    if isinstance(library, FingerprintIndex):
+        return library
+    library = Path(library)
+    if (library / MANIFEST).is_file():
+        return FingerprintIndex(library, config)
+    if not library.is_dir():
+        raise FileNotFoundError(f"library {library} is neither a folder of tracks nor an index folder")
+    tracks = collect_media([library])
+    if not tracks:
+        raise FileNotFoundError(f"library {library} holds no audio or video files")
+    index = FingerprintIndex(index_dir, config)
+    entries = {song_name(t, library): t for t in tracks}
+    for gone in set(index.keys()) - set(entries):  # a track removed from the folder leaves the library
+        index.remove(gone)
+    errors = update_index(index, entries, config)
+    for key, error in errors.items():
+        log.warning("library track %s left out: %s", key, error)
+    return index
+
+
+def best_song(matches: list[IndexMatch], config: SongsConfig) -> IndexMatch | None:
+    """The best match if it is good enough and clearly ahead of the runner-up."""
+    if not matches or matches[0].score < config.identify_score or matches[0].ratio < config.identify_min_ratio \
+            or matches[0].significance < config.identify_min_significance:
+        return None
+    if len(matches) > 1 and matches[0].score < config.identify_margin * matches[1].score:
+        return None
+    return matches[0]
+
+
+def identify_fingerprints(fingerprints: Fingerprints, library: FingerprintIndex,
+                          config: SongsConfig) -> IndexMatch | None:
+    # The runner-up is looked for with lower thresholds: a close second means the answer is unsure.
+    matches = library.query(fingerprints, min_score=max(1, int(config.identify_score / config.identify_margin)),
+                            min_ratio=config.min_peak_ratio, min_significance=config.min_significance, config=config)
+    return best_song(matches, config)
+
+
+def identify(queries: Iterable[str | os.PathLike], library_index: str | os.PathLike | FingerprintIndex,
+             config: SongsConfig | None = None, index_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The library song of each query file: columns file, song ('' when nothing matches well enough),
+    score, speed, pitch_shift, offset_s and error (why a file could not be fingerprinted, else '')."""
+    config = config or SongsConfig()
+    library = load_library(library_index, index_dir, config)
+    files = collect_media(queries)
+    results = fingerprint_files(files, config)
+    rows = []
+    for path in files:
+        result = results[path]
+        row = {"file": str(path), "song": "", "score": 0, "speed": float("nan"), "pitch_shift": float("nan"),
+               "offset_s": float("nan"), "error": ""}
+        if isinstance(result, str):
+            row["error"] = result
+        else:
+            match = identify_fingerprints(result, library, config)
+            if match is not None:
+                row.update(song=match.key, score=match.score, speed=round(match.speed, 4),
+                           pitch_shift=round(match.pitch_shift, 3), offset_s=round(match.offset_s, 3))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=IDENTIFY_COLUMNS)
