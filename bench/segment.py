@@ -17,7 +17,9 @@ bars, blurred fill), per-clip @user captions that jump corners, and a channel wa
 Scores boundary precision / recall / F1 at +-0.5 s and +-1.0 s (a boundary is a clip start or
 end; a cut between two clips is one boundary, a title card between them gives two), and runs
 PySceneDetect's ContentDetector and AdaptiveDetector (defaults) on the same videos in the same
-run. Speed is seconds of 1280x720 video per wall-clock second, one video at a time.
+run. Speed is seconds of 1280x720 video per wall-clock second, one video at a time; ``--jobs N``
+adds our throughput with N videos analysed at once (one ffmpeg decoding thread each), which is
+how ``build`` runs the stage over a manifest's compilations.
 
 Data split. The detector's thresholds (``BoundaryConfig``) were calibrated on ``--split
 calibration`` only (its compilations, ``--candidates`` tables and ``--audio-calibration``): seeds
@@ -328,6 +330,28 @@ def ours(path: Path) -> list[tuple[float, float]]:
     return [(clip.start_s, clip.end_s) for clip in detect_clips(path).clips]
 
 
+def _ours_single_thread(path: Path) -> list[tuple[float, float]]:
+    from tiktok_dm.boundaries import BoundaryConfig, detect_clips
+
+    return [(clip.start_s, clip.end_s) for clip in detect_clips(path, BoundaryConfig(decode_threads=1)).clips]
+
+
+def throughput(cases: list[Case], jobs: int) -> dict:
+    """Our detector over every case with ``jobs`` videos at a time; the same boundaries must come out."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    started = time.perf_counter()
+    with ProcessPoolExecutor(jobs) as pool:
+        results = list(pool.map(_ours_single_thread, [case.path for case in cases]))
+    wall = time.perf_counter() - started
+    score = Score(wall=wall, video=sum(case.duration_s for case in cases))
+    for case, clips in zip(cases, results):
+        score.add("ours", case, clips)
+    row = score.row(f"ours, {jobs} at a time")
+    row["CPU s / video s"] = None  # pool workers' CPU is not ours to count
+    return row
+
+
 def pyscenedetect(kind: str):
     def run(path: Path) -> list[tuple[float, float]]:
         from scenedetect import AdaptiveDetector, ContentDetector, detect
@@ -504,6 +528,8 @@ def main() -> None:
     parser.add_argument("--real-dance", type=Path, default=REAL_DANCE, help="folder of real dance clips (.mp4)")
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument("--ours-only", action="store_true", help="skip PySceneDetect")
+    parser.add_argument("--jobs", type=int, default=0, metavar="N",
+                        help="also measure our throughput with N videos analysed at once")
     parser.add_argument("--candidates", type=Path, help="calibration: write every judged candidate to this CSV")
     parser.add_argument("--audio-calibration", type=int, metavar="N",
                         help="calibration: N sound-only examples (continuous vs edited), audio evidence per kind")
@@ -533,6 +559,8 @@ def main() -> None:
         return
     detectors = {name: DETECTORS[name] for name in (["ours"] if args.ours_only else DETECTORS)}
     summary, by_kind = evaluate(cases, detectors)
+    if args.jobs:
+        summary.append(throughput(cases, args.jobs))
     video_s = sum(case.duration_s for case in cases)
     print(f"\n{len(cases)} {args.split} compilations, {video_s:.0f} s of {args.size} video, "
           f"{sum(len(boundaries(c.clips, c.duration_s)) for c in cases)} true boundaries; "

@@ -44,12 +44,13 @@ class VideoDecoder:
     FINE_SIZE = (32, 18)
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int], fast_decode: bool = True,
-                 block_frames: int = BLOCK_FRAMES):
+                 block_frames: int = BLOCK_FRAMES, threads: int = 0):
         self.path = Path(path)
         self.fps, self.fine_fps = fps, 3 * fps
         self.size = size
         self.fast_decode = fast_decode
         self.block_frames = block_frames
+        self.threads = threads
         self.fine = np.zeros((0, self.FINE_SIZE[1], self.FINE_SIZE[0]), np.uint8)
 
     def _command(self, fine_fd: int) -> list[str]:
@@ -61,7 +62,8 @@ class VideoDecoder:
                  # The fine stream only has to show where a cut falls: the cheapest scaler will do.
                  f"[b]fps={self.fine_fps}:start_time=0:round=near,scale={fine_w}:{fine_h}:flags=fast_bilinear,"
                  f"format=gray[fine]")
-        return [require_tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", *fast,
+        threads = ["-threads", str(self.threads)] if self.threads else []
+        return [require_tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", *threads, *fast,
                 "-i", str(self.path), "-filter_complex", graph,
                 "-map", "[frames]", "-f", "rawvideo", "pipe:1", "-map", "[fine]", "-f", "rawvideo", f"pipe:{fine_fd}"]
 

@@ -45,7 +45,7 @@ def detect_clips(video_path: str | Path, config: BoundaryConfig | None = None) -
         log.warning("%s", warnings[-1])
 
     size = analysis_size(info, config.analysis_long_side)
-    decoder = VideoDecoder(path, config.analysis_fps, size, config.fast_decode)
+    decoder = VideoDecoder(path, config.analysis_fps, size, config.fast_decode, threads=config.decode_threads)
     descriptors = describe_frames(decoder.blocks(), config.analysis_fps, config)
     samples = None
     if background is not None:
