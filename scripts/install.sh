@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Install tiktok-dm into ./.venv on a fresh machine (Debian/Ubuntu, Python >= 3.10).
 #   bash scripts/install.sh          # the pipeline (ffmpeg, torch + torchcodec for audio columns, mediapipe)
-#   bash scripts/install.sh --test   # ... plus pytest, the Debian music package, Label Studio and openpifpaf
+#   bash scripts/install.sh --test   # ... plus pytest, the Debian music and speech packages, headless Chromium,
+#                                    #     Label Studio and openpifpaf
+#   bash scripts/install.sh --bench  # ... the Debian packages the benchmarks in bench/ read (no test tools)
 #   bash scripts/install.sh --openpifpaf   # the pipeline plus the openpifpaf pose backend (compiles once)
 # Re-running it is cheap: installed pieces are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 with_test=0
+with_bench=0
 with_openpifpaf=0
 for arg in "$@"; do
   case "$arg" in
-    --test) with_test=1; with_openpifpaf=1 ;;
+    --test) with_test=1; with_bench=1; with_openpifpaf=1 ;;
+    --bench) with_bench=1 ;;
     --openpifpaf) with_openpifpaf=1 ;;
-    *) echo "unknown option $arg (use --test or --openpifpaf)" >&2; exit 2 ;;
+    *) echo "unknown option $arg (use --test, --bench or --openpifpaf)" >&2; exit 2 ;;
   esac
 done
 
@@ -22,8 +26,20 @@ if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
 
 apt_packages=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_packages+=(ffmpeg)
-# Real music for the tests: Wesnoth's soundtrack (GPL-2+, see /usr/share/doc/wesnoth-1.16-music/copyright).
-if [ "$with_test" = 1 ] && ! dpkg -s wesnoth-1.16-music >/dev/null 2>&1; then apt_packages+=(wesnoth-1.16-music); fi
+want_package() { dpkg -s "$1" >/dev/null 2>&1 || apt_packages+=("$1"); }
+if [ "$with_bench" = 1 ]; then
+  # Real music for the tests and benchmarks: Wesnoth's soundtrack (GPL-2+, see
+  # /usr/share/doc/wesnoth-1.16-music/copyright) and SuperTux's (calibration songs of bench/songs.py);
+  # espeak-ng speaks the talking that bench/songs.py mixes over the music.
+  want_package wesnoth-1.16-music
+  want_package supertux-data
+  want_package espeak-ng
+fi
+if [ "$with_test" = 1 ]; then
+  # The report screenshot test drives headless Chromium through selenium.
+  want_package chromium
+  want_package chromium-driver
+fi
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   echo "== apt-get install ${apt_packages[*]}"
   $sudo_cmd apt-get update -qq
