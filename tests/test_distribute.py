@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tiktok_dm.config import ExecutorConfig
-from tiktok_dm.distribute import LocalExecutor, RayExecutor, get_executor, run_stage
+from tiktok_dm.distribute import (DRIVER_PID_FILE, LocalExecutor, RayExecutor, get_executor, remove_orphaned_ray_dirs,
+                                  run_stage)
 from tiktok_dm.records import Status
 from tiktok_dm.testing.dummies import ScriptedStage
 from tiktok_dm.workdir import BuildDir
@@ -65,3 +68,19 @@ def test_every_pipeline_stage_meets_the_stage_contract(tmp_path):
               PoseStage(config.pose, BuildDir(tmp_path)), SegmentStage(config.segment, BuildDir(tmp_path))]
     assert [stage.name for stage in stages] == ["download", "cut", "pose", "segments"]
     assert all(isinstance(stage, Stage) for stage in stages)
+
+
+def test_orphaned_ray_folders_of_dead_drivers_are_removed(tmp_path):
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan, live, foreign = tmp_path / "tdm-ray-orphan", tmp_path / "tdm-ray-live", tmp_path / "tdm-ray-foreign"
+    for folder in (orphan, live, foreign):
+        (folder / "session").mkdir(parents=True)
+    (orphan / DRIVER_PID_FILE).write_text(str(dead.pid))
+    (live / DRIVER_PID_FILE).write_text(str(os.getpid()))
+    # no driver.pid: not ours to judge
+
+    assert remove_orphaned_ray_dirs(tmp_path) == [orphan]
+    assert not orphan.exists() and live.exists() and foreign.exists()

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import tempfile
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol
 
 from tqdm.auto import tqdm
@@ -41,6 +42,38 @@ class LocalExecutor:
         pass
 
 
+RAY_DIR_PREFIX = "tdm-ray-"
+DRIVER_PID_FILE = "driver.pid"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphaned_ray_dirs(parent: str | Path | None = None) -> list[Path]:
+    """Delete private Ray folders whose driver is gone (a SIGKILLed build cannot clean up after itself).
+
+    Only folders holding our ``driver.pid`` with a dead process are touched; returns what was removed.
+    """
+    removed = []
+    for folder in Path(parent or tempfile.gettempdir()).glob(f"{RAY_DIR_PREFIX}*"):
+        try:
+            pid = int((folder / DRIVER_PID_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if not _process_alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+            log.info("removed %s left by a build that was killed (pid %d)", folder, pid)
+            removed.append(folder)
+    return removed
+
+
 class RayExecutor:
     """Items as Ray tasks: joins ``ray_address`` if given, else starts a private local Ray on 127.0.0.1.
 
@@ -64,7 +97,9 @@ class RayExecutor:
             log.info("joined Ray cluster at %s", config.ray_address)
         else:
             # A short private path: Ray's socket names must fit in 107 characters, and /tmp/ray may be another user's.
-            self._temp_dir = tempfile.mkdtemp(prefix="tdm-ray-")
+            remove_orphaned_ray_dirs()
+            self._temp_dir = tempfile.mkdtemp(prefix=RAY_DIR_PREFIX)
+            (Path(self._temp_dir) / DRIVER_PID_FILE).write_text(str(os.getpid()))
             ray.init(address="local", num_cpus=config.num_cpus, include_dashboard=False,
                      _node_ip_address="127.0.0.1", _temp_dir=self._temp_dir, log_to_driver=True)
             log.info("started a local Ray (%s CPUs) in %s", ray.cluster_resources().get("CPU"), self._temp_dir)
