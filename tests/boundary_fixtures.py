@@ -95,6 +95,14 @@ def without_audio(video: Path, out: Path) -> Path:
     return out
 
 
+def reencoded(video: Path, out: Path, codec: str) -> Path:
+    """The same compilation in another codec YouTube serves (``vp9`` or ``av1``, in WebM with Opus)."""
+    video_args = {"vp9": ["libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "600k"],
+                  "av1": ["libsvtav1", "-preset", "12", "-crf", "40"]}[codec]
+    _ffmpeg("-i", video, "-c:v", *video_args, "-c:a", "libopus", "-b:a", "64k", out)
+    return out
+
+
 def audio_only(video: Path, out: Path) -> Path:
     _ffmpeg("-i", video, "-map", "0:a:0", "-c", "copy", out)
     return out

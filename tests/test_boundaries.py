@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from boundary_fixtures import audio_only, build_hard_cases, empty_video, unreadable, without_audio
+from boundary_fixtures import audio_only, build_hard_cases, empty_video, reencoded, unreadable, without_audio
 from tiktok_dm.boundaries import BoundaryConfig, detect_clips, plot_signals, read_clips_csv, write_clips_csv
 from tiktok_dm.boundaries.cli import segment_command
 from tiktok_dm.records import StageError
@@ -45,6 +45,15 @@ def test_every_true_clip_is_found_and_nothing_else(cases, result):
     for (start, end), clip in zip(truth, result.clips):
         assert abs(clip.start_s - start) <= TOLERANCE_S and abs(clip.end_s - end) <= TOLERANCE_S, (clip, start, end)
         assert 0.5 <= clip.confidence <= 1.0
+
+
+@pytest.mark.parametrize("codec", ["vp9", "av1"])
+def test_youtube_codecs_give_the_same_clips(cases, result, codec, tmp_path):
+    """yt-dlp's best video is often VP9 or AV1 in WebM: the decode options must not depend on H.264."""
+    other = detect_clips(reencoded(cases.path, tmp_path / f"compilation.{codec}.webm", codec))
+    assert len(other.clips) == len(result.clips)
+    for mine, theirs in zip(result.clips, other.clips):
+        assert abs(mine.start_s - theirs.start_s) <= 0.1 and abs(mine.end_s - theirs.end_s) <= 0.1, (mine, theirs)
 
 
 def test_hard_cut_is_a_boundary(cases, result):
