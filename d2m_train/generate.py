@@ -4,6 +4,7 @@ Per segment (as the official generate_*.py, batch 1, no augmentation): ``generat
 latent -> nearest codebook rows -> the VQ-VAE decoder), ``original/NAME.wav`` (the normalised ground truth, 44100
 samples) and ``vqvae/NAME.wav`` (the ground truth's own codes decoded: the synthesizer's ceiling). Files are named
 by segment, so ``d2m-train evaluate beats --generated OUT/generated --reference OUT/original`` pairs them.
+``generation.json`` records the run, step, level, the generator's inputs (ablations), data and VQ-VAE source.
 Deviation: the official inference denoises the prediction with noisereduce; we write it as decoded.
 
 Videos: per clip, the generated segments are laid on the clip's timeline (segment k starts at its ``start_s``),
@@ -30,6 +31,7 @@ from d2m_train import builders, checkpoint, distributed
 from d2m_train.config import load_config
 from d2m_train.data.loading import SeededSegments
 from d2m_train.data.segments import SAMPLE_RATE, SEGMENT_SAMPLES
+from d2m_train.evaluation import GENERATION_FILE, generation_info, write_json
 from d2m_train.solver import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -62,7 +64,8 @@ def generate(run_dir: str | Path, split: str, out_dir: str | Path, checkpoint_pa
         raise FileNotFoundError(f"no checkpoint in {run_dir / 'checkpoints'}")
     device = resolve_device(device, distributed.DistInfo())
     generator = builders.get_generator(cfg)
-    generator.load_state_dict(checkpoint.load_checkpoint(checkpoint_path)["generator"])
+    state = checkpoint.load_checkpoint(checkpoint_path)
+    generator.load_state_dict(state["generator"])
     generator.to(device).eval()
     synth = builders.get_synthesizer(cfg, device, vqvae)
     features = Path(cfg.data.features_dir) if cfg.data.features_dir else run_dir / "features"
@@ -89,6 +92,8 @@ def generate(run_dir: str | Path, split: str, out_dir: str | Path, checkpoint_pa
             written.append(folders["generated"] / f"{name}.wav")
     logger.info("wrote %d generated segments of %s to %s (checkpoint %s)", len(written), split, out_dir,
                 checkpoint_path.name)
+    write_json(generation_info(cfg, run_dir, checkpoint_path, int(state["step"]), split, len(written), features,
+                               vqvae or cfg.vqvae.path), out_dir / GENERATION_FILE)
     result = GenerationResult(written, [], [])
     if mux:
         placements = _placements(cfg, [p.stem for p in written], videos_dir)

@@ -1,17 +1,20 @@
 """The cpu_smoke config end to end on the `tiktok-dm demo` build: VQ-VAE, generator, discriminators and every
-loss train on CPU within the 5-minute budget, losses fall, resume is exact, and generation writes playable mp4s.
+loss train on CPU within the 5-minute budget, losses fall, resume is exact, generation writes playable mp4s, and
+the generated test wavs go through `evaluate beats`, `evaluate genre` and `report` (one training for both tests).
 
 Everything goes through the ``d2m-train`` CLI (in process), as a user would run it.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
@@ -54,20 +57,31 @@ def mean(rows, key, steps):
     return float(np.mean([r[key] for r in rows if r["step"] in steps]))
 
 
-def test_cpu_smoke_trains_resumes_and_generates(demo_build, tmp_path):
+@pytest.fixture(scope="module")
+def smoke(demo_build, tmp_path_factory):
+    """VQ-VAE + STEPS GAN steps of cpu_smoke on the demo, then generation on its test split (shared by the tests)."""
+    root = tmp_path_factory.mktemp("smoke")
+    before = torch.get_num_threads()
     started = time.perf_counter()
-    invoke("vqvae", "--config", CONFIG, "--data", str(demo_build), "--out", str(tmp_path / "vq"))
+    invoke("vqvae", "--config", CONFIG, "--data", str(demo_build), "--out", str(root / "vq"))
     vqvae_s = time.perf_counter() - started
-    vq_state, hps = read_vqvae_file(tmp_path / "vq" / "vqvae.pt")
+    fit_args = ["fit", "--config", CONFIG, "--data", str(demo_build), "--vqvae", str(root / "vq" / "vqvae.pt"),
+                "--steps", str(STEPS), "--set", "train.checkpoint_every=5"]
+    invoke(*fit_args, "--out", str(root / "run"))
+    train_s = time.perf_counter() - started
+    invoke("generate", "--run", str(root / "run"), "--split", "test", "--out", str(root / "samples"))
+    torch.set_num_threads(before)
+    return {"root": root, "run": root / "run", "vq": root / "vq", "samples": root / "samples", "fit_args": fit_args,
+            "vqvae_s": vqvae_s, "train_s": train_s}
+
+
+def test_cpu_smoke_trains_resumes_and_generates(smoke, tmp_path):
+    vqvae_s, train_s, run = smoke["vqvae_s"], smoke["train_s"], smoke["run"]
+    vq_state, hps = read_vqvae_file(smoke["vq"] / "vqvae.pt")
     assert set(vq_state) == set(JukeboxVQVAE(VQVAEHParams.from_dict(hps)).state_dict())  # the JukeBox layout
-    vq_metrics = torch.load(tmp_path / "vq" / "vqvae.pt", weights_only=True)["metrics"]
+    vq_metrics = torch.load(smoke["vq"] / "vqvae.pt", weights_only=True)["metrics"]
     assert vq_metrics["probe_loss_end"] < vq_metrics["probe_loss_start"]  # the VQ-VAE learns
 
-    run = tmp_path / "run"
-    fit_args = ["fit", "--config", CONFIG, "--data", str(demo_build), "--vqvae", str(tmp_path / "vq" / "vqvae.pt"),
-                "--steps", str(STEPS), "--set", "train.checkpoint_every=5"]
-    invoke(*fit_args, "--out", str(run))
-    train_s = time.perf_counter() - started
     rows = read_metrics(run / "metrics.csv")
     assert [r["step"] for r in rows] == list(range(1, STEPS + 1))
     assert all(np.isfinite(v) for r in rows for v in r.values())
@@ -82,7 +96,7 @@ def test_cpu_smoke_trains_resumes_and_generates(demo_build, tmp_path):
     copy = tmp_path / "resumed"
     shutil.copytree(run, copy)
     (copy / "checkpoints" / f"step_{STEPS:08d}.pt").unlink()
-    invoke(*fit_args, "--out", str(copy))
+    invoke(*smoke["fit_args"], "--out", str(copy))
     resumed = read_metrics(copy / "metrics.csv")
     assert [r["step"] for r in resumed] == list(range(1, STEPS + 1))
     for a, b in zip(rows[RESUME_FROM:], resumed[RESUME_FROM:], strict=True):
@@ -94,8 +108,7 @@ def test_cpu_smoke_trains_resumes_and_generates(demo_build, tmp_path):
             assert torch.equal(value, final_b[name][key]), (name, key)
 
     # Generation: wavs per test segment and one playable mp4 per test clip.
-    samples = tmp_path / "samples"
-    invoke("generate", "--run", str(run), "--split", "test", "--out", str(samples))
+    samples = smoke["samples"]
     generated = sorted((samples / "generated").glob("*.wav"))
     assert [p.name for p in generated] == sorted(p.name for p in (samples / "original").glob("*.wav")) != []
     videos = sorted((samples / "videos").glob("*.mp4"))
@@ -113,3 +126,44 @@ def test_cpu_smoke_trains_resumes_and_generates(demo_build, tmp_path):
           f"{mean(rows, 'g_total', first):.1f} -> {mean(rows, 'g_total', last):.1f}, g_code "
           f"{mean(rows, 'g_code', first):.2f} -> {mean(rows, 'g_code', last):.2f}, VQ-VAE probe "
           f"{vq_metrics['probe_loss_start']:.3f} -> {vq_metrics['probe_loss_end']:.3f}")
+
+
+def test_evaluate_and_report_on_the_smoke_run(smoke, demo_build, tmp_path):
+    """The CI end to end: the trained smoke run's test wavs -> evaluate beats + genre -> report (Tables 1 and 2)."""
+    samples, out = smoke["samples"], tmp_path / "eval"
+    invoke("evaluate", "beats", "--generated", str(samples / "generated"), "--reference", str(samples / "original"),
+           "--out", str(out))
+    # TikTok has no genre labels: retrieval of the song id among all real segments of the build.
+    segments = pd.read_csv(demo_build / "segments.csv", dtype=str)
+    labels = tmp_path / "songs.csv"
+    segments.assign(file=segments["segment"] + ".wav", genre=segments["song_id"])[["file", "genre"]].to_csv(
+        labels, index=False)
+    invoke("evaluate", "genre", "--generated", str(samples / "generated"), "--generated-genres", str(labels),
+           "--database", str(demo_build / "d2m" / "audio_s2"), "--database-genres", str(labels), "--label", "song_id",
+           "--out", str(out))
+    invoke("report", "--results", str(out), "--out", str(tmp_path / "report"))
+
+    beats, genre = (json.loads((out / name).read_text()) for name in ("beats.json", "genre.json"))
+    test_segments = int((segments["split"] == "test").sum())
+    assert beats["pairs"] == genre["total"] == test_segments > 0
+    assert 0 <= beats["hit"] <= 1 and 0 <= beats["coverage"] and 0 <= genre["accuracy"] <= 1
+    assert beats["generation"]["inputs"] == {"motion": True, "visual": "frame_stats_v1", "genre": False}
+    table2 = pd.read_csv(tmp_path / "report" / "table2_tiktok.csv", dtype=str, keep_default_na=False)
+    assert list(table2["Method"]) == ["High w/o M", "High w/o V", "High (full)", "Low w/o M", "Low w/o V", "Low (full)"]
+    ours = table2.set_index("Method").loc["Low (full)"]  # cpu_smoke: low level, motion + frame_stats visual
+    assert (ours["Cover (paper)"], ours["Hit (paper)"]) == ("87.1", "83.9")
+    assert ours["Cover (ours)"] == f"{100 * beats['coverage']:.1f}"
+    assert ours["Hit (ours)"] == f"{100 * beats['hit']:.1f}"
+    assert ours["Genre (ours)"] == f"{100 * genre['accuracy']:.1f} ({genre['correct']}/{test_segments})"
+    for note in ("codebook: d2m-train vqvae (80 steps", "visual: frame_stats_v1 (paper: Kinetics I3D)",
+                 f"data: build, split test, {test_segments} segments (paper: official test list, 307)",
+                 "genre embedder: mfcc-stats-20", f"training: {STEPS} steps of config cpu_smoke (paper: 447000)"):
+        assert note in ours["What differed"], note
+    table1 = pd.read_csv(tmp_path / "report" / "table1_aistpp.csv", dtype=str, keep_default_na=False)
+    assert list(table1["Method"]) == ["Dance2Music", "Foley Music", "CMT", "D2M-GAN high", "D2M-GAN low",
+                                      "Random JukeBox / JukeBox recon", "GT"]
+    assert table1.set_index("Method").loc["D2M-GAN low", "Cover (paper)"] == "92.3"
+    for stem in ("table1_aistpp", "table2_tiktok"):
+        markdown = (tmp_path / "report" / f"{stem}.md").read_text()
+        assert markdown.startswith("# Table ") and "| Method |" in markdown
+    print("\n" + (tmp_path / "report" / "table2_tiktok.md").read_text())

@@ -43,7 +43,9 @@ class SegmentSpec:
 
 
 def read_official_lists(list_dir: str | Path, dataset: str, split: str, root: str | Path | None = None) -> SegmentSpec:
-    """Read the three official lists of ``split``; they must name the same segments in the same order."""
+    """Read the three official lists of ``split``; they must name the same segments in the same order.
+
+    The video list may be absent (segments without visual features, usable with ``use_visual=False`` only)."""
     list_dir = Path(list_dir)
     root = Path(root) if root is not None else list_dir
     if dataset not in MOTION_SHAPES:
@@ -52,6 +54,8 @@ def read_official_lists(list_dir: str | Path, dataset: str, split: str, root: st
     columns = {}
     for modality in _MODALITIES:
         path = list_dir / f"{prefix}_{modality}_{split}_segment.txt"
+        if not path.is_file() and modality == "video" and columns:
+            continue  # no visual features (e.g. `d2m-train prepare-aistpp --visual none`): "w/o V" only
         if not path.is_file():
             raise FileNotFoundError(f"segment list {path} does not exist")
         columns[modality] = [line.strip() for line in path.read_text().splitlines() if line.strip()]
@@ -59,11 +63,13 @@ def read_official_lists(list_dir: str | Path, dataset: str, split: str, root: st
     if len(set(lengths.values())) != 1:
         raise ValueError(f"{list_dir}: the {split} lists differ in length: {lengths}")
     segments = []
-    for index, (audio, motion, video) in enumerate(zip(*(columns[m] for m in _MODALITIES))):
-        stems = {Path(audio).stem, Path(motion).stem, Path(video).stem}
+    videos = columns.get("video", [None] * len(columns["audio"]))
+    for index, (audio, motion, video) in enumerate(zip(columns["audio"], columns["motion"], videos)):
+        stems = {Path(p).stem for p in (audio, motion, video) if p is not None}
         if len(stems) != 1:
             raise ValueError(f"{list_dir}: line {index + 1} of the {split} lists names different segments {sorted(stems)}")
-        segments.append(SegmentFiles(Path(audio).stem, root / audio, root / motion, root / video))
+        segments.append(SegmentFiles(Path(audio).stem, root / audio, root / motion,
+                                     root / video if video is not None else None))
     return SegmentSpec(dataset, tuple(segments))
 
 
@@ -137,7 +143,8 @@ def _check_files_exist(segments: Sequence[SegmentFiles], use_visual: bool) -> No
     missing = [str(path) for s in segments for path in (s.audio, s.motion, s.video if use_visual else None)
                if path is not None and not path.is_file()]
     if use_visual and any(s.video is None for s in segments):
-        raise ValueError("these segments have no visual features; use use_visual=False (the paper's 'w/o V' setting)")
+        raise ValueError("these segments have no visual features; use use_visual=False (config: data.visual none, "
+                         "the paper's 'w/o V' setting)")
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise FileNotFoundError(f"{len(missing)} segment file(s) named by the lists do not exist: {shown}")

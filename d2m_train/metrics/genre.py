@@ -5,7 +5,8 @@ of real segments of the same length, and the query counts as correct when the re
 segment's genre equals the query's (dance) genre. Accuracy = correct / queries.
 
 The paper embeds with VGGish (AudioSet-pretrained). Those weights cannot be fetched here, so the
-offline default is ``MfccStatsEmbedder``; every reported number names the embedder it used.
+offline default is ``MfccStatsEmbedder``; ``VGGishEmbedder`` (d2m_train/metrics/vggish.py) runs the real VGGish
+network with weights from a path you give. Every reported number names the embedder it used.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 class Embedder(Protocol):
     name: str
+    sample_rate: int  # the rate ``embed`` wants (audio is loaded at it)
 
     def embed(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         """One fixed-size vector for a mono segment."""
@@ -45,6 +47,7 @@ class GenreAccuracy:
     correct: int
     total: int
     embedder: str
+    nearest: tuple[int, ...] = ()  # per query, the index of the retrieved database segment
 
     @property
     def accuracy(self) -> float:
@@ -70,4 +73,13 @@ def genre_accuracy(query_embeddings: np.ndarray, query_genres: Sequence[str], da
     distances = ((queries[:, None, :] - database[None, :, :]) ** 2).sum(axis=-1)
     nearest = distances.argmin(axis=1)
     correct = sum(str(query_genres[i]) == str(database_genres[j]) for i, j in enumerate(nearest))
-    return GenreAccuracy(int(correct), len(queries), embedder_name)
+    return GenreAccuracy(int(correct), len(queries), embedder_name, tuple(int(j) for j in nearest))
+
+
+def get_embedder(vggish: str | None = None, device: str = "cpu") -> Embedder:
+    """VGGish with the weights at ``vggish`` when given, else the offline MFCC-statistics default."""
+    if vggish:
+        from d2m_train.metrics.vggish import VGGishEmbedder
+
+        return VGGishEmbedder(vggish, device=device)
+    return MfccStatsEmbedder()

@@ -32,3 +32,17 @@ def embed_folder(folder: str | Path, embedder, genres: dict[str, str]) -> tuple[
         raise ValueError(f"{folder}: no genre for {unlabelled}")
     vectors = [embedder.embed(librosa.load(f, sr=embedder.sample_rate)[0], embedder.sample_rate) for f in files]
     return np.stack(vectors), [f.name for f in files]
+
+
+def aist_genres_from_names(folder: str | Path) -> dict[str, str]:
+    """{wav name: AIST++ genre code} read from segment names such as ``gBR_sBM_c01_d04_mBR0_ch01_seg1.wav``."""
+    from d2m_train.data.loading import AIST_GENRES
+
+    files = sorted(Path(folder).glob("*.wav"))
+    if not files:
+        raise FileNotFoundError(f"no .wav files in {folder}")
+    bad = [f.name for f in files if not (f.name.startswith("g") and f.name[1:3] in AIST_GENRES)]
+    if bad:
+        raise ValueError(f"{folder}: {bad[:5]} do not start with an AIST++ genre code (g{'/g'.join(AIST_GENRES)}); "
+                         "give a file,genre CSV instead")
+    return {f.name: f.name[1:3] for f in files}
