@@ -1,0 +1,83 @@
+"""Real clips with their real soundtrack, posed once per test session, and build directories
+made from them for the QA and report tests."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile
+
+from tiktok_dm.records import StageResult
+from tiktok_dm.workdir import BuildDir
+
+# The two clips of shared/testdata/real_dance whose soundtrack is the real one (SOURCES.csv).
+REAL_SOUNDTRACK_CLIPS = ("iper_akun_1", "romp_sample_video2")
+SAMPLE_RATE = 22050
+
+_CACHE = Path(tempfile.mkdtemp(prefix="tiktok-dm-quality-"))
+
+
+@functools.lru_cache(maxsize=None)
+def posed_clip(real_dance_dir: Path, name: str) -> tuple[Path, Path, Path]:
+    """(video, mono 22050 Hz wav, pose .npz) of a real clip; mediapipe runs once per session."""
+    from tiktok_dm.pose import estimate_video, get_backend
+
+    video = real_dance_dir / f"{name}.mp4"
+    audio = _CACHE / f"{name}.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(video), "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE),
+                    str(audio)], check=True)
+    poses = _CACHE / f"{name}.npz"
+    with get_backend("mediapipe") as backend:
+        estimate_video(video, backend).save(poses)
+    return video, audio, poses
+
+
+def shifted_audio(samples: np.ndarray, sample_rate: int, seconds: float) -> np.ndarray:
+    """The soundtrack played ``seconds`` late (> 0: silence in front) or early, same length."""
+    count = int(round(abs(seconds) * sample_rate))
+    pad = np.zeros(count, dtype=samples.dtype)
+    if seconds >= 0:
+        return np.concatenate([pad, samples[: len(samples) - count]])
+    return np.concatenate([samples[count:], pad])
+
+
+def fake_build(root: Path, clips: list[dict]) -> BuildDir:
+    """A build directory as `tiktok-dm build` leaves it, for the clips given as dicts with
+    clip_id, compilation_id, song_id, split, video, audio, poses (files to copy; audio may be
+    (samples, rate)), start_s, end_s and optional status/error."""
+    build = BuildDir(root)
+    rows = []
+    for line, clip in enumerate(clips, start=2):
+        clip_id = clip["clip_id"]
+        status = clip.get("status", "ok")
+        rows.append({"line": line, "compilation_id": clip["compilation_id"], "url": f"https://example.org/{clip_id}",
+                     "clip_id": clip_id, "start_s": clip["start_s"], "end_s": clip["end_s"],
+                     "song_id": clip["song_id"], "num_dancers": 1, "status": status,
+                     "failed_stage": "" if status == "ok" else "cut", "error": clip.get("error", ""),
+                     "split": clip.get("split", "train")})
+        if status != "ok":
+            continue
+        video = build.clips / f"{clip_id}.mp4"
+        video.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(clip["video"], video)
+        audio = build.clip_audio / f"{clip_id}.wav"
+        audio.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(clip["audio"], tuple):
+            soundfile.write(audio, *clip["audio"])
+        elif clip["audio"] is not None:
+            shutil.copyfile(clip["audio"], audio)
+        poses = build.poses / f"{clip_id}.npz"
+        poses.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(clip["poses"], poses)
+        build.write_result(StageResult.success("cut", clip_id, video=build.relative(video),
+                                               audio=f"clip_audio/{clip_id}.wav",
+                                               duration_s=clip.get("duration_s", clip["end_s"] - clip["start_s"])))
+        build.write_result(StageResult.success("pose", clip_id, poses=build.relative(poses)))
+    pd.DataFrame(rows).to_csv(build.root / "clips.csv", index=False)
+    return build

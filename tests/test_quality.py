@@ -1,0 +1,254 @@
+"""Dataset QA: kinematic beats, music beats, alignment and offset on real dancing with its real
+soundtrack, per-clip checks, duplicates, and QA over a build directory."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+from click.testing import CliRunner
+
+from quality_fixtures import fake_build, posed_clip, shifted_audio
+from tiktok_dm.pose import PoseSequence
+from tiktok_dm.quality.alignment import alignment_score, beat_alignment, estimate_offset, shuffled_scores
+from tiktok_dm.quality.checks import run_quality
+from tiktok_dm.quality.cli import qa_command
+from tiktok_dm.quality.config import AlignmentConfig, AudioCheckConfig, KinematicConfig, OffsetConfig
+from tiktok_dm.quality.duplicates import find_duplicates, matching_share, video_hashes
+from tiktok_dm.quality.kinematic import kinematic_beats, kinematic_envelope, sequence_envelope
+from tiktok_dm.quality.music import Audio, MusicEvents, audio_levels, load_audio, music_events
+
+pytestmark = pytest.mark.filterwarnings("ignore:SymbolDatabase.GetPrototype:UserWarning")
+
+
+# --------------------------------------------------------------------------- kinematic beats (synthetic truth)
+
+
+def _track(xy: np.ndarray) -> np.ndarray:
+    """[frames, 17, 3] from one joint path [frames, 2]: a rigid 100-px-tall body moved along it."""
+    offsets = np.stack([np.zeros(17), np.linspace(0, 100, 17)], axis=1)
+    track = np.empty((len(xy), 17, 3))
+    track[..., :2] = xy[:, None, :] + offsets[None]
+    track[..., 2] = 0.9
+    return track
+
+
+def test_deceleration_peak_is_centred_on_the_stop():
+    """A body moving at constant speed that stops dead at frame 50: the envelope peaks at frame
+    50 exactly (one-sided differences would put it half a frame to a frame off)."""
+    frames = np.arange(100)
+    x = np.where(frames < 50, frames * 4.0, 200.0)
+    envelope = kinematic_envelope(_track(np.stack([x, np.zeros(100)], axis=1)), frames / 30.0, 30.0)
+    assert int(np.argmax(envelope.values)) == 50
+    assert envelope.values[:45].max() < 1e-6 < envelope.values[50]  # no braking while cruising
+
+
+def test_turn_peak_is_centred_on_the_turn():
+    """Moving right, then (same speed) straight down from frame 40: without smoothing turning
+    peaks at frame 40. Smoothed, the braking into the turn counts and speeding out of it does
+    not (the rule is deceleration + turning), so the peak may move a frame earlier, never later."""
+    frames = np.arange(90)
+    x = np.where(frames < 40, frames * 3.0, 120.0)
+    y = np.where(frames < 40, 0.0, (frames - 40) * 3.0)
+    track = _track(np.stack([x, y], axis=1))
+    raw = kinematic_envelope(track, frames / 30.0, 30.0, KinematicConfig(smooth_frames=0))
+    assert int(np.argmax(raw.values)) == 40
+    assert int(np.argmax(kinematic_envelope(track, frames / 30.0, 30.0).values)) in (39, 40)
+
+
+def test_kinematic_beats_of_periodic_stops():
+    """Stop-and-go every 15 frames (0.5 s): one beat per stop, at the stop."""
+    frames = np.arange(150)
+    phase = frames % 15
+    x = (frames // 15) * 30.0 + np.minimum(phase, 10) * 3.0  # 10 frames moving, 5 still
+    envelope = kinematic_envelope(_track(np.stack([x, np.zeros(150)], axis=1)), frames / 30.0, 30.0)
+    beats = kinematic_beats(envelope)
+    stops = (np.arange(10) * 15 + 10) / 30.0
+    assert len(beats) >= 8
+    assert np.abs(beats[:, None] - stops[None]).min(axis=1).max() <= 1 / 30 + 1e-9
+
+
+# --------------------------------------------------------------------------- music, levels
+
+
+def _clicks(times: np.ndarray, seconds: float, sr: int = 22050) -> np.ndarray:
+    y = np.zeros(int(seconds * sr), dtype=np.float32)
+    rng = np.random.default_rng(0)
+    for t in times:
+        start, n = int(t * sr), int(0.05 * sr)
+        y[start:start + n] += (rng.standard_normal(n) * np.exp(-np.arange(n) / (0.01 * sr))).astype(np.float32)
+    return y
+
+
+def test_music_beats_and_onsets_land_on_clicks():
+    clicks = np.arange(0.5, 7.5, 0.5)
+    music = music_events(Audio(_clicks(clicks, 8.0), 22050))
+    assert abs(music.tempo_bpm - 120) < 3
+    assert np.abs(music.beats[:, None] - clicks[None]).min(axis=1).max() < 0.03
+    peaks = music.onset_times[np.argsort(music.onset_strength)[-len(clicks):]]
+    assert np.abs(np.sort(peaks) - clicks).max() < 0.03
+
+
+def test_audio_levels_find_silence_and_loudness():
+    sr = 22050
+    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(sr * 5) / sr).astype(np.float32)
+    tone[int(1.5 * sr):int(3.2 * sr)] = 0.0  # 1.7 s of silence
+    levels = audio_levels(Audio(tone, sr), AudioCheckConfig())
+    assert len(levels.silent_stretches) == 1
+    start, end = levels.silent_stretches[0]
+    assert abs(start - 1.5) < 0.15 and abs(end - 3.2) < 0.15
+    full = audio_levels(Audio(0.5 * np.sin(2 * np.pi * 440 * np.arange(sr) / sr).astype(np.float32), sr))
+    assert abs(full.loudness_dbfs - 20 * np.log10(0.5 / np.sqrt(2))) < 0.1 and not full.silent_stretches
+
+
+# --------------------------------------------------------------------------- alignment (synthetic truth)
+
+
+def test_alignment_score_and_shuffled_baseline():
+    beats = np.arange(0.25, 10, 0.5)
+    events = MusicEvents(beats, 120.0, np.zeros(0), np.zeros(0))
+    on_beat = beat_alignment(beats[::2] + 0.02, events, 10.0, AlignmentConfig())
+    off_beat = beat_alignment(beats[::2] + 0.25, events, 10.0, AlignmentConfig())
+    assert on_beat.score == 1.0 and off_beat.score == 0.0
+    # +-0.1 s around beats every 0.5 s covers 40 % of the time: what random offsets score.
+    assert abs(on_beat.shuffled_baseline - 0.4) < 0.05
+    assert on_beat.p_shuffled < 0.5 and off_beat.p_shuffled == 1.0
+    assert alignment_score(np.zeros(0), beats, 0.1) == 0.0
+    assert beat_alignment(beats[:2], events, 10.0).score is None  # too few beats: no score, a reason
+    scores = shuffled_scores(beats, beats, 10.0, AlignmentConfig(baseline_shifts=50, seed=3))
+    assert np.array_equal(scores, shuffled_scores(beats, beats, 10.0, AlignmentConfig(baseline_shifts=50, seed=3)))
+
+
+# --------------------------------------------------------------------------- real dancing, real soundtrack
+
+
+@pytest.fixture(scope="session")
+def iper(real_dance_dir: Path):
+    return posed_clip(real_dance_dir, "iper_akun_1")
+
+
+@pytest.fixture(scope="session")
+def romp(real_dance_dir: Path):
+    return posed_clip(real_dance_dir, "romp_sample_video2")
+
+
+def _offset(posed, shift_s: float, config: OffsetConfig = OffsetConfig()):
+    _, audio_path, poses = posed
+    audio = load_audio(audio_path)
+    envelope = sequence_envelope(PoseSequence.load(poses))
+    shifted = Audio(shifted_audio(audio.samples, audio.sample_rate, shift_s), audio.sample_rate)
+    return estimate_offset(envelope, music_events(shifted), config), envelope.fps
+
+
+@pytest.mark.needs_shared
+def test_audio_shift_is_detected_on_real_dancing(iper):
+    """iper_akun_1 with its own soundtrack. Unshifted, motion leads sound by 0.167 s (5 frames):
+    the wrist stops at the bottom of a dribble and the ball hits the floor (the soundtrack's
+    onsets fall on the ball's lowest points) that much later; see tiktok_dm.quality.kinematic.
+    That is inside the sync tolerance, so the clip is not flagged. Delaying the audio by 0.3 s
+    moves the offset by 0.3 s (within one frame) and flags the clip; advancing it by 0.2 s
+    moves it by -0.2 s."""
+    tolerance = OffsetConfig().sync_tolerance_s
+    unshifted, fps = _offset(iper, 0.0)
+    assert unshifted.determined, unshifted.reason
+    assert not unshifted.out_of_sync(tolerance)
+    assert abs(unshifted.offset_s - 5 / fps) <= 1 / fps + 1e-9
+    late, _ = _offset(iper, 0.3)
+    assert late.determined, late.reason
+    assert abs((late.offset_s - unshifted.offset_s) - 0.3) <= 1 / fps + 1e-9
+    assert late.out_of_sync(tolerance)
+    early, _ = _offset(iper, -0.2)
+    assert early.determined, early.reason
+    assert abs((early.offset_s - unshifted.offset_s) + 0.2) <= 1 / fps + 1e-9
+
+
+@pytest.mark.needs_shared
+def test_unshifted_real_clips_are_not_flagged(iper, romp):
+    for posed in (iper, romp):
+        estimate, _ = _offset(posed, 0.0)
+        assert not estimate.out_of_sync(OffsetConfig().sync_tolerance_s), estimate
+
+
+@pytest.mark.needs_shared
+def test_ambiguous_curve_is_undetermined_not_wrong(romp):
+    """A strict alias rule turns romp's periodic curve (aerobics at ~160 BPM) into 'undetermined'."""
+    estimate, _ = _offset(romp, 0.3, OffsetConfig(max_alias_ratio=0.6))
+    assert not estimate.determined and "ambiguous" in estimate.reason
+    assert estimate.offset_s is None and estimate.best_lag_s is not None
+
+
+@pytest.mark.needs_shared
+@pytest.mark.xfail(strict=True, reason="measured: on these 7-10 s clips the beat-hit score of the true pairing "
+                   "does not beat the shuffled baseline (iper 0.35 vs 0.41, romp 0.50 vs 0.52): iper's motion leads "
+                   "its beats by 0.167 s (> the 0.1 s tolerance), romp is at chance")
+def test_true_pairing_beats_shuffled_baseline(iper, romp):
+    for posed in (iper, romp):
+        _, audio_path, poses = posed
+        envelope = sequence_envelope(PoseSequence.load(poses))
+        alignment = beat_alignment(kinematic_beats(envelope), music_events(load_audio(audio_path)),
+                                   envelope.duration_s)
+        assert alignment.score > alignment.shuffled_baseline
+
+
+# --------------------------------------------------------------------------- duplicates
+
+
+@pytest.mark.needs_shared
+def test_reencoded_piece_of_a_clip_is_a_duplicate(real_dance_dir: Path, tmp_path: Path):
+    piece = tmp_path / "piece.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", "1", "-t", "4", "-i", str(real_dance_dir / "iper_akun_1.mp4"),
+                    "-vf", "scale=640:-2", "-crf", "30", "-an", str(piece)], check=True)
+    hashes = {"piece": video_hashes(piece), "iper": video_hashes(real_dance_dir / "iper_akun_1.mp4"),
+              "other": video_hashes(real_dance_dir / "mmhuman3d_single_person.mp4")}
+    assert matching_share(hashes["piece"], hashes["iper"], 6) == 1.0
+    assert matching_share(hashes["piece"], hashes["other"], 6) == 0.0
+    pairs = find_duplicates(hashes, {"piece": "c1", "iper": "c2", "other": "c3"})
+    assert [(p.clip_a, p.clip_b, p.same_compilation) for p in pairs] == [("iper", "piece", False)]
+
+
+# --------------------------------------------------------------------------- a build directory
+
+
+@pytest.mark.needs_shared
+def test_run_quality_one_row_per_clip_and_bad_clips_do_not_stop_others(iper, tmp_path: Path):
+    video, audio, poses = iper
+    samples, rate = soundfile.read(audio, dtype="float32")
+    late = shifted_audio(samples, rate, 0.3)
+    clips = [
+        dict(clip_id="good", compilation_id="c1", song_id="s1", video=video, audio=audio, poses=poses,
+             start_s=0.0, end_s=7.3),
+        dict(clip_id="late", compilation_id="c2", song_id="s1", video=video, audio=(late, rate), poses=poses,
+             start_s=10.0, end_s=17.3),
+        dict(clip_id="no_audio", compilation_id="c3", song_id="s2", video=video, audio=None, poses=poses,
+             start_s=0.0, end_s=7.3),
+        dict(clip_id="long_span", compilation_id="c4", song_id="s3", video=video, audio=audio, poses=poses,
+             start_s=0.0, end_s=9.0, duration_s=7.3),
+        dict(clip_id="failed", compilation_id="c5", song_id="s4", video=None, audio=None, poses=None,
+             start_s=0.0, end_s=5.0, status="failed", error="download failed"),
+    ]
+    build = fake_build(tmp_path / "build", clips)
+    result = run_quality(build.root)
+    table = pd.read_csv(build.root / "qa.csv", dtype={"clip_id": str}).set_index("clip_id")
+    assert list(table.index) == ["good", "late", "no_audio", "long_span", "failed"]
+    assert table.loc["good", "qa_status"] == "ok" and "out of sync" not in str(table.loc["good", "flags"])
+    assert table.loc["late", "qa_status"] == "ok"
+    assert "likely out of sync: audio late by 0.46" in table.loc["late", "flags"]
+    assert table.loc["no_audio", "qa_status"] == "error" and "no_audio.wav" in table.loc["no_audio", "error"]
+    assert "manifest span 9.00 s" in table.loc["long_span", "flags"]
+    assert table.loc["failed", "qa_status"] == "skipped" and "download failed" in table.loc["failed", "error"]
+    # Same video in four compilations: flagged as duplicates across compilations.
+    assert "another compilation" in table.loc["good", "flags"]
+    assert set(table.loc["good", "duplicate_of"].split()) == {"late", "long_span"}
+    assert table.loc["good", "person_coverage"] > 0.95 and table.loc["good", "main_track_longest_s"] > 7.0
+    assert table.loc["good", "kinematic_beats"] > 10 and table.loc["good", "music_beats"] > 10
+    assert 0 <= table.loc["good", "alignment_score"] <= 1 and 0 <= table.loc["good", "cross_baseline"] <= 1
+    assert result.clips["good"].offset.determined
+
+    output = CliRunner().invoke(qa_command, [str(build.root)])
+    assert output.exit_code == 1, output.output  # flagged clips and an error
+    assert "flagged late" in output.output and "error no_audio" in output.output
+    assert CliRunner().invoke(qa_command, [str(tmp_path / "nowhere")]).exit_code == 2

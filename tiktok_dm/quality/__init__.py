@@ -1,0 +1,1 @@
+"""Dataset QA: dance-music alignment from kinematic beats, audio-video offset, per-clip checks, report."""

@@ -1,0 +1,170 @@
+"""Dance-music beat alignment of a clip and its audio-video offset.
+
+Alignment score: the share of kinematic beats within ``tolerance_s`` of a music beat. Dense
+beats make any score look good, so it always comes with baselines: the *shuffled* baseline is
+the mean score of the same kinematic beats circularly shifted by random offsets (same motion,
+same music, the pairing destroyed), with ``p_shuffled`` = the share of shifts that score at
+least as well; the *cross* baseline scores the clip's kinematic beats against other clips'
+music. Only a score clearly above its baselines says the dancer moves to this music.
+
+Offset: for each lag L in +-``max_offset_s`` (video-frame steps), the Pearson correlation of the
+kinematic envelope at frame t with the audio onset strength at t + L. A positive offset means
+the audio comes late (the sound of a move follows it by L). Periodic dancing to periodic music
+makes lags a beat period apart correlate almost equally, so the best lag is kept only if it is
+an interior peak of the curve (not the edge of the search range), correlates at least
+``min_peak_correlation``, and beats every other peak at least ``min_separation_s`` away by a clear
+margin (runner-up / best <= ``max_alias_ratio``, after a soft prior that favours small lags);
+otherwise the offset is *undetermined* and the reason is given. A clip is flagged out of sync
+only on a determined offset beyond ``sync_tolerance_s``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from tiktok_dm.quality.config import AlignmentConfig, OffsetConfig
+from tiktok_dm.quality.kinematic import KinematicEnvelope
+from tiktok_dm.quality.music import MusicEvents
+
+DETERMINED = "determined"
+UNDETERMINED = "undetermined"
+
+
+def alignment_score(kinematic: np.ndarray, beats: np.ndarray, tolerance_s: float) -> float:
+    """Share of ``kinematic`` times within ``tolerance_s`` of one of ``beats``."""
+    return float(_hits(np.asarray(kinematic, dtype=np.float64)[None, :], beats, tolerance_s)[0])
+
+
+def _hits(kinematic: np.ndarray, beats: np.ndarray, tolerance_s: float) -> np.ndarray:
+    """Alignment score of each row of ``kinematic`` [rows, n] against the sorted ``beats``."""
+    beats = np.sort(np.asarray(beats, dtype=np.float64))
+    if kinematic.shape[1] == 0 or len(beats) == 0:
+        return np.zeros(kinematic.shape[0])
+    index = np.clip(np.searchsorted(beats, kinematic), 1, len(beats) - 1) if len(beats) > 1 else None
+    if index is None:
+        distance = np.abs(kinematic - beats[0])
+    else:
+        distance = np.minimum(np.abs(kinematic - beats[index - 1]), np.abs(kinematic - beats[index]))
+    return (distance <= tolerance_s).mean(axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class BeatAlignment:
+    kinematic_beats: int
+    music_beats: int
+    tempo_bpm: float
+    score: float | None  # None: too few beats to score
+    shuffled_baseline: float | None
+    p_shuffled: float | None  # share of random circular offsets scoring >= score
+    error: str = ""
+
+    @property
+    def lift(self) -> float | None:
+        if self.score is None or self.shuffled_baseline is None:
+            return None
+        return self.score - self.shuffled_baseline
+
+
+def beat_alignment(kinematic: np.ndarray, music: MusicEvents, duration_s: float,
+                   config: AlignmentConfig = AlignmentConfig()) -> BeatAlignment:
+    """Score and shuffled baseline (see the module docstring)."""
+    kinematic = np.asarray(kinematic, dtype=np.float64)
+    counts = dict(kinematic_beats=len(kinematic), music_beats=len(music.beats), tempo_bpm=music.tempo_bpm)
+    if len(kinematic) < config.min_beats or len(music.beats) < config.min_beats:
+        return BeatAlignment(**counts, score=None, shuffled_baseline=None, p_shuffled=None,
+                             error=f"too few beats to score ({len(kinematic)} kinematic, {len(music.beats)} "
+                                   f"music; at least {config.min_beats} each)")
+    score = alignment_score(kinematic, music.beats, config.tolerance_s)
+    shuffled = shuffled_scores(kinematic, music.beats, duration_s, config)
+    return BeatAlignment(**counts, score=score, shuffled_baseline=float(shuffled.mean()),
+                         p_shuffled=float(np.mean(shuffled >= score)))
+
+
+def shuffled_scores(kinematic: np.ndarray, beats: np.ndarray, duration_s: float,
+                    config: AlignmentConfig = AlignmentConfig()) -> np.ndarray:
+    """Scores of the kinematic beats circularly shifted by ``baseline_shifts`` random offsets
+    (uniform over the clip; seeded, so reruns agree)."""
+    rng = np.random.default_rng(config.seed)
+    shifts = rng.uniform(0.0, duration_s, size=config.baseline_shifts)
+    shifted = (np.asarray(kinematic)[None, :] + shifts[:, None]) % duration_s
+    return _hits(shifted, beats, config.tolerance_s)
+
+
+def cross_baseline(kinematic: np.ndarray, other_beats: list[np.ndarray], tolerance_s: float) -> float | None:
+    """Mean score of the clip's kinematic beats against other clips' music beats (None if none)."""
+    scores = [alignment_score(kinematic, beats, tolerance_s) for beats in other_beats if len(beats)]
+    return float(np.mean(scores)) if scores else None
+
+
+@dataclasses.dataclass(frozen=True)
+class OffsetEstimate:
+    status: str  # DETERMINED or UNDETERMINED
+    offset_s: float | None  # positive: the audio is late; None when undetermined
+    best_lag_s: float | None  # the best lag even when undetermined (for the report)
+    peak_correlation: float | None
+    alias_ratio: float | None  # runner-up peak / best peak (after the prior)
+    reason: str  # why undetermined; empty when determined
+    lags_s: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0), repr=False)
+    correlation: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0), repr=False)
+
+    @property
+    def determined(self) -> bool:
+        return self.status == DETERMINED
+
+    def out_of_sync(self, tolerance_s: float) -> bool:
+        return self.determined and abs(self.offset_s) > tolerance_s
+
+
+def offset_curve(envelope: KinematicEnvelope, music: MusicEvents, max_offset_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """(lags in s, Pearson correlation of envelope(t) with onset strength(t + lag)), on the
+    overlap of the two at each lag; lags in video-frame steps."""
+    steps = int(round(max_offset_s * envelope.fps))
+    lags = np.arange(-steps, steps + 1) / envelope.fps
+    correlation = np.full(len(lags), np.nan)
+    for index, lag in enumerate(lags):
+        audio = np.interp(envelope.times + lag, music.onset_times, music.onset_strength, left=np.nan, right=np.nan)
+        inside = np.isfinite(audio)
+        if inside.sum() < 3:
+            continue
+        motion, sound = envelope.values[inside], audio[inside]
+        if motion.std() == 0 or sound.std() == 0:
+            continue
+        correlation[index] = float(np.corrcoef(motion, sound)[0, 1])
+    return lags, correlation
+
+
+def estimate_offset(envelope: KinematicEnvelope, music: MusicEvents, config: OffsetConfig = OffsetConfig()) -> OffsetEstimate:
+    """The audio-video offset (see the module docstring for the rule)."""
+    overlap = min(envelope.duration_s, music.onset_times[-1] if len(music.onset_times) else 0.0)
+    if overlap < config.min_overlap_s + 2 * config.max_offset_s:
+        return OffsetEstimate(UNDETERMINED, None, None, None, None,
+                              f"clip too short for the offset search ({overlap:.1f} s < "
+                              f"{config.min_overlap_s + 2 * config.max_offset_s:.1f} s)")
+    lags, correlation = offset_curve(envelope, music, config.max_offset_s)
+    curve = dict(lags_s=lags, correlation=correlation)
+    if not np.isfinite(correlation).any():
+        return OffsetEstimate(UNDETERMINED, None, None, None, None, "no motion or no onsets (flat envelope)", **curve)
+    weighted = np.nan_to_num(correlation, nan=-np.inf) * np.exp(-0.5 * (lags / config.prior_sigma_s) ** 2)
+    best = int(np.argmax(weighted))
+    best_lag, peak = float(lags[best]), float(correlation[best])
+    common = dict(best_lag_s=best_lag, peak_correlation=peak, **curve)
+    if best in (0, len(lags) - 1):
+        return OffsetEstimate(UNDETERMINED, None, alias_ratio=None,
+                              reason=f"best lag at the edge of the search range ({best_lag:+.3f} s): the offset "
+                                     f"may be larger than {config.max_offset_s} s or the curve has no peak", **common)
+    peaks = [i for i in range(1, len(lags) - 1) if weighted[i] >= weighted[i - 1] and weighted[i] >= weighted[i + 1]]
+    rivals = [weighted[i] for i in peaks if abs(lags[i] - best_lag) >= config.min_separation_s - 1e-9]
+    runner_up = max(rivals) if rivals else -np.inf
+    ratio = float(runner_up / weighted[best]) if weighted[best] > 0 and np.isfinite(runner_up) else None
+    if peak < config.min_peak_correlation:
+        return OffsetEstimate(UNDETERMINED, None, alias_ratio=ratio,
+                              reason=f"motion and sound hardly correlate (peak {peak:.3f} < "
+                                     f"{config.min_peak_correlation})", **common)
+    if ratio is not None and ratio > config.max_alias_ratio:
+        return OffsetEstimate(UNDETERMINED, None, alias_ratio=ratio,
+                              reason=f"ambiguous: another lag scores {ratio:.2f} of the best (> "
+                                     f"{config.max_alias_ratio}); periodic dancing aliases the offset by a beat period",
+                              **common)
+    return OffsetEstimate(DETERMINED, best_lag, alias_ratio=ratio, reason="", **common)

@@ -1,0 +1,290 @@
+"""Per-clip dataset QA over a build directory: one row per clip in ``<build>/qa.csv``.
+
+For every clip the build finished (clips.csv status ``ok``) :func:`clip_qa` measures:
+beat alignment and audio-video offset (:mod:`tiktok_dm.quality.alignment`), pose coverage and
+the main dancer's track (figures of :mod:`tiktok_dm.pose.qa`), loudness and silent stretches,
+duration against the manifest span; :func:`run_quality` adds duplicates across the build
+(:mod:`tiktok_dm.quality.duplicates`) and the cross baseline (other clips' music). A clip whose
+files cannot be read gets ``qa_status`` ``error`` with the reason, and the others go on; clips
+the build did not finish get ``skipped``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from tiktok_dm.atomic import atomic_write_text
+from tiktok_dm.pose.base import PoseSequence
+from tiktok_dm.pose.qa import PoseQA, QAThresholds, pose_qa
+from tiktok_dm.quality.alignment import BeatAlignment, OffsetEstimate, beat_alignment, cross_baseline, estimate_offset
+from tiktok_dm.quality.config import QAConfig
+from tiktok_dm.quality.duplicates import DuplicatePair, find_duplicates, video_hashes
+from tiktok_dm.quality.kinematic import QAError, kinematic_beats, kinematic_envelope, main_dancer_keypoints
+from tiktok_dm.quality.music import AudioLevels, audio_levels, load_audio, music_events
+from tiktok_dm.workdir import BuildDir
+
+log = logging.getLogger(__name__)
+
+QA_TABLE = "qa.csv"
+OK, ERROR, SKIPPED = "ok", "error", "skipped"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipInputs:
+    """What QA reads for one clip (absolute paths)."""
+
+    clip_id: str
+    video: Path
+    audio: Path
+    poses: Path
+    compilation_id: str = ""
+    song_id: str = ""
+    split: str = ""
+    expected_duration_s: float | None = None  # the manifest span
+    video_duration_s: float | None = None  # the cut clip (probe); from the pose frame times when absent
+    num_dancers: int | None = None
+    pose_qa: dict[str, Any] | None = None  # the pose stage's figures; recomputed when absent
+
+
+@dataclasses.dataclass
+class ClipQA:
+    clip_id: str
+    row: dict[str, Any]  # the qa.csv row
+    flags: list[str]
+    kinematic_beats: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0), repr=False)
+    music_beats: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0), repr=False)
+    offset: OffsetEstimate | None = dataclasses.field(default=None, repr=False)
+    hashes: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.uint64), repr=False)
+
+
+def clip_qa(inputs: ClipInputs, config: QAConfig = QAConfig(), hashes: bool = True) -> ClipQA:
+    """Every per-clip check of one clip; raises QAError (or OSError/ValueError) on unreadable input."""
+    sequence = PoseSequence.load(inputs.poses)
+    audio = load_audio(inputs.audio)
+    flags: list[str] = []
+    row: dict[str, Any] = {}
+
+    # Duration against the manifest.
+    rate = _pose_rate(sequence)
+    video_s = inputs.video_duration_s or (sequence.frame_times[-1] + 1 / rate if sequence.num_frames else 0.0)
+    row.update(duration_s=round(video_s, 3), audio_duration_s=round(audio.duration_s, 3),
+               expected_duration_s=inputs.expected_duration_s, fps=sequence.fps)
+    if inputs.expected_duration_s is not None and np.isfinite(inputs.expected_duration_s):
+        tolerance = max(config.duration.tolerance_frames / sequence.fps, config.duration.tolerance_s)
+        error = video_s - inputs.expected_duration_s
+        row["duration_error_s"] = round(error, 3)
+        if abs(error) > tolerance:
+            flags.append(f"video lasts {video_s:.2f} s, manifest span {inputs.expected_duration_s:.2f} s "
+                         f"(off by {error:+.2f} s > {tolerance:.2f} s)")
+    if abs(audio.duration_s - video_s) > config.duration.max_av_difference_s:
+        flags.append(f"audio lasts {audio.duration_s:.2f} s, video {video_s:.2f} s "
+                     f"(> {config.duration.max_av_difference_s} s apart)")
+
+    # Pose coverage and the main dancer's track.
+    thresholds = QAThresholds(min_conf=config.kinematic.min_confidence)
+    figures = PoseQA.from_dict(inputs.pose_qa) if inputs.pose_qa else pose_qa(sequence, inputs.num_dancers, thresholds)
+    keypoints = main_dancer_keypoints(sequence, config.kinematic.min_confidence)
+    present = np.isfinite(keypoints[..., 2]).any(axis=1)
+    longest = _longest_run(present) / rate
+    row.update(person_coverage=round(figures.person_share, 4), main_track_share=round(figures.main_track_share, 4),
+               main_track_longest_s=round(longest, 3), pose_tracks=figures.num_tracks,
+               pose_flags="; ".join(figures.flags))
+    flags += [f"pose: {flag}" for flag in figures.flags]
+    if figures.main_track_share < config.pose.min_main_track_share:
+        flags.append(f"main dancer in {100 * figures.main_track_share:.0f}% of frames "
+                     f"(< {100 * config.pose.min_main_track_share:.0f}%)")
+
+    # Loudness and silence.
+    levels = audio_levels(audio, config.audio)
+    row.update(_levels_row(levels))
+    if levels.loudness_dbfs < config.audio.min_loudness_dbfs:
+        flags.append(f"quiet audio: {levels.loudness_dbfs:.1f} dBFS RMS (< {config.audio.min_loudness_dbfs})")
+    if levels.silent_stretches:
+        flags.append(f"silent for {levels.silent_s:.1f} s: " + ", ".join(
+            f"{start:.1f}-{end:.1f} s" for start, end in levels.silent_stretches))
+    if levels.clipped_share > config.audio.max_clipped_share:
+        flags.append(f"clipped audio: {100 * levels.clipped_share:.2f}% of samples at full scale")
+
+    # Beats, alignment, offset.
+    envelope = kinematic_envelope(keypoints, sequence.frame_times, rate, config.kinematic)
+    beats = kinematic_beats(envelope, config.kinematic)
+    music = music_events(audio, config.music)
+    alignment = beat_alignment(beats, music, min(envelope.duration_s, audio.duration_s), config.alignment)
+    offset = estimate_offset(envelope, music, config.offset)
+    row.update(_alignment_row(alignment))
+    row.update(_offset_row(offset))
+    if offset.out_of_sync(config.offset.sync_tolerance_s):
+        flags.append(f"likely out of sync: audio {'late' if offset.offset_s > 0 else 'early'} by "
+                     f"{abs(offset.offset_s):.3f} s (|offset| > {config.offset.sync_tolerance_s} s)")
+    hashed = video_hashes(inputs.video, config.duplicates) if hashes else np.zeros(0, dtype=np.uint64)
+    return ClipQA(inputs.clip_id, row, flags, beats, music.beats, offset, hashed)
+
+
+def _pose_rate(sequence: PoseSequence) -> float:
+    """Frames per second the poses were taken at (the pose stage may skip frames: max_fps)."""
+    if sequence.num_frames < 2:
+        return sequence.fps
+    return float(min(sequence.fps, 1.0 / np.median(np.diff(sequence.frame_times))))
+
+
+def _longest_run(mask: np.ndarray) -> int:
+    best = run = 0
+    for value in mask:
+        run = run + 1 if value else 0
+        best = max(best, run)
+    return best
+
+
+def _levels_row(levels: AudioLevels) -> dict[str, Any]:
+    return {"loudness_dbfs": levels.loudness_dbfs, "peak_dbfs": levels.peak_dbfs,
+            "clipped_share": round(levels.clipped_share, 6), "silent_s": round(levels.silent_s, 3),
+            "silent_stretches": json.dumps(levels.silent_stretches)}
+
+
+def _alignment_row(alignment: BeatAlignment) -> dict[str, Any]:
+    return {"kinematic_beats": alignment.kinematic_beats, "music_beats": alignment.music_beats,
+            "tempo_bpm": round(alignment.tempo_bpm, 1), "alignment_score": alignment.score,
+            "shuffled_baseline": None if alignment.shuffled_baseline is None else round(alignment.shuffled_baseline, 4),
+            "p_shuffled": alignment.p_shuffled, "alignment_note": alignment.error}
+
+
+def _offset_row(offset: OffsetEstimate) -> dict[str, Any]:
+    def rounded(value: float | None, digits: int = 4) -> float | None:
+        return None if value is None else round(float(value), digits)
+
+    return {"offset_status": offset.status, "offset_s": rounded(offset.offset_s), "best_lag_s": rounded(offset.best_lag_s),
+            "offset_peak_corr": rounded(offset.peak_correlation), "offset_alias_ratio": rounded(offset.alias_ratio, 3),
+            "offset_note": offset.reason}
+
+
+# --------------------------------------------------------------------------- a whole build
+
+
+@dataclasses.dataclass
+class QualityResult:
+    build_dir: Path
+    table: pd.DataFrame  # one row per clip of clips.csv
+    duplicates: list[DuplicatePair]
+    clips: dict[str, ClipQA]  # the clips measured, with their beats and offset curves
+    seconds: float = 0.0
+
+    @property
+    def table_path(self) -> Path:
+        return self.build_dir / QA_TABLE
+
+    @property
+    def flagged(self) -> pd.DataFrame:
+        return self.table[self.table["flagged"]]
+
+
+def clip_inputs_from_build(build_dir: BuildDir, row: pd.Series) -> ClipInputs:
+    """Paths and figures of a finished clip from its cut and pose records."""
+    clip_id = str(row["clip_id"])
+    cut = build_dir.read_result("cut", clip_id)
+    pose = build_dir.read_result("pose", clip_id)
+    if cut is None or not cut.ok:
+        raise QAError(f"no successful cut record results/cut/{clip_id}.json")
+    if pose is None or not pose.ok:
+        raise QAError(f"no successful pose record results/pose/{clip_id}.json")
+    start, end = _float(row.get("start_s")), _float(row.get("end_s"))
+    dancers = _float(row.get("num_dancers"))
+    return ClipInputs(
+        clip_id=clip_id, video=build_dir.absolute(cut.outputs["video"]), audio=build_dir.absolute(cut.outputs["audio"]),
+        poses=build_dir.absolute(pose.outputs["poses"]), compilation_id=str(row.get("compilation_id", "")),
+        song_id=_text(row.get("song_id")), split=_text(row.get("split")),
+        expected_duration_s=end - start if start is not None and end is not None else None,
+        video_duration_s=_float(cut.outputs.get("duration_s")),
+        num_dancers=int(dancers) if dancers is not None else None, pose_qa=pose.outputs.get("pose_qa"))
+
+
+def run_quality(build_dir: str | Path, config: QAConfig = QAConfig()) -> QualityResult:
+    """QA every clip of ``build_dir``'s clips.csv and write ``<build_dir>/qa.csv`` (atomically)."""
+    started = time.perf_counter()
+    build = BuildDir(build_dir)
+    clips_csv = build.root / "clips.csv"
+    if not clips_csv.is_file():
+        raise FileNotFoundError(f"{clips_csv} not found: is {build.root} a build directory (run `tiktok-dm build`)?")
+    clips = pd.read_csv(clips_csv, dtype={"clip_id": str, "compilation_id": str, "song_id": str})
+    rows: list[dict[str, Any]] = []
+    measured: dict[str, ClipQA] = {}
+    for _, clip in clips.iterrows():
+        base = {"clip_id": clip["clip_id"], "compilation_id": clip.get("compilation_id"),
+                "song_id": _text(clip.get("song_id")), "split": _text(clip.get("split"))}
+        if clip.get("status") != "ok":
+            rows.append({**base, "qa_status": SKIPPED, "error": f"not built ({clip.get('status')} at "
+                                                                 f"{clip.get('failed_stage')}: {clip.get('error')})"})
+            continue
+        clip_started = time.perf_counter()
+        try:
+            result = clip_qa(clip_inputs_from_build(build, clip), config)
+        except Exception as error:  # one unreadable clip must not stop the others
+            detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+            log.warning("QA of clip %s failed: %s", clip["clip_id"], detail)
+            rows.append({**base, "qa_status": ERROR, "error": detail,
+                         "seconds": round(time.perf_counter() - clip_started, 3)})
+            continue
+        measured[result.clip_id] = result
+        rows.append({**base, "qa_status": OK, "error": "", **result.row,
+                     "seconds": round(time.perf_counter() - clip_started, 3)})
+
+    compilation_of = {r["clip_id"]: str(r["compilation_id"]) for r in rows}
+    duplicates = find_duplicates({c: q.hashes for c, q in measured.items()}, compilation_of, config.duplicates)
+    duplicate_of: dict[str, list[str]] = {}
+    for pair in duplicates:
+        duplicate_of.setdefault(pair.clip_a, []).append(pair.clip_b)
+        duplicate_of.setdefault(pair.clip_b, []).append(pair.clip_a)
+    for row in rows:
+        clip_id = row["clip_id"]
+        result = measured.get(clip_id)
+        if result is None:
+            row.update(flagged=False, flags="")
+            continue
+        others = [q.music_beats for c, q in measured.items() if c != clip_id][: config.alignment.max_cross_clips]
+        cross = cross_baseline(result.kinematic_beats, others, config.alignment.tolerance_s)
+        row["cross_baseline"] = None if cross is None else round(cross, 4)
+        if clip_id in duplicate_of:
+            row["duplicate_of"] = " ".join(duplicate_of[clip_id])
+            elsewhere = [other for other in duplicate_of[clip_id] if compilation_of[other] != compilation_of[clip_id]]
+            if elsewhere:  # the issue's concern: one TikTok in two compilations (same-compilation pairs are listed only)
+                result.flags.append("same video as " + ", ".join(elsewhere) + " (another compilation)")
+        row.update(flagged=bool(result.flags), flags="; ".join(result.flags))
+
+    table = pd.DataFrame(rows, columns=_columns(rows))
+    atomic_write_text(build.root / QA_TABLE, table.to_csv(index=False))
+    return QualityResult(build.root, table, duplicates, measured, time.perf_counter() - started)
+
+
+FIRST_COLUMNS = ["clip_id", "compilation_id", "song_id", "split", "qa_status", "error", "flagged", "flags"]
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    seen = dict.fromkeys(FIRST_COLUMNS)
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    return list(seen)
+
+
+def write_config(config: QAConfig, path: Path) -> None:
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def _float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and not np.isfinite(value)) else str(value)

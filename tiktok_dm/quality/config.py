@@ -1,0 +1,156 @@
+"""Typed settings of dataset QA, one dataclass per check, each value with where it came from.
+
+The defaults were chosen on the two real clips with their own soundtrack in
+``shared/testdata/real_dance`` (iper_akun_1: a man dribbling a basketball to a 129 BPM beat;
+romp_sample_video2: aerobics at ~160 BPM) and on the synthetic demo clips; the measurements are
+in the docstrings of :mod:`tiktok_dm.quality.kinematic` and
+:mod:`tiktok_dm.quality.alignment`. Values marked "convention" are round numbers, not fitted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class KinematicConfig:
+    """Kinematic beats of the main dancer (see :mod:`tiktok_dm.quality.kinematic`)."""
+
+    # Joints below this confidence are treated as missing (the pose stage's min_joint_confidence).
+    min_confidence: float = 0.3
+    # Gaussian smoothing of joint positions, in frames. 1 frame removes detector jitter while
+    # keeping envelope peaks within a frame of the raw ones; 2 frames moved the offset found on
+    # iper_akun_1 by 1-2 frames and made it jump between beat aliases.
+    smooth_frames: float = 1.0
+    # A kinematic beat is an envelope peak above this quantile of the clip's envelope ...
+    peak_quantile: float = 0.5
+    # ... at least this far from the previous one (0.2 s = 300 events per minute; convention).
+    min_gap_s: float = 0.2
+    # Below this speed (body heights per second) a joint has no direction, so no "turn".
+    min_speed: float = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class MusicConfig:
+    """Music beats (librosa.beat.beat_track) and onset strength (librosa.onset.onset_strength)."""
+
+    # Hop of the onset envelope: 256 samples = 11.6 ms at 22050 Hz, a third of a video frame;
+    # librosa's onset peaks land within one hop of the true onset (checked on clicks).
+    hop_length: int = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignmentConfig:
+    """Beat alignment score: share of kinematic beats within ``tolerance_s`` of a music beat."""
+
+    # 0.1 s = 3 frames at 30 fps (convention; the window used by beat-hit scores in the
+    # dance-generation literature is 2-4 frames).
+    tolerance_s: float = 0.1
+    # Random circular offsets of the kinematic beats for the shuffled baseline.
+    baseline_shifts: int = 500
+    seed: int = 0
+    # Fewer kinematic or music beats than this: no score (too few events to mean anything).
+    min_beats: int = 4
+    # Other clips' music against this clip's kinematic beats (the cross baseline): at most this many.
+    max_cross_clips: int = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class OffsetConfig:
+    """Audio-video offset: the lag that best correlates the kinematic envelope with the onset
+    envelope (see :func:`tiktok_dm.quality.alignment.estimate_offset`)."""
+
+    # Search range (the issue's +-0.5 s).
+    max_offset_s: float = 0.5
+    # A clip whose offset is further from 0 than this is flagged as likely out of sync. ITU-R
+    # BT.1359 finds audio lagging video by up to 185 ms acceptable, and motion leads sound by a
+    # content-dependent time (a dribbled ball sounds ~0.1-0.17 s after the hand stops, measured
+    # on iper_akun_1), so 0.25 s.
+    sync_tolerance_s: float = 0.25
+    # Soft prior on the lag, exp(-lag^2 / (2 sigma^2)): with sigma 1 s it only breaks near-ties
+    # between beat aliases in favour of the smaller offset (at 0.5 s a peak loses 12 %).
+    prior_sigma_s: float = 1.0
+    # Undetermined when the runner-up peak (at least min_separation_s away) reaches this share
+    # of the best one: periodic dancing makes lags a beat period apart look alike. Measured on
+    # the two real clips with shifts 0, +0.3, -0.2, +0.15, -0.35 s: correct peaks led their
+    # runner-up at ratios 0.46-0.83, but wrong aliases also won at 0.69-0.75 (romp +0.3/+0.15,
+    # iper +0.15/-0.35), so no ratio separates them on short periodic clips; 0.87 only rejects
+    # near-ties. A determined offset on a strongly periodic clip is a lead, not a proof.
+    max_alias_ratio: float = 0.87
+    min_separation_s: float = 0.1
+    # Undetermined when the best correlation is below this (no relation between motion and sound).
+    min_peak_correlation: float = 0.05
+    # Clips shorter than this many seconds plus the search range on both sides get no offset.
+    min_overlap_s: float = 3.0
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioCheckConfig:
+    """Loudness and silence of a clip's audio (RMS, not LUFS: no K-weighting)."""
+
+    window_s: float = 0.4  # RMS window (the EBU R128 momentary window length)
+    hop_s: float = 0.1
+    # A window below this RMS level is silent; -50 dBFS is the cut stage's silent-clip level.
+    silence_dbfs: float = -50.0
+    # A silent stretch at least this long is reported; one is flagged (convention).
+    min_silence_s: float = 1.0
+    # Whole-clip RMS below this is flagged as too quiet (music mastered for streaming sits near
+    # -14 LUFS; -35 dBFS RMS is ~20 dB below it; convention).
+    min_loudness_dbfs: float = -35.0
+    # Share of samples at full scale (|x| >= 0.999) above which the clip is flagged as clipped.
+    max_clipped_share: float = 0.001
+
+
+@dataclasses.dataclass(frozen=True)
+class DurationCheckConfig:
+    """Cut clip against its manifest span."""
+
+    # Allowed |video duration - manifest span|: the larger of this many frames and seconds
+    # (a frame-accurate cut is within one frame; AAC priming can add ~20 ms to audio).
+    tolerance_frames: float = 2.0
+    tolerance_s: float = 0.05
+    # Allowed |audio duration - video duration|.
+    max_av_difference_s: float = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class PoseCheckConfig:
+    """Pose coverage and main-dancer track (figures from tiktok_dm/pose/qa.py)."""
+
+    # The main dancer must be in at least this share of the frames (the D2M motion arrays are
+    # made from that track; gaps are filled by interpolation downstream; convention).
+    min_main_track_share: float = 0.8
+
+
+@dataclasses.dataclass(frozen=True)
+class DuplicateConfig:
+    """Duplicate clips by perceptual hashes (64-bit dHash) of frames sampled every ``step_s``."""
+
+    step_s: float = 0.5
+    # Two frames match when their hashes differ in at most this many of 64 bits. A 4-s piece of
+    # iper_akun_1 cut, rescaled 1920->640 px and re-encoded at crf 30 stayed within 2 bits of
+    # the original; the closest frames of two different clips among the 16 real clips of
+    # shared/testdata/real_dance differ by 9 bits (no pair shares any frame within 8).
+    max_hamming: int = 6
+    # Clips are duplicates when at least this share of the shorter clip's frames match.
+    min_matching_share: float = 0.6
+    # Frames flatter than this (grey-level standard deviation) are skipped: black or white
+    # frames and title cards hash alike in every clip.
+    min_frame_std: float = 8.0
+    min_frames: int = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class QAConfig:
+    kinematic: KinematicConfig = dataclasses.field(default_factory=KinematicConfig)
+    music: MusicConfig = dataclasses.field(default_factory=MusicConfig)
+    alignment: AlignmentConfig = dataclasses.field(default_factory=AlignmentConfig)
+    offset: OffsetConfig = dataclasses.field(default_factory=OffsetConfig)
+    audio: AudioCheckConfig = dataclasses.field(default_factory=AudioCheckConfig)
+    duration: DurationCheckConfig = dataclasses.field(default_factory=DurationCheckConfig)
+    pose: PoseCheckConfig = dataclasses.field(default_factory=PoseCheckConfig)
+    duplicates: DuplicateConfig = dataclasses.field(default_factory=DuplicateConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
