@@ -48,3 +48,14 @@ def music_files() -> list[Path]:
     _need(len(files) >= 4, f"no Wesnoth music in {WESNOTH_MUSIC}: run `bash scripts/install.sh --test` "
                            "(apt-get install wesnoth-1.16-music)")
     return files
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Intra-op threads spinning at OpenMP barriers make small convs ~10x slower on a loaded 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -14,12 +14,7 @@ from d2m_train.models import VQGenerator
 from d2m_train.vqvae import JukeboxVQVAE, LevelSynthesizer, VQVAEHParams
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def outputs(*logits):

@@ -13,13 +13,7 @@ from d2m_train.models import (D2MGenerator, MotionEncoder, MultiScaleDiscriminat
                               flatten_latent, input_length_for, stack_output_length)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Intra-op threads spinning at OpenMP barriers make small convs ~10x slower on a loaded 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def count(module: torch.nn.Module) -> int:

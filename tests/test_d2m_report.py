@@ -26,12 +26,7 @@ TINY = ["model.level=high", "model.generator.channels=[4, 4, 4, 4, 4]", "model.m
         "model.discriminator.max_channels=16", "model.discriminator.penultimate_channels=8", "train.cpu_threads=0"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def count(module: torch.nn.Module) -> int:

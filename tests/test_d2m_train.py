@@ -23,12 +23,7 @@ from d2m_train.vqvae import JukeboxVQVAE, VQVAEHParams, save_vqvae
 CONFIGS = ["tiktok_high", "tiktok_low", "aist_high", "aist_low", "cpu_smoke"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("name", CONFIGS)

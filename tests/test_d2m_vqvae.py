@@ -15,12 +15,7 @@ from d2m_train.vqvae import (JUKEBOX_5B, JukeboxVQVAE, VQVAECheckpointError, VQV
 from d2m_train.vqvae.train import estimate_bandwidth, vqvae_loss
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
