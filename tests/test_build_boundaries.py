@@ -30,7 +30,9 @@ def test_unsegmented_compilation_gets_proposed_clips(tmp_path, real_dance_dir, m
     for (start, end), row in zip(spans, clips.itertuples()):
         assert abs(row.start_s - start) <= 0.5 and abs(row.end_s - end) <= 0.5
     assert set(clips["span_source"]) == {"boundaries"} and set(clips["source"]) == {"test"}
-    # No song ids were given and none can be inferred yet: the clips are cut and posed, then reported.
-    assert set(clips["failed_stage"]) == {"songs"}
+    # No song ids were given: each clip's id comes from its audio (three different songs).
+    assert set(clips["status"]) == {"ok"}, clips[["clip_id", "failed_stage", "error"]]
+    assert list(clips["song_id"]) == [f"fp:{clip_id}" for clip_id in clips["clip_id"]]
+    assert set(clips["song_source"]) == {"fingerprint"}
     assert (tmp_path / "out" / "boundaries" / "000009.csv").exists()
     assert all((tmp_path / "out" / "results" / "pose" / f"{c}.json").exists() for c in clips["clip_id"])

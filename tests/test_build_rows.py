@@ -13,6 +13,7 @@ from tiktok_dm.synth_music import synth_song
 
 
 def test_rows_without_song_or_with_a_missing_source_are_reported(tmp_path):
+    """With automatic song ids off, a clip without song_id is skipped (tests/test_build_songs.py: on)."""
     media = tmp_path / "media"
     media.mkdir()
     dancer = write_dancer_video(media / "dancer.mp4", seconds=2.0, fps=30, width=320, height=240, bpm=120, seed=0)
@@ -20,6 +21,7 @@ def test_rows_without_song_or_with_a_missing_source_are_reported(tmp_path):
              for i in range(3)]
     spans = compose_compilation(parts, media / "comp.mp4", width=320, height=240)
     config = BuildConfig.from_yaml("debug")
+    config.songs.enabled = False
     with serve_directory(media) as base:
         rows = [{"compilation_id": "c0", "url": f"{base}/comp.mp4", "clip_id": f"k{i}", "start_s": start,
                  "end_s": end, "song_id": song, "num_dancers": 1}
@@ -64,8 +66,8 @@ def test_an_edited_row_redoes_only_the_work_that_depends_on_it(tmp_path):
         report = build(manifest, out, config, progress=False)
 
     changed = {str(p) for p, mtime in records.items() if (out / p).stat().st_mtime_ns != mtime}
-    assert changed == {"results/cut/k0.json", "results/pose/k0.json", "results/segments/k0.json",
-                       "results/segments/k1.json"}
+    assert changed == {"results/cut/k0.json", "results/fingerprint/k0.json", "results/pose/k0.json",
+                       "results/segments/k0.json", "results/segments/k1.json"}
     assert report.clips.set_index("clip_id").loc["k0", "duration_s"] == 2.0
     segments = set(pd.read_csv(out / "segments.csv")["segment"])
     assert old_segments == {"000000_0_0_seg1", "000000_0_0_seg2", "000000_1_1_seg1", "000000_1_1_seg2"}

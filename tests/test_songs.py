@@ -222,9 +222,13 @@ def test_build_keeps_given_ids_lends_them_to_unlabelled_clips_and_reports_contra
     resolved = resolve_song_ids(clips, config=INLINE)
     by_name = {pathlib.Path(f).stem: row for f, row in resolved.table.set_index("file").iterrows()}
     assert by_name["a_given"]["song_id"] == "S1" and by_name["a_given"]["source"] == "manifest"
-    assert by_name["a_unlabelled"]["song_id"] == "S1" and by_name["a_unlabelled"]["source"] == "cluster"
+    assert by_name["a_unlabelled"]["song_id"] == "S1" and by_name["a_unlabelled"]["source"] == "fingerprint"
     assert by_name["a_mislabelled"]["song_id"] == "S9"  # kept, but reported
-    assert by_name["b_unlabelled"]["song_id"].startswith("fp:song-")
+    # A song no given id covers: named after its first clip, the same whatever the order of the input.
+    assert by_name["b_unlabelled"]["song_id"] == "fp:b_unlabelled"
+    assert by_name["b_unlabelled"]["source"] == "fingerprint"
+    reordered = resolve_song_ids(dict(reversed(list(clips.items()))), config=INLINE)
+    assert reordered.table.set_index("file").loc[list(clips), "song_id"].tolist() == resolved.table["song_id"].tolist()
     assert [(pathlib.Path(c.file).stem, c.given_song_id, c.fingerprint_song_id) for c in resolved.contradictions] \
         == [("a_mislabelled", "S9", "S1")]
 

@@ -1,8 +1,14 @@
-"""``build``: manifest -> download -> cut -> pose -> segments -> split -> export.
+"""``build``: manifest -> download -> cut -> songs -> pose -> segments -> split -> export.
 
 Every stage keeps a record per item under ``results/``; running ``build`` again skips what is
 done, so a killed build resumes where it stopped. The build ends with ``clips.csv`` (one row per
-manifest row with its status and error), ``failures.csv`` and the dataset folder.
+manifest row with its status and error), ``failures.csv``, ``song_contradictions.csv`` and the
+dataset folder.
+
+Song ids (``songs``, after the cut): every cut clip's audio is fingerprinted; clips without a song_id
+in the manifest get one from their fingerprint cluster, given ids are kept, and clips whose audio
+contradicts their given id are reported (``tiktok_dm.stages.songs``). Segments, split and export use
+the resolved ids; ``clips.csv`` says where each came from (``song_source``: manifest or fingerprint).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from tiktok_dm.stages.download import DownloadItem, DownloadStage
 from tiktok_dm.stages.export import export_dataset
 from tiktok_dm.stages.pose import PoseItem, PoseStage
 from tiktok_dm.stages.segments import D2MIndex, SegmentItem, SegmentStage
+from tiktok_dm.stages.songs import CONTRADICTIONS_CSV, FingerprintItem, FingerprintStage, resolve_clip_songs
 from tiktok_dm.stages.split import assign_splits, song_assignment_from_split_dir, write_split_files
 from tiktok_dm.workdir import BuildDir, url_key
 
@@ -38,7 +45,8 @@ log = logging.getLogger(__name__)
 MIXED_SPANS = ("this compilation has rows with spans and a row without: automatic boundaries run only for "
                "compilations without any span; remove the empty row or the spans")
 UNUSABLE = "marked unusable by an annotator (manifest column 'usable')"
-NO_SONG = "song_id is empty: automatic song ids are not available yet; give song_id to place the clip in a split"
+NO_SONG = ("song_id is empty and automatic song ids are off (songs.enabled: false); give song_id to place the clip "
+           "in a split")
 
 
 @dataclasses.dataclass
@@ -49,6 +57,10 @@ class BuildReport:
     dataset_dir: Path | None
     stage_seconds: dict[str, float] = dataclasses.field(default_factory=dict)  # wall time of each stage in this run
     pose_qa_report: Path | None = None  # HTML page of the clips pose QA flagged, with skeleton overlays
+    # Clips whose fingerprint groups them with clips of another given song id (columns of
+    # tiktok_dm.stages.songs.CONTRADICTION_COLUMNS); written to song_contradictions.csv.
+    song_contradictions: pd.DataFrame | None = None
+    qa_report: Path | None = None  # dataset QA page (report/index.html); its table is qa.csv
 
     @property
     def ok(self) -> bool:
@@ -60,8 +72,22 @@ class BuildReport:
         lines = [f"build {self.build_dir}: {len(self.clips)} manifest row(s): "
                  + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
                  "splits: " + ", ".join(f"{s} {n}" for s, n in sorted(split_counts.items()))]
+        sources = self.clips.get("song_source", pd.Series(dtype=str)).fillna("").astype(str)
+        if (sources == "fingerprint").any() or self.song_contradictions is not None:
+            fingerprinted = self.clips[sources == "fingerprint"]
+            new = sorted(set(fingerprinted["song_id"]) - set(self.clips.loc[sources == "manifest", "song_id"]))
+            lines.append(f"song ids: {int((sources == 'manifest').sum())} from the manifest, {len(fingerprinted)} "
+                         f"found by fingerprint ({len(new)} new id(s)"
+                         + (f": {', '.join(new[:8])}{', ...' if len(new) > 8 else ''}" if new else "") + ")")
+        if self.song_contradictions is not None and len(self.song_contradictions):
+            lines.append(f"{len(self.song_contradictions)} clip(s) whose audio contradicts the given song id "
+                         f"(ids kept; see {self.build_dir / CONTRADICTIONS_CSV}):")
+            lines += [f"  {r.clip_id}: given {r.given_song_id!r}, its audio matches {r.support} clip(s) of "
+                      f"{r.fingerprint_song_id!r}" for r in self.song_contradictions.itertuples()]
         if self.dataset_dir:
             lines.append(f"dataset: {self.dataset_dir}")
+        if self.qa_report:
+            lines.append(f"dataset QA report: {self.qa_report} (per-clip table: {self.qa_report.parent.parent / 'qa.csv'})")
         flagged = self.clips[self.clips["pose_flags"].fillna("").astype(str) != ""]
         if len(flagged):
             lines.append(f"{len(flagged)} clip(s) flagged by pose QA (see {self.pose_qa_report}):")
@@ -87,7 +113,9 @@ def is_marked_unusable(clip: ClipSpec) -> bool:
 
 def d2m_indices(clips: list[ClipSpec]) -> dict[str, D2MIndex]:
     """Integers for the official names of spanned clips. Numeric ids are used as they are (the official
-    lists use integers); otherwise ids are numbered in order of first appearance."""
+    lists use integers); otherwise ids are numbered in order of first appearance. Song ids found by
+    fingerprint (never numeric) are numbered after the largest numeric song id, so the manifest's
+    music ids keep their numbers when some clips have none."""
     clips = [clip for clip in clips if clip.has_span]
 
     def numbering(values: list[str]) -> dict[str, int]:
@@ -95,8 +123,16 @@ def d2m_indices(clips: list[ClipSpec]) -> dict[str, D2MIndex]:
             return {v: int(v) for v in values}
         return {v: i for i, v in enumerate(dict.fromkeys(values))}
 
+    def song_numbering(values: list[str]) -> dict[str, int]:
+        numeric = {v: int(v) for v in values if v.isdigit()}
+        if not numeric:
+            return numbering(values)
+        first = max(numeric.values()) + 1
+        others = dict.fromkeys(v for v in values if not v.isdigit())
+        return {**numeric, **{v: first + i for i, v in enumerate(others)}}
+
     compilations = numbering([c.compilation_id for c in clips])
-    songs = numbering([c.song_id for c in clips if c.song_id is not None])
+    songs = song_numbering([c.song_id for c in clips if c.song_id is not None])
     clip_numbers = numbering([c.clip_id for c in clips])
     return {c.clip_id: D2MIndex(compilations[c.compilation_id], songs[c.song_id], clip_numbers[c.clip_id])
             for c in clips if c.song_id is not None}
@@ -117,9 +153,20 @@ def check_pose_backend(config: BuildConfig) -> None:
         raise PoseBackendUnavailable(str(error)) from error
 
 
+class SongLibraryUnavailable(FileNotFoundError):
+    """The configured song library (songs.library / --song-library) is not a folder: checked before any work."""
+
+
+def check_song_library(config: BuildConfig) -> None:
+    library = config.songs.library
+    if config.songs.enabled and library and not Path(library).is_dir():
+        raise SongLibraryUnavailable(f"song library {library} is not a folder (songs.library / --song-library)")
+
+
 def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, progress: bool = True) -> BuildReport:
     manifest = Manifest.from_csv(manifest_path, allow_file_urls=config.download.allow_file_urls)
     check_pose_backend(config)
+    check_song_library(config)
     build_dir = BuildDir(out_dir)
     build_dir.root.mkdir(parents=True, exist_ok=True)
     swept = sweep_temporaries(build_dir.root)
@@ -137,6 +184,8 @@ def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, p
             stages.propose_boundaries(downloads)
         with timer("cut"):
             cuts = stages.cut(downloads)
+        with timer("songs"):
+            contradictions = stages.songs(cuts)
         with timer("pose"):
             poses = stages.pose(cuts)
         with timer("segments"):
@@ -144,14 +193,31 @@ def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, p
     finally:
         executor.close()
 
-    clips_table = _clips_table(stages.clips, stages.status, downloads, cuts, poses, segments)
+    clips_table = _clips_table(stages.clips, stages.status, downloads, cuts, poses, segments, stages.song_source)
     pose_qa_report = _pose_qa_report(build_dir, cuts, poses)
     with timer("split+export"):
         dataset_dir = _split_and_export(clips_table, segments, build_dir, config)
     failures = _failures_table(clips_table)
     _write_csv(clips_table.drop(columns=["audio", "poses"]), build_dir.root / "clips.csv")
     _write_csv(failures, build_dir.failures_table)
-    return BuildReport(build_dir.root, clips_table, failures, dataset_dir, timer.seconds, pose_qa_report)
+    with timer("qa report"):
+        qa_report = _quality_report(build_dir, config)
+    return BuildReport(build_dir.root, clips_table, failures, dataset_dir, timer.seconds, pose_qa_report,
+                       contradictions, qa_report)
+
+
+def _quality_report(build_dir: BuildDir, config: BuildConfig) -> Path | None:
+    """Dataset QA over the finished build; a QA problem is logged, it never fails the build."""
+    if not config.quality.enabled:
+        return None
+    from tiktok_dm.quality.report import build_report  # matplotlib and librosa: only when QA runs
+
+    try:
+        return build_report(build_dir.root, config.quality)
+    except Exception as error:  # noqa: BLE001 (the dataset is already written; QA is advice)
+        log.error("dataset QA report not written: %s: %s (run `tiktok-dm report %s` to retry)",
+                  type(error).__name__, error, build_dir.root)
+        return None
 
 
 class _StageTimer:
@@ -195,6 +261,7 @@ class _ClipStages:
         self.executor, self.progress = executor, progress
         self.clips: list[ClipSpec] = list(manifest.clips)
         self.status: dict[tuple[int, str | None], _Status] = {row_key(clip): _Status() for clip in self.clips}
+        self.song_source: dict[str, str] = {}  # clip -> where its song id came from (manifest, fingerprint)
 
     def fail(self, clip: ClipSpec, stage: str, error: str, status: str = "failed") -> None:
         self.status.setdefault(row_key(clip), _Status()).fail(stage, error, status)
@@ -253,10 +320,30 @@ class _ClipStages:
                                      source.outputs["fps"], source.outputs["has_audio"], source.outputs["sha256"]))
         return self._run(CutStage(self.config.cut, self.build_dir), items)
 
+    def songs(self, cuts: dict[str, StageResult]) -> pd.DataFrame | None:
+        """Song ids from the clips' audio (see tiktok_dm.stages.songs); returns the contradictions."""
+        if not self.config.songs.enabled:
+            return None
+        items = [FingerprintItem(clip_id, r.outputs["audio"], r.fingerprint) for clip_id, r in cuts.items() if r.ok]
+        if not items:
+            return None
+        results = self._run(FingerprintStage(self.config.songs.fingerprint, self.build_dir), items)
+        by_id = {clip.clip_id: clip for clip in self.spanned}
+        songs = resolve_clip_songs(results, {clip_id: by_id[clip_id].song_id for clip_id in results}, self.build_dir,
+                                   self.config.songs, self.progress)
+        self.clips = [dataclasses.replace(clip, song_id=songs.song_id[clip.clip_id])
+                      if clip.clip_id in songs.song_id else clip for clip in self.clips]
+        self.song_source.update(songs.source)
+        for clip_id, error in songs.errors.items():
+            log.warning("clip %s (manifest line %d) failed: %s", clip_id, by_id[clip_id].line, error)
+            self.fail(by_id[clip_id], "songs", error)
+        return songs.contradictions
+
     def pose(self, cuts: dict[str, StageResult]) -> dict[str, StageResult]:
         dancers = {clip.clip_id: clip.num_dancers for clip in self.spanned}
+        still_ok = {clip.clip_id for clip in self.spanned if self.status[row_key(clip)].status == "ok"}
         items = [PoseItem(clip_id, r.outputs["video"], r.fingerprint, num_dancers=dancers.get(clip_id))
-                 for clip_id, r in cuts.items() if r.ok]
+                 for clip_id, r in cuts.items() if r.ok and clip_id in still_ok]
         return self._run(PoseStage(self.config.pose, self.build_dir), items)
 
     def segments(self, cuts: dict[str, StageResult], poses: dict[str, StageResult]) -> dict[str, StageResult]:
@@ -279,7 +366,7 @@ class _ClipStages:
         return {stage.key(item): result for item, result in zip(items, results)}
 
 
-def _clips_table(clips, clip_status, downloads, cuts, poses, segments) -> pd.DataFrame:
+def _clips_table(clips, clip_status, downloads, cuts, poses, segments, song_source) -> pd.DataFrame:
     rows = []
     for clip in clips:
         status = clip_status[row_key(clip)]
@@ -297,6 +384,7 @@ def _clips_table(clips, clip_status, downloads, cuts, poses, segments) -> pd.Dat
         rows.append({
             "line": clip.line, "compilation_id": clip.compilation_id, "url": clip.url,
             "clip_id": clip.clip_id, "start_s": clip.start_s, "end_s": clip.end_s, "song_id": clip.song_id,
+            "song_source": song_source.get(clip.clip_id, "manifest" if clip.song_id else ""),
             "num_dancers": clip.num_dancers, **clip.extra,
             "status": status.status, "failed_stage": status.failed_stage, "error": status.error,
             "duration_s": cut.outputs["audio_duration_s"] if done else None,

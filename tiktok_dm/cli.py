@@ -75,6 +75,7 @@ def cli() -> None:
       tiktok-dm build manifest.csv --out build/
       tiktok-dm status build/                 # what is done / failed per stage
       tiktok-dm verify manifest.csv           # which source URLs still answer (link rot)
+      tiktok-dm report build/                 # dataset QA: build/qa.csv + build/report/index.html
       tiktok-dm annotate push --url URL --project P --manifest manifest.csv --build build/
     """
 
@@ -106,6 +107,10 @@ def validate(manifest: Path, allow_file_urls: bool) -> None:
 @click.option("--song-assignment", metavar="DIR",
               help="Fix the song -> split assignment from a split folder (train.csv/test.csv with song_id), "
                    "e.g. splits/tiktok_official to reproduce the official 392/53 split.")
+@click.option("--song-library", metavar="DIR", type=click.Path(exists=True, file_okay=False),
+              help="Full reference tracks of the songs (audio files named after the song, or a 'tiktok-dm songs' "
+                   "index folder). Clips without song_id get their id from their audio fingerprint; with a "
+                   "library, clips of one song that share no audio still get one id (lib:<track>).")
 @click.option("--test-fraction", type=float, help="Target share of clips in the test split (songs stay disjoint).")
 @click.option("--seed", type=int, help="Seed of the song-disjoint split.")
 @click.option("--pose-backend", type=click.Choice(["mediapipe", "openpifpaf"]),
@@ -113,7 +118,7 @@ def validate(manifest: Path, allow_file_urls: bool) -> None:
 @click.option("--pose-checkpoint", metavar="PATH|NAME", help="openpifpaf checkpoint file or name.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @executor_options
-def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment: str | None,
+def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment: str | None, song_library: str | None,
           test_fraction: float | None, seed: int | None, pose_backend: str | None, pose_checkpoint: str | None,
           no_progress: bool, config: str | None, executor: str | None, ray_address: str | None,
           num_cpus: int | None, verbose: int) -> None:
@@ -122,7 +127,7 @@ def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment:
     Exit code 0 when every clip made it, 1 when some failed (listed at the end and in
     OUT/failures.csv), 2 when the manifest is invalid (nothing is written then).
     """
-    from tiktok_dm.build import PoseBackendUnavailable
+    from tiktok_dm.build import PoseBackendUnavailable, SongLibraryUnavailable
     from tiktok_dm.build import build as run_build
     from tiktok_dm.manifest import ManifestError
 
@@ -130,6 +135,8 @@ def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment:
     cfg = _load_config(config, executor, ray_address, num_cpus, allow_file_urls)
     if song_assignment:
         cfg.split.song_assignment = song_assignment
+    if song_library:
+        cfg.songs.library = song_library
     if test_fraction is not None:
         cfg.split.test_fraction = test_fraction
     if seed is not None:
@@ -144,7 +151,7 @@ def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment:
     try:
         with logging_redirect_tqdm():
             report = run_build(manifest, out_dir, cfg, progress=not no_progress)
-    except (ManifestError, PoseBackendUnavailable) as error:
+    except (ManifestError, PoseBackendUnavailable, SongLibraryUnavailable) as error:
         click.echo(f"invalid input: {error}", err=True)
         sys.exit(EXIT_INVALID_INPUT)
     click.echo(report.summary())
@@ -254,9 +261,12 @@ def _register_optional_commands() -> None:
     """Command groups that live in their own packages, registered here, explicitly, in one place."""
     from annotation.cli import annotate
     from tiktok_dm.boundaries.cli import segment_command
+    from tiktok_dm.quality.cli import qa_command, report_command
     from tiktok_dm.songs.cli import songs_group
 
     cli.add_command(annotate)
+    cli.add_command(qa_command, name="qa")
+    cli.add_command(report_command, name="report")
     cli.add_command(segment_command, name="segment")
     cli.add_command(songs_group, name="songs")
 

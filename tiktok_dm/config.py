@@ -13,6 +13,8 @@ from typing import Any
 import yaml
 
 from tiktok_dm.boundaries.config import BoundaryConfig
+from tiktok_dm.quality.config import QAConfig
+from tiktok_dm.songs.config import SongsConfig
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -21,8 +23,11 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 class DownloadConfig:
     retries: int = 3
     socket_timeout_s: float = 30.0
-    # Best video+audio, falling back to a single file that has both; D2M needs the music.
-    format: str = "bv*+ba/b"
+    # Best video+audio up to 720p (skeletons and the 2-s segments need no more; a 4K VP9/AV1 source
+    # costs 10x the download and decode), else the best there is; a single file with both streams as
+    # the last resort. D2M needs the music, so audio is never optional. `?` keeps formats whose height
+    # the site does not state (direct file links).
+    format: str = "bv*[height<=?720]+ba/b[height<=?720]/bv*+ba/b"
     allow_file_urls: bool = False
 
 
@@ -49,6 +54,20 @@ class PoseConfig:
     # Process at most this many frames per second of video (0 = every frame).
     max_fps: float = 30.0
     require_person: bool = True
+
+
+@dataclasses.dataclass
+class SongIdConfig:
+    # Fingerprint every cut clip's audio: clips without song_id get one from their fingerprint cluster
+    # (a given id of the clips they match, else a new 'fp:<clip_id>' or 'lib:<track>'), given ids are kept
+    # and checked (song_contradictions.csv). False: clips without song_id are skipped, as before.
+    enabled: bool = True
+    # Full reference tracks of the songs (a folder of audio files, the song = file name without suffix,
+    # or a 'tiktok-dm songs' index folder): clips of one song that share no audio still get one id through
+    # its track. None: clips are joined only where they share audio.
+    library: str | None = None
+    # Fingerprint and matching settings (tiktok_dm/songs/config.py; thresholds calibrated there).
+    fingerprint: SongsConfig = dataclasses.field(default_factory=SongsConfig)
 
 
 @dataclasses.dataclass
@@ -92,10 +111,12 @@ class BuildConfig:
     download: DownloadConfig = dataclasses.field(default_factory=DownloadConfig)
     boundaries: BoundaryConfig = dataclasses.field(default_factory=BoundaryConfig)
     cut: CutConfig = dataclasses.field(default_factory=CutConfig)
+    songs: SongIdConfig = dataclasses.field(default_factory=SongIdConfig)
     pose: PoseConfig = dataclasses.field(default_factory=PoseConfig)
     segment: SegmentConfig = dataclasses.field(default_factory=SegmentConfig)
     split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+    quality: QAConfig = dataclasses.field(default_factory=QAConfig)
     executor: ExecutorConfig = dataclasses.field(default_factory=ExecutorConfig)
 
     @classmethod
@@ -113,7 +134,16 @@ class BuildConfig:
         return _from_dict(cls, data, where=str(path))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain YAML-safe values (tuples as lists)."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
@@ -129,6 +159,8 @@ def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
             values[name] = _from_dict(hint, value or {}, where=f"{where}:{name}")
+        elif typing.get_origin(hint) is tuple and isinstance(value, list):
+            values[name] = tuple(value)
         else:
             values[name] = value
     return cls(**values)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from tiktok_dm.workdir import BuildDir
 
-STAGES = ("download", "cut", "pose", "segments")
+# In the order build runs them (boundaries only for compilations given without spans).
+STAGES = ("download", "boundaries", "cut", "fingerprint", "pose", "segments")
 
 
 def stage_counts(build_dir: str | Path) -> dict[str, Counter]:
@@ -19,12 +20,12 @@ def format_status(build_dir: str | Path) -> str:
     directory = BuildDir(build_dir)
     if not (directory.root / "results").is_dir():
         raise FileNotFoundError(f"{directory.root} is not a build directory (no results/ folder)")
-    lines = [f"{'stage':<10}{'done':>6}{'failed':>8}"]
+    lines = [f"{'stage':<12}{'done':>6}{'failed':>8}"]
     failures = []
     for stage in STAGES:
         results = list(directory.results(stage))
         done = sum(r.ok for r in results)
-        lines.append(f"{stage:<10}{done:>6}{len(results) - done:>8}")
+        lines.append(f"{stage:<12}{done:>6}{len(results) - done:>8}")
         failures += [f"  {stage} {r.key}: {r.error}" for r in results if not r.ok]
     if directory.dataset.joinpath("README.md").exists():
         lines.append(f"dataset: {directory.dataset}")

@@ -143,6 +143,9 @@ class DuplicateConfig:
 
 @dataclasses.dataclass(frozen=True)
 class QAConfig:
+    # Run the QA checks and write qa.csv + report/index.html at the end of every build
+    # (`tiktok-dm report BUILD` does the same on demand).
+    enabled: bool = True
     kinematic: KinematicConfig = dataclasses.field(default_factory=KinematicConfig)
     music: MusicConfig = dataclasses.field(default_factory=MusicConfig)
     alignment: AlignmentConfig = dataclasses.field(default_factory=AlignmentConfig)

@@ -193,18 +193,34 @@ def cluster_clips(files: Iterable[str | os.PathLike], library: str | os.PathLike
     index = FingerprintIndex(Path(index_dir) / "clips" if index_dir is not None else None, config)
     errors = update_index(index, dict(zip(keys, paths)), config)
     good = [k for k in keys if k not in errors]
-    edges = match_edges(index, good, config)
-    songs: dict[str, str] = {}
+    library_index = None
     if library is not None:
         library_index = load_library(library, Path(index_dir) / "library" if index_dir is not None else None, config)
-        for key in good:
-            match = identify_fingerprints(index.fingerprints(key), library_index, config)
+    clusters = cluster_index(index, good, library_index, config)
+    log.info("%d clip(s): %d fingerprinted, %d failed, %d verified link(s), %d identified in the library",
+             len(keys), len(good), len(errors), len(clusters.edges), len(clusters.songs))
+    return assign_ids(paths, keys, clusters.roots, clusters.songs, errors)
+
+
+@dataclasses.dataclass(frozen=True)
+class Clusters:
+    roots: dict[str, str]  # key -> root key of its cluster
+    songs: dict[str, str]  # key -> library song it was identified as (identified keys only)
+    edges: list[Edge]  # the verified clip-to-clip matches
+
+
+def cluster_index(index: FingerprintIndex, keys: list[str], library: FingerprintIndex | None,
+                  config: SongsConfig) -> Clusters:
+    """Cluster the recordings ``keys`` of ``index`` (fingerprints already stored), optionally through
+    the reference tracks of ``library``."""
+    edges = match_edges(index, keys, config)
+    songs: dict[str, str] = {}
+    if library is not None:
+        for key in keys:
+            match = identify_fingerprints(index.fingerprints(key), library, config)
             if match is not None:
                 songs[key] = match.key
-    roots = link(good, edges, songs, config)
-    log.info("%d clip(s): %d fingerprinted, %d failed, %d verified link(s), %d identified in the library",
-             len(keys), len(good), len(errors), len(edges), len(songs))
-    return assign_ids(paths, keys, roots, songs, errors)
+    return Clusters(roots=link(keys, edges, songs, config), songs=songs, edges=edges)
 
 
 def assign_ids(paths: list[Path], keys: list[str], roots: dict[str, str], songs: dict[str, str],

@@ -85,17 +85,22 @@ class SongsConfig:
     candidate_score: int = 3
     # Match ("link") between two clips, checked from both sides: at least link_score query peaks land
     # on the other clip's peaks, they are at least min_peak_ratio of the peaks compared, and
-    # min_significance binomial standard deviations above the pair's chance level. Calibration: the
-    # largest values two different songs reached were a share of 0.19 and a significance of 5.6
-    # (never both); same-song pairs sharing >= 3 s had a median of 91 peaks, share 0.56, significance 24.
+    # min_significance binomial standard deviations above the pair's chance level. Calibration (132
+    # directed different-song candidate pairs, 801 same-song pairs sharing >= 3 s): the largest share a
+    # different-song pair reached was 0.19 and the largest significance 5.6, but with 9 and 8 agreeing
+    # peaks (below link_score); of the 93 that reached link_score, the largest share was 0.156 and the
+    # largest significance 4.9, and none passes any two of the three thresholds, so each has a margin
+    # of its own. Same-song pairs: median 91 peaks, share 0.56, significance 24; 1.75 % fail (a share
+    # of 0.25 would fail 2.4 %).
     link_score: int = 10
     min_peak_ratio: float = 0.2
     min_significance: float = 6.0
     # A link below strong_score peaks may attach a single clip to a cluster but never join two
     # clusters of two or more clips (a weak link must not merge big clusters).
     strong_score: int = 30
-    # identify names a library song only above these (a wrong song reached 32 peaks, share 0.16,
-    # significance 5.6 on the calibration set), and only if it scores identify_margin times the runner-up.
+    # identify names a library song only above these (the best wrong song of a clip reached at most 32
+    # peaks, a share of 0.155, a significance of 5.6 on the calibration set, each by a different clip,
+    # none passing two of these), and only if it scores identify_margin times the runner-up.
     identify_score: int = 12
     identify_min_ratio: float = 0.2
     identify_min_significance: float = 8.0

@@ -55,18 +55,24 @@ def _work(args: tuple[Path, SongsConfig]) -> tuple[Path, Fingerprints | None, st
         return path, None, str(error)
 
 
-def fingerprint_files(paths: list[Path], config: SongsConfig) -> dict[Path, Fingerprints | str]:
+def fingerprint_files(paths: list[Path], config: SongsConfig, progress: bool = False,
+                      what: str = "fingerprint") -> dict[Path, Fingerprints | str]:
     """Fingerprints of each path, or the error text saying why there are none."""
+    from tqdm.auto import tqdm
+
     results: dict[Path, Fingerprints | str] = {}
     jobs = [(p, config) for p in paths]
-    if config.workers <= 1 or len(paths) <= 1:
-        outcomes = map(_work, jobs)
-        results.update({p: (f if e is None else e) for p, f, e in outcomes})
-    else:
-        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-        with concurrent.futures.ProcessPoolExecutor(max_workers=config.workers, mp_context=context) as pool:
-            for path, fingerprints, error in pool.map(_work, jobs, chunksize=4):
+    with tqdm(total=len(jobs), desc=f"{what:>9}", unit="file", disable=not progress or not jobs) as bar:
+        if config.workers <= 1 or len(paths) <= 1:
+            for path, fingerprints, error in map(_work, jobs):
                 results[path] = fingerprints if error is None else error
+                bar.update(1)
+        else:
+            context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+            with concurrent.futures.ProcessPoolExecutor(max_workers=config.workers, mp_context=context) as pool:
+                for path, fingerprints, error in pool.map(_work, jobs, chunksize=4):
+                    results[path] = fingerprints if error is None else error
+                    bar.update(1)
     for path, result in results.items():
         if isinstance(result, str):
             log.warning("no fingerprint for %s: %s", path, result)

@@ -85,10 +85,6 @@ class _Shard:
     columns: dict[str, np.ndarray]
 
     @property
-    def shard_count(self) -> int:
-        return len(self._shards)
-
-    @property
     def postings(self) -> int:
         return int(self.columns["hash"].size)
 
@@ -263,6 +259,7 @@ class FingerprintIndex:
     def save(self) -> None:
         if self.path is None:
             raise ValueError("this index lives in memory only (no path); give FingerprintIndex a folder to save it")
+        self.path.mkdir(parents=True, exist_ok=True)
         if self._pending:
             self._shards.append(self._write(_Shard.build(self._pending, self.config)))
             self._pending, self._pending_shard = [], None
@@ -277,7 +274,7 @@ class FingerprintIndex:
         atomic_write_text(self.path / MANIFEST, json.dumps(payload, indent=0, sort_keys=True))
         self.dirty = False
         live = {s.name for s in self._shards}
-        for folder in (self.path / "shards").iterdir():
+        for folder in (self.path / "shards").iterdir() if (self.path / "shards").is_dir() else ():
             if folder.name not in live:
                 shutil.rmtree(folder, ignore_errors=True)
 

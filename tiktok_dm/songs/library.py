@@ -25,7 +25,8 @@ def file_signature(path: Path) -> dict[str, int]:
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def update_index(index: FingerprintIndex, entries: dict[str, Path], config: SongsConfig) -> dict[str, str]:
+def update_index(index: FingerprintIndex, entries: dict[str, Path], config: SongsConfig,
+                 progress: bool = False) -> dict[str, str]:
     """Fingerprint the entries (key -> file) that ``index`` lacks or holds for an older file version.
 
     Returns key -> error text for the files that could not be fingerprinted. Entries already stored
@@ -39,7 +40,7 @@ def update_index(index: FingerprintIndex, entries: dict[str, Path], config: Song
         todo[key] = (path, signature)
     if todo:
         log.info("fingerprinting %d file(s) (%d already in the index)", len(todo), len(entries) - len(todo))
-    results = fingerprint_files([path for path, _ in todo.values()], config)
+    results = fingerprint_files([path for path, _ in todo.values()], config, progress=progress)
     errors = {}
     for key, (path, signature) in todo.items():
         result = results[path]
@@ -61,7 +62,7 @@ def song_name(track: Path, root: Path) -> str:
 
 
 def load_library(library: str | os.PathLike | FingerprintIndex, index_dir: str | os.PathLike | None = None,
-                 config: SongsConfig | None = None) -> FingerprintIndex:
+                 config: SongsConfig | None = None, progress: bool = False) -> FingerprintIndex:
     """A library index from an index, an index folder, or a folder of reference tracks.
 
     For a folder of tracks, the fingerprints are kept in ``index_dir`` when given (re-runs only
@@ -82,7 +83,7 @@ def load_library(library: str | os.PathLike | FingerprintIndex, index_dir: str |
     entries = {song_name(t, library): t for t in tracks}
     for gone in set(index.keys()) - set(entries):  # a track removed from the folder leaves the library
         index.remove(gone)
-    errors = update_index(index, entries, config)
+    errors = update_index(index, entries, config, progress=progress)
     for key, error in errors.items():
         log.warning("library track %s left out: %s", key, error)
     return index

@@ -35,6 +35,7 @@ SPLITS = ("train", "test")
 CARD_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "dataset_card.md"
 METADATA_COLUMNS = {  # column -> datasets dtype of the clips config
     "clip_id": "string", "compilation_id": "string", "url": "string", "song_id": "string",
+    "song_source": "string",  # where song_id came from: manifest, or fingerprint (found from the clip's audio)
     "start_s": "float64", "end_s": "float64", "duration_s": "float64", "num_dancers": "int32",
     "num_segments": "int32", "fps": "float32", "width": "int32", "height": "int32",
     "pose_backend": "string", "person_coverage": "float32", "source_sha256": "string",

@@ -1,0 +1,182 @@
+"""Song ids in the build (issue 5): clips without song_id get one from their audio, given ids are kept and
+checked, a re-run fingerprints nothing again, and a clip whose audio cannot be fingerprinted is one error row.
+
+The compilation is made of real music (Wesnoth, ``music_files``) under a synthetic dancer."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+
+from song_fixtures import RATE, SongSource
+from tiktok_dm.build import SongLibraryUnavailable, build
+from tiktok_dm.compose import CompilationPart, compose_compilation
+from tiktok_dm.config import BuildConfig, SongIdConfig
+from tiktok_dm.demo_media import write_dancer_video
+from tiktok_dm.loopback import serve_directory
+from tiktok_dm.records import StageResult
+from tiktok_dm.songs import SongsConfig
+from tiktok_dm.stages import songs as song_stage
+from tiktok_dm.stages.base import run_item
+from tiktok_dm.stages.songs import FingerprintItem, FingerprintStage, resolve_clip_songs, save_fingerprints
+from tiktok_dm.workdir import BuildDir
+
+# clip id, song, start in the song (s), length (s), song_id in the manifest ("" = none)
+PLAN = [
+    ("k0", "wanderer", 30.0, 6.0, "W"),
+    ("k1", "wanderer", 31.5, 6.0, ""),  # same excerpt as k0/k5, no id: borrows W
+    ("k2", "knolls", 20.0, 6.0, ""),  # k2 and k3: one excerpt of a song no clip names
+    ("k3", "knolls", 21.5, 6.0, ""),
+    ("k4", "wanderer", 33.0, 6.0, "N"),  # really wanderer, labelled as northerners: a contradiction
+    ("k5", "wanderer", 34.5, 6.0, "W"),
+    ("k6", "northerners", 10.0, 6.0, "N"),
+    ("k7", "vengeful", 10.0, 0.6, ""),  # too short to fingerprint, and no id
+]
+
+
+@pytest.fixture(scope="module")
+def built(music_files, tmp_path_factory):
+    """The compilation, its manifest, one build; yields while the compilation is still served."""
+    source = SongSource(music_files)
+    root = tmp_path_factory.mktemp("build_songs")
+    media = root / "media"
+    media.mkdir()
+    dancer = write_dancer_video(media / "dancer.mp4", seconds=2.0, fps=30, width=320, height=240, bpm=120, seed=3)
+    parts = [CompilationPart(dancer, length, source.excerpt(song, start, length), RATE)
+             for _, song, start, length, _ in PLAN]
+    spans = compose_compilation(parts, media / "comp.mp4", width=320, height=240)
+    config = BuildConfig.from_yaml("debug")
+    config.songs.fingerprint.workers = 1
+    manifest, out = root / "manifest.csv", root / "out"
+    with serve_directory(media) as base:
+        pd.DataFrame([{"compilation_id": "c0", "url": f"{base}/comp.mp4", "clip_id": clip_id, "start_s": f"{start:.6f}",
+                       "end_s": f"{end:.6f}", "song_id": song_id, "num_dancers": 1}
+                      for (clip_id, _, _, _, song_id), (start, end) in zip(PLAN, spans)]).to_csv(manifest, index=False)
+        report = build(manifest, out, config, progress=False)
+        yield {"report": report, "manifest": manifest, "out": out, "config": config}
+
+
+def test_missing_ids_come_from_the_audio_and_given_ids_are_kept(built):
+    report = built["report"]
+    clips = report.clips.set_index("clip_id")
+    done = ["k0", "k1", "k2", "k3", "k4", "k5", "k6"]
+    assert (clips.loc[done, "status"] == "ok").all(), clips[["status", "error"]]
+    assert clips.loc["k1", "song_id"] == "W" and clips.loc["k1", "song_source"] == "fingerprint"
+    assert clips.loc["k2", "song_id"] == clips.loc["k3", "song_id"] == "fp:k2"
+    assert set(clips.loc[["k2", "k3"], "song_source"]) == {"fingerprint"}
+    assert clips.loc[["k0", "k4", "k5", "k6"], "song_id"].tolist() == ["W", "N", "W", "N"]
+    assert set(clips.loc[["k0", "k4", "k5", "k6"], "song_source"]) == {"manifest"}
+    written = pd.read_csv(built["out"] / "clips.csv", keep_default_na=False).set_index("clip_id")
+    assert written.loc["k3", "song_id"] == "fp:k2" and written.loc["k3", "song_source"] == "fingerprint"
+    # The resolved ids drive the segments and the song-disjoint split.
+    segments = pd.read_csv(built["out"] / "segments.csv", keep_default_na=False)
+    assert set(segments.loc[segments["clip_id"] == "k1", "song_id"]) == {"W"}
+    assert clips.loc["k2", "split"] == clips.loc["k3", "split"] != ""
+    assert clips.loc["k0", "split"] == clips.loc["k1", "split"] == clips.loc["k5", "split"]
+    split_rows = pd.concat(pd.read_csv(p, keep_default_na=False) for p in (built["out"] / "splits").rglob("*.csv"))
+    assert set(split_rows.loc[split_rows["clip_id"].isin(["k2", "k3"]), "song_id"]) == {"fp:k2"}
+
+
+def test_a_clip_whose_audio_contradicts_its_id_is_reported(built):
+    report = built["report"]
+    contradictions = report.song_contradictions
+    assert contradictions["clip_id"].tolist() == ["k4"]
+    row = contradictions.iloc[0]
+    assert (row["given_song_id"], row["fingerprint_song_id"], row["support"]) == ("N", "W", 2)
+    on_disk = pd.read_csv(built["out"] / "song_contradictions.csv", keep_default_na=False)
+    assert on_disk["clip_id"].tolist() == ["k4"] and on_disk["fingerprint_song_id"].tolist() == ["W"]
+    summary = report.summary()
+    assert "1 clip(s) whose audio contradicts the given song id" in summary
+    assert "k4: given 'N', its audio matches 2 clip(s) of 'W'" in summary
+    assert "song ids: 4 from the manifest, 3 found by fingerprint (1 new id(s): fp:k2)" in summary
+
+
+def test_a_clip_that_cannot_be_fingerprinted_is_an_error_row_and_the_build_goes_on(built):
+    clips = built["report"].clips.set_index("clip_id")
+    assert (clips.loc["k7", "status"], clips.loc["k7", "failed_stage"]) == ("failed", "songs")
+    assert "song_id is empty" in clips.loc["k7", "error"] and "too short to fingerprint" in clips.loc["k7", "error"]
+    failures = pd.read_csv(built["out"] / "failures.csv", keep_default_na=False)
+    assert failures["clip_id"].tolist() == ["k7"]
+    assert not (built["out"] / "results" / "pose" / "k7.json").exists()  # no pose work for a clip without a song
+
+
+def test_a_rerun_fingerprints_nothing_again_and_gives_the_same_ids(built, monkeypatch):
+    out = built["out"]
+    index_file = out / "songs" / "index" / "index.json"
+    before = (index_file.stat().st_mtime_ns, json.loads(index_file.read_text())["items"])
+    assert sorted(before[1]) == ["k0", "k1", "k2", "k3", "k4", "k5", "k6"]
+    calls = []
+    real = song_stage.fingerprint_file
+    monkeypatch.setattr(song_stage, "fingerprint_file", lambda path, config: calls.append(path) or real(path, config))
+    again = build(built["manifest"], out, built["config"], progress=False)
+    assert [path.stem for path in calls] == ["k7"]  # only the clip that failed is tried again
+    assert index_file.stat().st_mtime_ns == before[0]
+    first = built["report"].clips.set_index("clip_id")[["song_id", "song_source", "status", "split"]]
+    pd.testing.assert_frame_equal(again.clips.set_index("clip_id")[["song_id", "song_source", "status", "split"]],
+                                  first)
+    assert again.song_contradictions["clip_id"].tolist() == ["k4"]
+
+
+def test_undecodable_clip_audio_gives_an_error_row_not_a_crash(music_files, tmp_path):
+    source = SongSource(music_files)
+    build_dir = BuildDir(tmp_path)
+    (tmp_path / "clip_audio").mkdir()
+    for clip_id, start in (("a", 30.0), ("b", 32.0)):
+        soundfile.write(tmp_path / "clip_audio" / f"{clip_id}.wav", source.excerpt("wanderer", start, 6.0), RATE)
+    (tmp_path / "clip_audio" / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot audio at all")
+    stage = FingerprintStage(SongsConfig(workers=1), build_dir)
+    results = {clip_id: run_item(stage, FingerprintItem(clip_id, f"clip_audio/{clip_id}.wav", "cut-1"))
+               for clip_id in ("a", "b", "broken")}
+    assert results["a"].ok and results["b"].ok
+    assert not results["broken"].ok and "cannot decode audio of broken.wav" in results["broken"].error
+    songs = resolve_clip_songs(results, {"a": None, "b": None, "broken": None}, build_dir,
+                               SongIdConfig(fingerprint=SongsConfig(workers=1)), progress=False)
+    assert songs.song_id == {"a": "fp:a", "b": "fp:a"}
+    assert list(songs.errors) == ["broken"] and "cannot decode audio" in songs.errors["broken"]
+
+
+def test_new_ids_never_take_a_given_id_and_a_library_names_the_song(music_files, tmp_path):
+    source = SongSource(music_files)
+    build_dir = BuildDir(tmp_path / "build")
+    library = tmp_path / "tracks"
+    library.mkdir()
+    soundfile.write(library / "wanderer.flac", source.excerpt("wanderer", 0, 62), RATE)
+    config = SongIdConfig(fingerprint=SongsConfig(workers=1))
+    results = {}
+    # x and y: 1-9 s and 50-58 s of wanderer (no shared audio, no repeated phrase); z is labelled "fp:w".
+    for clip_id, song, start in (("x", "wanderer", 1.0), ("y", "wanderer", 50.0), ("z", "knolls", 30.0),
+                                 ("w", "northerners", 10.0)):
+        fingerprints = song_stage.fingerprint_file(_wav(tmp_path, clip_id, source.excerpt(song, start, 8.0)),
+                                                   config.fingerprint)
+        path = build_dir.root / "songs" / "fingerprints" / f"{clip_id}.npz"
+        save_fingerprints(fingerprints, path)
+        results[clip_id] = StageResult.success("fingerprint", clip_id, fingerprints=build_dir.relative(path))
+    given = {"x": None, "y": None, "z": "fp:w", "w": None}
+    alone = resolve_clip_songs(results, given, build_dir, config, progress=False)
+    assert alone.song_id["x"] != alone.song_id["y"]  # nothing joins them without the track
+    assert alone.song_id["w"] == "fp:w-2"  # 'fp:w' is a given id (of another song)
+    config.library = str(library)
+    joined = resolve_clip_songs(results, given, build_dir, config, progress=False)
+    assert joined.song_id["x"] == joined.song_id["y"] == "lib:wanderer"
+    assert joined.source == {"x": "fingerprint", "y": "fingerprint", "z": "manifest", "w": "fingerprint"}
+
+
+def test_a_missing_song_library_is_refused_before_any_work(tmp_path):
+    manifest = tmp_path / "manifest.csv"
+    pd.DataFrame([{"compilation_id": "c0", "url": "https://example.com/v.mp4", "clip_id": "k0", "start_s": 0,
+                   "end_s": 1, "song_id": "", "num_dancers": 1}]).to_csv(manifest, index=False)
+    config = BuildConfig.from_yaml("debug")
+    config.songs.library = str(tmp_path / "no-such-tracks")
+    with pytest.raises(SongLibraryUnavailable, match="no-such-tracks"):
+        build(manifest, tmp_path / "out", config, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def _wav(folder, name, samples: np.ndarray):
+    path = folder / f"{name}.wav"
+    soundfile.write(path, samples, RATE)
+    return path
