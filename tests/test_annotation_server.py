@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from annotation.client import connect
 from annotation.projects import find_project
@@ -61,7 +61,7 @@ def built(server, tmp_path_factory):
     return manifest, build_dir
 
 
-def annotate(*args: str, token: str) -> "click.testing.Result":
+def annotate(*args: str, token: str) -> Result:
     result = CliRunner().invoke(cli, ["annotate", *args], env={"LABEL_STUDIO_API_KEY": token})
     assert token not in result.output, "the API key must never be printed"
     return result

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
 import torch
 from click.testing import CliRunner
 
+from d2m_fixtures import synthetic_build
 from d2m_train import builders
 from d2m_train.cli import cli
 from d2m_train.config import load_config
@@ -19,7 +18,6 @@ from d2m_train.evaluation import write_beats_result
 from d2m_train.metrics.beats import BeatsScore, PairScore
 from d2m_train.report import read_result, write_report
 from d2m_train.vqvae import JukeboxVQVAE, VQVAEHParams, save_vqvae
-from tiktok_dm.synth_music import synth_song
 
 TINY = ["model.level=high", "model.generator.channels=[4, 4, 4, 4, 4]", "model.motion.channels=[4, 4, 8]",
         "model.motion.hidden=64", "model.motion.out_dim=16", "model.discriminator.ndf=4",
@@ -64,32 +62,13 @@ def test_ablation_switches_remove_the_input_branch():
 
 
 # ------------------------------------------------------------------------------ a run, its generation, its result
-def synthetic_build(root):
-    """6 segments of a synthetic song (4 train, 2 test) with cached frame_stats features (no videos needed)."""
-    rng = np.random.default_rng(0)
-    for folder in ("d2m/audio_s2", "d2m/motion_s2", "features"):
-        (root / folder).mkdir(parents=True)
-    (root / "features" / "features.json").write_text(json.dumps({"extractor": "frame_stats_v1", "shape": [1, 2048]}))
-    rows = []
-    for index in range(6):
-        name = f"000000_{index // 2}_{index // 2}_seg{index % 2 + 1}"
-        song = synth_song(2.0, 22050, bpm=100 + 10 * index, root_hz=110.0, seed=index)
-        sf.write(root / "d2m" / "audio_s2" / f"{name}.wav", song, 22050)
-        np.save(root / "d2m" / "motion_s2" / f"{name}.npy", rng.random((60, 75)).astype(np.float32))
-        np.save(root / "features" / f"{name}.npy", rng.random((1, 2048)).astype(np.float32))
-        rows.append({"segment": name, "clip_id": f"c{index // 2}", "song_id": f"s{index // 2}",
-                     "split": "test" if index >= 4 else "train", "start_s": 2.0 * (index % 2),
-                     "end_s": 2.0 * (index % 2) + 2, "audio": f"d2m/audio_s2/{name}.wav",
-                     "motion": f"d2m/motion_s2/{name}.npy"})
-    pd.DataFrame(rows).to_csv(root / "segments.csv", index=False)
-    return root
 
 
 @pytest.fixture(scope="module")
 def nomotion_samples(tmp_path_factory):
     """A w/o M run (frame_stats visual only) trained 2 steps, generated on its test split."""
     root = tmp_path_factory.mktemp("ablation")
-    build = synthetic_build(root / "build")
+    build = synthetic_build(root / "build", songs=True, frame_stats=True)
     torch.manual_seed(0)
     vqvae = JukeboxVQVAE(VQVAEHParams(l_bins=16, width=4, depth=1, multipliers=(1, 1, 1)))
     for block in vqvae.bottleneck.level_blocks:

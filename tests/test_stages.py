@@ -25,7 +25,7 @@ GRAY_STEP = 8  # frame i is painted gray level (i * 8) % 256, so a frame's index
 def _frame_coded_video(path, seconds: float, with_audio: bool = True, silent: bool = False):
     frames = int(seconds * FPS)
     video = np.stack([np.full((72, 128, 3), (i * GRAY_STEP) % 256, np.uint8) for i in range(frames)])
-    audio_source = f"anullsrc=r=44100:cl=stereo" if silent else "sine=frequency=440:sample_rate=44100"
+    audio_source = "anullsrc=r=44100:cl=stereo" if silent else "sine=frequency=440:sample_rate=44100"
     command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
                "-s", "128x72", "-r", str(FPS), "-i", "-"]
     if with_audio:

@@ -38,7 +38,7 @@ from tiktok_dm.stages.pose import PoseItem, PoseStage
 from tiktok_dm.stages.segments import D2MIndex, SegmentItem, SegmentStage
 from tiktok_dm.stages.songs import CONTRADICTIONS_CSV, FingerprintItem, FingerprintStage, resolve_clip_songs
 from tiktok_dm.stages.split import assign_splits, song_assignment_from_split_dir, write_split_files
-from tiktok_dm.workdir import BuildDir, url_key
+from tiktok_dm.workdir import BuildDir
 
 log = logging.getLogger(__name__)
 
