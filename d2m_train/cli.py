@@ -190,6 +190,10 @@ def _data_options(function):
                           "in d2m_train/configs/)."),
         click.option("--data", "build_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
                      help="A tiktok-dm build folder (segments.csv, d2m/audio_s2, d2m/motion_s2, clips/)."),
+        click.option("--hf-dataset", metavar="FOLDER|HUB_ID",
+                     help="The Hugging Face dataset tiktok-dm publishes (BUILD/dataset or a Hub id): its segments "
+                          "config, unpacked once into data.hf_cache_dir. No visual features: add "
+                          "--set data.visual=none."),
         click.option("--official-lists", type=click.Path(exists=True, file_okay=False, path_type=Path),
                      help="Folder of the official *_segment.txt lists (D2M-GAN's dataset/)."),
         click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -202,15 +206,16 @@ def _data_options(function):
     return function
 
 
-def _load(config_path: Path, build_dir: Path | None, official_lists: Path | None, root: Path | None,
-          overrides: tuple[str, ...], extra: list[str]):
+def _load(config_path: Path, build_dir: Path | None, hf_dataset: str | None, official_lists: Path | None,
+          root: Path | None, overrides: tuple[str, ...], extra: list[str]):
     from d2m_train.config import load_config
 
     sources = []
-    if build_dir:
-        sources += [f"data.build_dir={build_dir.resolve()}", "data.official_lists=null"]
-    if official_lists:
-        sources += [f"data.official_lists={official_lists.resolve()}", "data.build_dir=null"]
+    chosen = {"build_dir": build_dir and build_dir.resolve(), "official_lists": official_lists and official_lists.resolve(),
+              "hf_dataset": hf_dataset and (Path(hf_dataset).resolve() if Path(hf_dataset).exists() else hf_dataset)}
+    if any(chosen.values()):  # the command line's source replaces the config's
+        sources += [f"data.{name}=null" for name, value in chosen.items() if not value]
+        sources += [f"data.{name}={value}" for name, value in chosen.items() if value]
     if root:
         sources.append(f"data.root={root.resolve()}")
     return load_config(config_path, [*sources, *extra, *overrides])
@@ -227,7 +232,8 @@ def _load(config_path: Path, build_dir: Path | None, official_lists: Path | None
               help="Run folder: config.yaml, checkpoints/, metrics.csv, losses.png. Re-running resumes.")
 @click.option("--steps", type=int, help="Stop after this many steps in total (train.max_steps).")
 @click.option("--device", help="cpu, cuda or cuda:N (train.device; default auto).")
-def fit(config_path, build_dir, official_lists, root, overrides, vqvae, features, out, steps, device) -> None:
+def fit(config_path, build_dir, hf_dataset, official_lists, root, overrides, vqvae, features, out, steps,
+        device) -> None:
     """Train D2M-GAN (G = motion encoder + visual module + VQ generator; multi-scale D).
 
     \b
@@ -246,7 +252,7 @@ def fit(config_path, build_dir, official_lists, root, overrides, vqvae, features
     extra += [f"train.max_steps={steps}"] if steps is not None else []
     extra += [f"train.device={device}"] if device else []
     try:
-        cfg = _load(config_path, build_dir, official_lists, root, overrides, extra)
+        cfg = _load(config_path, build_dir, hf_dataset, official_lists, root, overrides, extra)
         metrics = D2MSolver(cfg, out).fit()
     except (ValueError, FileNotFoundError, VQVAECheckpointError) as error:
         _fail(error)
@@ -259,7 +265,7 @@ def fit(config_path, build_dir, official_lists, root, overrides, vqvae, features
               help="Folder for vqvae.pt (JukeBox layout), vqvae_metrics.csv and vqvae_losses.png.")
 @click.option("--steps", type=int, help="Training steps (default: vqvae.train.steps).")
 @click.option("--device", default="cpu", show_default=True)
-def vqvae_command(config_path, build_dir, official_lists, root, overrides, out, steps, device) -> None:
+def vqvae_command(config_path, build_dir, hf_dataset, official_lists, root, overrides, out, steps, device) -> None:
     """Train a VQ-VAE of the JukeBox family on the dataset's own audio (offline stand-in for 5b).
 
     Hyperparameters come from the config's vqvae.hparams (none: the full JukeBox 5b shape). The file
@@ -269,7 +275,7 @@ def vqvae_command(config_path, build_dir, official_lists, root, overrides, out, 
 
     _logging()
     try:
-        cfg = _load(config_path, build_dir, official_lists, root, overrides, [])
+        cfg = _load(config_path, build_dir, hf_dataset, official_lists, root, overrides, [])
         path = train_vqvae(cfg, out, steps=steps, device=device)
     except (ValueError, FileNotFoundError) as error:
         _fail(error)

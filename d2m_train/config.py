@@ -29,6 +29,10 @@ class DataConfig:
     dataset: str = "tiktok"  # tiktok: motion (60, 75); aistplus: motion (120, 219)
     build_dir: str | None = None  # a tiktok-dm build (segments.csv); or:
     official_lists: str | None = None  # a folder of the official {tiktok|aist}_{audio|motion|video}_{split}_segment.txt
+    # or the Hugging Face dataset tiktok-dm publishes (BUILD/dataset, or a Hub id): its `segments` config,
+    # unpacked once into hf_cache_dir/<content key> (default ~/.cache/tiktok_dm/hf_segments); no visual features.
+    hf_dataset: str | None = None
+    hf_cache_dir: str | None = None
     root: str | None = None  # what the official lists' ./tiktok/... paths are relative to (default: the list folder)
     train_split: str = "train"
     test_split: str = "test"
@@ -42,8 +46,9 @@ class DataConfig:
     def __post_init__(self):
         _choice(self.dataset, DATASETS, "data.dataset")
         _choice(self.visual, VISUAL_SOURCES, "data.visual")
-        if self.build_dir and self.official_lists:
-            raise ValueError("give data.build_dir or data.official_lists, not both")
+        sources = [name for name in ("build_dir", "official_lists", "hf_dataset") if getattr(self, name)]
+        if len(sources) > 1:
+            raise ValueError(f"give one data source, not {' and '.join('data.' + s for s in sources)}")
         if not self.use_motion and self.visual == "none":
             raise ValueError("data.use_motion false and data.visual none leaves the generator no input")
 

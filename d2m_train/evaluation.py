@@ -76,8 +76,8 @@ def vqvae_info(path: str | Path) -> dict:
 def generation_info(cfg: Config, run_dir: Path, checkpoint_path: Path, step: int, split: str, segments: int,
                     features_dir: Path | None, vqvae_path: str | Path) -> dict:
     data = cfg.data
-    source = ({"kind": "build", "path": str(data.build_dir)} if data.build_dir
-              else {"kind": "official_lists", "path": str(data.official_lists)})
+    kind = next(name for name in ("build_dir", "hf_dataset", "official_lists") if getattr(data, name))
+    source = {"kind": {"build_dir": "build", "hf_dataset": "hf_dataset"}.get(kind, kind), "path": str(getattr(data, kind))}
     return {"format": FORMAT, "created": _now(), "run_dir": str(run_dir), "config_name": cfg.name,
             "checkpoint": str(checkpoint_path), "step": int(step),
             "paper_steps": PAPER_STEPS[data.dataset], "dataset": data.dataset, "level": cfg.model.level,

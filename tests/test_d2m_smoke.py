@@ -19,7 +19,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from d2m_train.checkpoint import load_checkpoint
+from d2m_train.checkpoint import latest_checkpoint, load_checkpoint
 from d2m_train.cli import cli
 from d2m_train.runlog import read_metrics
 from d2m_train.vqvae import JukeboxVQVAE, VQVAEHParams, read_vqvae_file
@@ -167,3 +167,38 @@ def test_evaluate_and_report_on_the_smoke_run(smoke, demo_build, tmp_path):
         markdown = (tmp_path / "report" / f"{stem}.md").read_text()
         assert markdown.startswith("# Table ") and "| Method |" in markdown
     print("\n" + (tmp_path / "report" / "table2_tiktok.md").read_text())
+
+
+def test_training_from_the_published_hugging_face_dataset(demo_build, smoke, tmp_path):
+    """The dataset folder the build publishes trains as well as the build folder: the unpacked segments are
+    the build's own files, byte for byte, and `fit --hf-dataset` runs (w/o V: the dataset has no visual
+    features), recording where its data came from."""
+    from d2m_train.data.hf import segments_from_hf_dataset
+
+    cache = tmp_path / "hf_cache"
+    spec = segments_from_hf_dataset(str(demo_build / "dataset"), "train", cache, progress=False)
+    table = pd.read_csv(demo_build / "segments.csv", dtype=str)
+    train = table[table["split"] == "train"]
+    assert sorted(s.name for s in spec.segments) == sorted(train["segment"])
+    for files in spec.segments:
+        row = train[train["segment"] == files.name].iloc[0]
+        assert files.audio.read_bytes() == (demo_build / row["audio"]).read_bytes()
+        np.testing.assert_array_equal(np.load(files.motion), np.load(demo_build / row["motion"]).reshape(60, 75))
+    before = {p: p.stat().st_mtime_ns for p in cache.rglob("*.*")}
+    segments_from_hf_dataset(str(demo_build / "dataset"), "train", cache, progress=False)
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.*")} == before  # a re-run unpacks nothing
+
+    run = tmp_path / "run"
+    invoke("fit", "--config", CONFIG, "--hf-dataset", str(demo_build / "dataset"), "--vqvae",
+           str(smoke["vq"] / "vqvae.pt"), "--steps", "2", "--set", "data.visual=none",
+           "--set", f"data.hf_cache_dir={cache}", "--out", str(run))
+    assert load_checkpoint(latest_checkpoint(run))["step"] == 2
+    invoke("generate", "--run", str(run), "--split", "test", "--out", str(tmp_path / "samples"), "--no-mux")
+    info = json.loads((tmp_path / "samples" / "generation.json").read_text())
+    assert info["data_source"]["kind"] == "hf_dataset" and info["inputs"]["visual"] == "none"
+    assert len(list((tmp_path / "samples" / "generated").glob("*.wav"))) == len(table[table["split"] == "test"])
+
+    refused = CliRunner().invoke(cli, ["fit", "--config", CONFIG, "--hf-dataset", str(demo_build / "dataset"),
+                                       "--vqvae", str(smoke["vq"] / "vqvae.pt"), "--steps", "1",
+                                       "--out", str(tmp_path / "refused")])
+    assert refused.exit_code != 0 and "data.visual none" in (refused.output + str(refused.exception))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from d2m_train.data.hf import segments_from_hf_dataset
 from d2m_train.data.segments import D2MSegmentDataset, SegmentSpec, read_official_lists, segments_from_build
 from d2m_train.data.visual import attach_features, extract_build_features
 
@@ -33,11 +34,20 @@ def resolve_spec(data, split: str, features_dir: str | Path | None = None) -> Se
             extract_build_features(data.build_dir, features_dir)
             spec = attach_features(spec, features_dir)
         return spec
+    if data.hf_dataset:
+        if data.visual != "none":
+            raise ValueError(f"the Hugging Face dataset has no visual features and no clip videos: set data.visual none "
+                             f"(--set data.visual=none, the paper's 'w/o V'), or train from the build folder "
+                             f"(--data BUILD) for frame_stats features; got data.visual {data.visual!r}")
+        if data.dataset != "tiktok":
+            raise ValueError("data.hf_dataset holds TikTok segments: set data.dataset tiktok")
+        return segments_from_hf_dataset(data.hf_dataset, split, data.hf_cache_dir)
     if data.official_lists:
         if data.visual == "frame_stats":
             raise ValueError("the official lists name precomputed I3D arrays: use data.visual precomputed or none")
         return read_official_lists(data.official_lists, data.dataset, split, data.root)
-    raise ValueError("no data source: give --data BUILD_DIR (a tiktok-dm build) or --official-lists DIR")
+    raise ValueError("no data source: give --data BUILD_DIR (a tiktok-dm build), --hf-dataset BUILD/dataset or "
+                     "--official-lists DIR")
 
 
 def genre_index(name: str) -> int:

@@ -4,7 +4,8 @@ Sources:
 - the official preprocessed layout: three parallel lists per split
   (``{dataset}_{audio|motion|video}_{split}_segment.txt``) naming
   ``./{tiktok|aistplus}/{audio_s2|motion_s2|video_s2}/[split/]NAME.{wav|npy}``;
-- a tiktok-dm build: ``segments.csv`` + ``d2m/{audio_s2,motion_s2}`` (no visual features yet).
+- a tiktok-dm build: ``segments.csv`` + ``d2m/{audio_s2,motion_s2}`` (no visual features yet);
+- its Hugging Face export (``d2m_train.data.hf``), unpacked into the same file layout.
 
 Deviation from the official code, on purpose: every path is resolved against one ``root`` (the
 official TikTok loader resolves audio/video against the list folder but motion against the working
