@@ -26,6 +26,7 @@ from tiktok_dm.boundaries.config import BoundaryConfig
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _BINS = 4  # levels per colour channel: 64-bin joint histograms
+_BIN_SHIFT = 8 - int(np.log2(_BINS))  # channel value >> _BIN_SHIFT = its level (_BINS must be a power of 2)
 _POOL = 4  # thumbnail = 4x4 average pooling of the analysis frame
 # Typical values at a real cut (calibration set), so that a change score of ~1 means "a cut".
 _TYPICAL_HIST_CHANGE = 0.6
@@ -115,11 +116,14 @@ def _describe_block(block: np.ndarray, config: BoundaryConfig) -> dict[str, np.n
              ((rows[None, :] >= top[:, None]) & (rows[None, :] < (height - bottom)[:, None]))[:, :, None]
     picture_fraction = inside.mean(axis=(1, 2))
 
-    quantised = (block // (256 // _BINS)).astype(np.int32)
-    colour = (quantised[..., 0] * _BINS + quantised[..., 1]) * _BINS + quantised[..., 2]  # (B, H, W)
-    offsets = (np.arange(count) * _BINS ** 3)[:, None, None]
-    whole = np.bincount((colour + offsets).ravel(), minlength=count * _BINS ** 3).reshape(count, -1)
-    picture = np.bincount((colour + offsets)[inside], minlength=count * _BINS ** 3).reshape(count, -1)
+    # Joint colour bin per pixel, computed in uint8 (at most _BINS ** 3 = 64 values), then one bin index per
+    # (frame, colour) for a single bincount over the block.
+    quantised = block >> _BIN_SHIFT
+    colour = (quantised[..., 0] * np.uint8(_BINS) + quantised[..., 1]) * np.uint8(_BINS) + quantised[..., 2]
+    bins = colour.astype(np.int32) + (np.arange(count, dtype=np.int32) * _BINS ** 3)[:, None, None]
+    whole = np.bincount(bins.ravel(), minlength=count * _BINS ** 3).reshape(count, -1)
+    picture = whole.copy() if inside.all() else \
+        np.bincount(bins[inside], minlength=count * _BINS ** 3).reshape(count, -1)
     # A frame with no picture area left (all uniform) keeps its whole-frame histogram.
     empty = picture.sum(axis=1) == 0
     picture[empty] = whole[empty]
