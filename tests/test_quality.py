@@ -3,6 +3,7 @@ soundtrack, per-clip checks, duplicates, and QA over a build directory."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from click.testing import CliRunner
 from quality_fixtures import fake_build, posed_clip, shifted_audio
 from tiktok_dm.pose import PoseSequence
 from tiktok_dm.quality.alignment import alignment_score, beat_alignment, estimate_offset, shuffled_scores
-from tiktok_dm.quality.checks import run_quality
+from tiktok_dm.quality.checks import CLIP_CACHE, run_quality
 from tiktok_dm.quality.cli import qa_command
 from tiktok_dm.quality.config import AlignmentConfig, AudioCheckConfig, KinematicConfig, OffsetConfig
 from tiktok_dm.quality.duplicates import find_duplicates, matching_share, video_hashes
@@ -252,3 +253,26 @@ def test_run_quality_one_row_per_clip_and_bad_clips_do_not_stop_others(iper, tmp
     assert output.exit_code == 1, output.output  # flagged clips and an error
     assert "flagged late" in output.output and "error no_audio" in output.output
     assert CliRunner().invoke(qa_command, [str(tmp_path / "nowhere")]).exit_code == 2
+
+
+@pytest.mark.needs_shared
+def test_rerun_measures_only_changed_clips(iper, tmp_path: Path):
+    """Every build ends with QA: a re-run reuses each clip's stored measurements unless its files changed."""
+    video, audio, poses = iper
+    clips = [dict(clip_id=name, compilation_id=f"c{index}", song_id="s0", video=video, audio=audio, poses=poses,
+                  start_s=0.0, end_s=7.3) for index, name in enumerate(["first", "second"])]
+    build = fake_build(tmp_path / "build", clips)
+    first = run_quality(build.root, progress=False)
+    cache = {p.stem: p.stat().st_mtime_ns for p in (build.root / CLIP_CACHE).glob("*.pkl")}
+    assert set(cache) == {"first", "second"}
+
+    again = run_quality(build.root, progress=False)
+    assert {p.stem: p.stat().st_mtime_ns for p in (build.root / CLIP_CACHE).glob("*.pkl")} == cache
+    pd.testing.assert_frame_equal(again.table.drop(columns="seconds"), first.table.drop(columns="seconds"))
+
+    cut = build.read_result("cut", "second")
+    changed = build.absolute(cut.outputs["audio"])
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 1_000_000))
+    run_quality(build.root, progress=False)
+    now = {p.stem: p.stat().st_mtime_ns for p in (build.root / CLIP_CACHE).glob("*.pkl")}
+    assert now["first"] == cache["first"] and now["second"] != cache["second"]

@@ -201,19 +201,19 @@ def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, p
     _write_csv(clips_table.drop(columns=["audio", "poses"]), build_dir.root / "clips.csv")
     _write_csv(failures, build_dir.failures_table)
     with timer("qa report"):
-        qa_report = _quality_report(build_dir, config)
+        qa_report = _quality_report(build_dir, config, progress)
     return BuildReport(build_dir.root, clips_table, failures, dataset_dir, timer.seconds, pose_qa_report,
                        contradictions, qa_report)
 
 
-def _quality_report(build_dir: BuildDir, config: BuildConfig) -> Path | None:
+def _quality_report(build_dir: BuildDir, config: BuildConfig, progress: bool) -> Path | None:
     """Dataset QA over the finished build; a QA problem is logged, it never fails the build."""
     if not config.quality.enabled:
         return None
     from tiktok_dm.quality.report import build_report  # matplotlib and librosa: only when QA runs
 
     try:
-        return build_report(build_dir.root, config.quality)
+        return build_report(build_dir.root, config.quality, progress)
     except Exception as error:  # noqa: BLE001 (the dataset is already written; QA is advice)
         log.error("dataset QA report not written: %s: %s (run `tiktok-dm report %s` to retry)",
                   type(error).__name__, error, build_dir.root)

@@ -7,13 +7,19 @@ duration against the manifest span; :func:`run_quality` adds duplicates across t
 (:mod:`tiktok_dm.quality.duplicates`) and the cross baseline (other clips' music). A clip whose
 files cannot be read gets ``qa_status`` ``error`` with the reason, and the others go on; clips
 the build did not finish get ``skipped``.
+
+Each clip's measurements are kept in ``<build>/qa/clips/<clip>.pkl`` under a key made of the QA
+settings and the clip's input files (path, size, mtime): a re-run (every build ends with QA)
+measures only new or rebuilt clips, and an interrupted run keeps the clips it finished.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
+import pickle
 import time
 import traceback
 from pathlib import Path
@@ -23,7 +29,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from tiktok_dm.atomic import atomic_write_text
+from tiktok_dm.atomic import atomic_write_bytes, atomic_write_text
 from tiktok_dm.pose.base import PoseSequence
 from tiktok_dm.pose.qa import PoseQA, QAThresholds, pose_qa
 from tiktok_dm.quality.alignment import BeatAlignment, OffsetEstimate, beat_alignment, cross_baseline, estimate_offset
@@ -36,6 +42,7 @@ from tiktok_dm.workdir import BuildDir
 log = logging.getLogger(__name__)
 
 QA_TABLE = "qa.csv"
+CLIP_CACHE = Path("qa") / "clips"
 OK, ERROR, SKIPPED = "ok", "error", "skipped"
 
 
@@ -207,7 +214,29 @@ def clip_inputs_from_build(build_dir: BuildDir, row: pd.Series) -> ClipInputs:
         num_dancers=int(dancers) if dancers is not None else None, pose_qa=pose.outputs.get("pose_qa"))
 
 
-def run_quality(build_dir: str | Path, config: QAConfig = QAConfig()) -> QualityResult:
+def _cache_key(inputs: ClipInputs, config: QAConfig) -> str:
+    files = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in (inputs.video, inputs.audio, inputs.poses)]
+    payload = json.dumps([repr(inputs), files, config.to_dict()], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def cached_clip_qa(build: BuildDir, inputs: ClipInputs, config: QAConfig) -> ClipQA:
+    """:func:`clip_qa`, reusing the stored result when neither the settings nor the clip's files changed."""
+    path = build.root / CLIP_CACHE / f"{inputs.clip_id}.pkl"
+    key = _cache_key(inputs, config)
+    if path.is_file():
+        try:
+            stored_key, result = pickle.loads(path.read_bytes())
+            if stored_key == key:
+                return result
+        except Exception as error:  # a cache from another version of this code: measure again
+            log.debug("ignoring QA cache %s: %s", path, error)
+    result = clip_qa(inputs, config)
+    atomic_write_bytes(path, pickle.dumps((key, result)))
+    return result
+
+
+def run_quality(build_dir: str | Path, config: QAConfig = QAConfig(), progress: bool = True) -> QualityResult:
     """QA every clip of ``build_dir``'s clips.csv and write ``<build_dir>/qa.csv`` (atomically)."""
     started = time.perf_counter()
     build = BuildDir(build_dir)
@@ -217,7 +246,9 @@ def run_quality(build_dir: str | Path, config: QAConfig = QAConfig()) -> Quality
     clips = pd.read_csv(clips_csv, dtype={"clip_id": str, "compilation_id": str, "song_id": str})
     rows: list[dict[str, Any]] = []
     measured: dict[str, ClipQA] = {}
-    for _, clip in clips.iterrows():
+    from tqdm.auto import tqdm
+
+    for _, clip in tqdm(list(clips.iterrows()), desc="dataset QA", unit="clip", disable=not progress):
         base = {"clip_id": clip["clip_id"], "compilation_id": clip.get("compilation_id"),
                 "song_id": _text(clip.get("song_id")), "split": _text(clip.get("split"))}
         if clip.get("status") != "ok":
@@ -226,7 +257,7 @@ def run_quality(build_dir: str | Path, config: QAConfig = QAConfig()) -> Quality
             continue
         clip_started = time.perf_counter()
         try:
-            result = clip_qa(clip_inputs_from_build(build, clip), config)
+            result = cached_clip_qa(build, clip_inputs_from_build(build, clip), config)
         except Exception as error:  # one unreadable clip must not stop the others
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
             log.warning("QA of clip %s failed: %s", clip["clip_id"], detail)

@@ -24,9 +24,9 @@ REPORT_DIR = "report"
 PLOTS = ("clip_durations", "songs_per_split", "pose_coverage", "alignment", "offsets")
 
 
-def build_report(build_dir: str | Path, config: QAConfig = QAConfig()) -> Path:
+def build_report(build_dir: str | Path, config: QAConfig = QAConfig(), progress: bool = True) -> Path:
     """Run QA over the build (writes qa.csv) and write the report; returns the index.html path."""
-    result = run_quality(build_dir, config)
+    result = run_quality(build_dir, config, progress)
     return write_report(result, config)
 
 
