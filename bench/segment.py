@@ -57,7 +57,7 @@ import numpy as np
 import soundfile as sf
 
 from tiktok_dm.boundaries.synthetic import (COMPOSER_VERSION, CardPart, ClipPart, EditedCompilation, Shot,
-                                            Transition, compose_edited_compilation)
+                                            Transition, compose_edited_compilation, read_excerpt)
 from tiktok_dm.media import probe
 
 REAL_DANCE = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "real_dance"
@@ -112,14 +112,6 @@ def songs(split: str) -> list[Path]:
     return long_enough[0::2] if split == "benchmark" else long_enough[1::2]
 
 
-def load_excerpt(path: Path, offset_s: float, seconds: float) -> np.ndarray:
-    audio, rate = sf.read(str(path), start=int(offset_s * SAMPLE_RATE), stop=int((offset_s + seconds) * SAMPLE_RATE),
-                          dtype="float32", always_2d=True)
-    if rate != SAMPLE_RATE:
-        raise ValueError(f"{path.name}: expected {SAMPLE_RATE} Hz, got {rate}")
-    return audio.mean(axis=1)
-
-
 def pick_excerpt(rng: random.Random, song: Path, seconds: float, avoid: float | None = None) -> float:
     """An offset where the song is actually playing (a Wesnoth track has quiet intros and codas)."""
     length = sf.info(str(song)).duration
@@ -127,7 +119,7 @@ def pick_excerpt(rng: random.Random, song: Path, seconds: float, avoid: float | 
         offset = rng.uniform(5.0, max(5.0, length - seconds - 5.0))
         if avoid is not None and abs(offset - avoid) < seconds + 10:
             continue
-        excerpt = load_excerpt(song, offset, seconds)
+        excerpt = read_excerpt(song, offset, seconds, SAMPLE_RATE)
         if np.sqrt(np.mean(excerpt ** 2) + 1e-12) > 10 ** (-28 / 20):
             return offset
     return offset
@@ -183,7 +175,7 @@ def plan(split: str, index: int, folder: Path = REAL_DANCE) -> tuple[list, dict]
         transition = (Transition("crossfade", crossfades[i]) if slot == "crossfade" else
                       Transition("fade", round(rng.uniform(0.3, 0.5) * 30) / 30) if slot == "black" else
                       Transition("fade", 0.2) if slot == "card" and rng.random() < 0.4 else Transition())
-        parts.append(ClipPart(shots, load_excerpt(song, offset, part_seconds + 0.1), SAMPLE_RATE,
+        parts.append(ClipPart(shots, read_excerpt(song, offset, part_seconds + 0.1, SAMPLE_RATE), SAMPLE_RATE,
                               layout=rng.choice(["pad", "pad", "blur", "fill"]),
                               caption=rng.choice(USERS) if rng.random() < 0.6 else None,
                               brightness=round(rng.uniform(-0.06, 0.06), 3), transition=transition))
@@ -194,7 +186,7 @@ def plan(split: str, index: int, folder: Path = REAL_DANCE) -> tuple[list, dict]
             jingle = None
             if rng.random() < 0.5:
                 other = rng.choice([p for p in pool if p not in chosen_songs])
-                jingle = 0.1 * load_excerpt(other, pick_excerpt(rng, other, 3.0), 3.0)
+                jingle = 0.1 * read_excerpt(other, pick_excerpt(rng, other, 3.0), 3.0, SAMPLE_RATE)
             parts.append(CardPart(rng.choice(CARD_TEXTS), round(rng.uniform(1.0, 2.5) * 30) / 30,
                                   color=rng.choice(CARD_COLORS), music=jingle, sample_rate=SAMPLE_RATE,
                                   transition=Transition("fade", 0.2) if rng.random() < 0.4 else Transition()))
@@ -493,20 +485,20 @@ def audio_calibration(count: int, work: Path) -> list[dict]:
         if kind == "one excerpt runs on":
             offset = pick_excerpt(rng, song, first + second)
             events.append((position + first, kind, clip_start))
-            add(load_excerpt(song, offset, first + second))
+            add(read_excerpt(song, offset, first + second, SAMPLE_RATE))
         else:
             offset = pick_excerpt(rng, song, first)
-            add(load_excerpt(song, offset, first))
+            add(read_excerpt(song, offset, first, SAMPLE_RATE))
             events.append((position, kind, clip_start))
             if kind == "other song":
                 other = rng.choice([p for p in pool if p != song])
-                add(load_excerpt(other, pick_excerpt(rng, other, second), second))
+                add(read_excerpt(other, pick_excerpt(rng, other, second), second, SAMPLE_RATE))
             elif kind == "same song jumps":
-                add(load_excerpt(song, pick_excerpt(rng, song, second, avoid=offset), second))
+                add(read_excerpt(song, pick_excerpt(rng, song, second, avoid=offset), second, SAMPLE_RATE))
             else:
-                add(load_excerpt(song, offset, second))
+                add(read_excerpt(song, offset, second, SAMPLE_RATE))
         spacer = rng.choice(pool)  # a third song between examples keeps each one's context clean
-        add(load_excerpt(spacer, pick_excerpt(rng, spacer, 4.0), 4.0))
+        add(read_excerpt(spacer, pick_excerpt(rng, spacer, 4.0), 4.0, SAMPLE_RATE))
     work.mkdir(parents=True, exist_ok=True)
     wav, m4a = work / "audio_calibration.wav", work / "audio_calibration.m4a"
     sf.write(str(wav), np.concatenate(pieces), SAMPLE_RATE)

@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 
 from tiktok_dm.boundaries.synthetic import (CardPart, ClipPart, EditedCompilation, Shot, Transition,
-                                            compose_edited_compilation)
+                                            compose_edited_compilation, read_excerpt)
 
 RATE = 44100
 
@@ -36,21 +36,13 @@ class HardCases:
         return self.compilation.path
 
 
-def excerpt(song: Path, offset_s: float, seconds: float) -> np.ndarray:
-    audio, rate = sf.read(str(song), start=int(offset_s * RATE), stop=int((offset_s + seconds) * RATE),
-                          dtype="float32", always_2d=True)
-    if rate != RATE:
-        raise ValueError(f"{song.name}: expected {RATE} Hz, got {rate}")
-    return audio.mean(axis=1)
-
-
 def loud_offset(song: Path, seconds: float, seed: int) -> float:
     """A fixed (seeded) offset where the song is playing, not in a quiet intro."""
     rng = random.Random(seed)
     length = sf.info(str(song)).duration
     for _ in range(50):
         offset = round(rng.uniform(5.0, length - seconds - 5.0), 2)
-        if np.sqrt(np.mean(excerpt(song, offset, seconds) ** 2)) > 10 ** (-26 / 20):
+        if np.sqrt(np.mean(read_excerpt(song, offset, seconds, RATE) ** 2)) > 10 ** (-26 / 20):
             return offset
     return offset
 
@@ -63,17 +55,17 @@ def build_hard_cases(folder: Path, real_dance: Path, music: list[Path]) -> HardC
     def clip(shots, song: int, seconds: float, offset_seed: int, **kwargs) -> ClipPart:
         offset = loud_offset(songs[song], seconds, seed=offset_seed)
         return ClipPart(tuple(Shot(real_dance / name, start, secs) for name, start, secs in shots),
-                        excerpt(songs[song], offset, seconds + 0.1), RATE, **kwargs)
+                        read_excerpt(songs[song], offset, seconds + 0.1, RATE), RATE, **kwargs)
 
     restart_offset = loud_offset(songs[3], 4.0, seed=3)
     parts = [
         clip([("romp_sample_video2.mp4", 1.0, 4.5)], 0, 4.5, 0, caption="@dancer_one"),
         clip([("iper_akun_1.mp4", 0.5, 4.0)], 1, 4.0, 1, transition=Transition("crossfade", 0.8)),
         clip([("unianimate_source_video.mp4", 1.0, 2.6), ("sam2_bedroom.mp4", 0.5, 2.2)], 2, 4.8, 2),
-        ClipPart((Shot(real_dance / "mimic_raw_0.mp4", 1.0, 4.0),), excerpt(songs[3], restart_offset, 4.1), RATE,
-                 layout="blur"),
+        ClipPart((Shot(real_dance / "mimic_raw_0.mp4", 1.0, 4.0),), read_excerpt(songs[3], restart_offset, 4.1, RATE),
+                 RATE, layout="blur"),
         ClipPart((Shot(real_dance / "musepose_ubc_91BjuE6irxS.mp4", 0.5, 4.2),),
-                 excerpt(songs[3], restart_offset, 4.3), RATE),
+                 read_excerpt(songs[3], restart_offset, 4.3, RATE), RATE),
         CardPart("#1", 1.5, color="navy"),
         clip([("mmhuman3d_single_person.mp4", 0.1, 3.0)], 4, 3.0, 4),
         clip([("phalp_vid.mp4", 0.5, 4.0)], 5, 4.0, 5, layout="blur", caption="@runner"),

@@ -190,6 +190,16 @@ def _resample(music: np.ndarray, rate: int) -> np.ndarray:
     return np.interp(positions, np.arange(len(music)), music).astype(np.float32)
 
 
+def read_excerpt(path: str | Path, offset_s: float, seconds: float, rate: int = 44100) -> np.ndarray:
+    """``seconds`` of a song file from ``offset_s`` as mono float32; the file must already be at ``rate``."""
+    path = Path(path)
+    audio, file_rate = sf.read(str(path), start=int(offset_s * rate), stop=int((offset_s + seconds) * rate),
+                               dtype="float32", always_2d=True)
+    if file_rate != rate:
+        raise ValueError(f"{path.name}: expected {rate} Hz, got {file_rate}")
+    return audio.mean(axis=1)
+
+
 def part_seconds(part: Part) -> float:
     return part.seconds
 
