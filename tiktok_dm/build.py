@@ -87,7 +87,9 @@ class BuildReport:
         if self.dataset_dir:
             lines.append(f"dataset: {self.dataset_dir}")
         if self.qa_report:
-            lines.append(f"dataset QA report: {self.qa_report} (per-clip table: {self.qa_report.parent.parent / 'qa.csv'})")
+            from tiktok_dm.quality.checks import QA_TABLE
+
+            lines.append(f"dataset QA report: {self.qa_report} (per-clip table: {self.build_dir / QA_TABLE})")
         flagged = self.clips[self.clips["pose_flags"].fillna("").astype(str) != ""]
         if len(flagged):
             lines.append(f"{len(flagged)} clip(s) flagged by pose QA (see {self.pose_qa_report}):")
