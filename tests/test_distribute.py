@@ -84,3 +84,22 @@ def test_orphaned_ray_folders_of_dead_drivers_are_removed(tmp_path):
 
     assert remove_orphaned_ray_dirs(tmp_path) == [orphan]
     assert not orphan.exists() and live.exists() and foreign.exists()
+
+
+def test_ray_workers_keep_private_numba_caches():
+    """librosa's numba cache in site-packages is corrupted by workers compiling at once (a segfault ever after)."""
+    executor = RayExecutor(ExecutorConfig(kind="ray", num_cpus=2))
+    try:
+        import ray
+
+        @ray.remote
+        def cache_dir():
+            import numba
+
+            return os.getpid(), numba.config.CACHE_DIR
+
+        seen = dict(ray.get([cache_dir.remote() for _ in range(6)]))
+    finally:
+        executor.close()
+    assert all(folder and "tdm-ray-" in folder and f"numba-{pid}-" in folder for pid, folder in seen.items()), seen
+    assert len(set(seen.values())) == len(seen)

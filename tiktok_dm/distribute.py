@@ -44,6 +44,20 @@ class LocalExecutor:
 
 RAY_DIR_PREFIX = "tdm-ray-"
 DRIVER_PID_FILE = "driver.pid"
+NUMBA_PARENT_ENV = "TIKTOK_DM_NUMBA_CACHE_PARENT"
+
+
+def use_private_numba_cache() -> None:
+    """Ray worker setup: give this process its own numba cache folder.
+
+    librosa compiles with ``cache=True`` into site-packages, and numba's cache is not safe when
+    several processes compile the same function at once: after a Ray build's workers did, the
+    index pointed at another process's machine code and every later ``librosa.beat`` call in that
+    venv segfaulted (reproduced on a fresh install; deleting the cache files cured it). Must run
+    before numba is imported, which a Ray setup hook does.
+    """
+    parent = os.environ.get(NUMBA_PARENT_ENV) or tempfile.gettempdir()
+    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix=f"numba-{os.getpid()}-", dir=parent)
 
 
 def _process_alive(pid: int) -> bool:
@@ -101,7 +115,9 @@ class RayExecutor:
             self._temp_dir = tempfile.mkdtemp(prefix=RAY_DIR_PREFIX)
             (Path(self._temp_dir) / DRIVER_PID_FILE).write_text(str(os.getpid()))
             ray.init(address="local", num_cpus=config.num_cpus, include_dashboard=False,
-                     _node_ip_address="127.0.0.1", _temp_dir=self._temp_dir, log_to_driver=True)
+                     _node_ip_address="127.0.0.1", _temp_dir=self._temp_dir, log_to_driver=True,
+                     runtime_env={"env_vars": {NUMBA_PARENT_ENV: self._temp_dir},
+                                  "worker_process_setup_hook": "tiktok_dm.distribute.use_private_numba_cache"})
             log.info("started a local Ray (%s CPUs) in %s", ray.cluster_resources().get("CPU"), self._temp_dir)
 
     def map(self, stage: Stage, items: Iterable[Any]) -> Iterator[StageResult]:
