@@ -6,12 +6,14 @@ import csv
 import logging
 import shutil
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from boundary_fixtures import audio_only, build_hard_cases, empty_video, reencoded, unreadable, without_audio
 from tiktok_dm.boundaries import BoundaryConfig, detect_clips, plot_signals, read_clips_csv, write_clips_csv
 from tiktok_dm.boundaries.cli import segment_command
+from tiktok_dm.boundaries.decode import TimePart, time_parts
 from tiktok_dm.records import StageError
 from tiktok_dm.stages.base import run_item
 from tiktok_dm.stages.boundaries import BoundaryItem, BoundaryStage
@@ -53,6 +55,33 @@ def test_youtube_codecs_give_the_same_clips(cases, result, codec, tmp_path):
     assert len(other.clips) == len(result.clips)
     for mine, theirs in zip(result.clips, other.clips):
         assert abs(mine.start_s - theirs.start_s) <= 0.1 and abs(mine.end_s - theirs.end_s) <= 0.1, (mine, theirs)
+
+
+def test_time_parts_cover_the_video_on_the_analysis_frame_grid():
+    parts = time_parts(95.0, 10.0, 4, 10.0)
+    assert [part.first_frame for part in parts] == [0, 238, 475, 712]
+    assert [part.frame_count for part in parts] == [238, 237, 237, None]
+    assert len(time_parts(25.0, 10.0, 4, 10.0)) == 2  # no part shorter than the minimum
+    assert time_parts(5.0, 10.0, 4, 10.0) == [TimePart(0, None)]
+
+
+def test_parts_decoded_at_once_give_the_frames_and_clips_of_one_pass(cases):
+    one = detect_clips(cases.path, BoundaryConfig(decode_parts=1))
+    parts = detect_clips(cases.path, BoundaryConfig(decode_parts=3, decode_min_part_s=5.0))
+    assert len(time_parts(one.duration_s, 10.0, 3, 5.0)) == 3
+    # Same analysis frames, so the same picture signals; the tiny stream may differ by one source
+    # frame at a part's first frame.
+    assert np.array_equal(one.visual.cut, parts.visual.cut) and np.array_equal(one.visual.blend, parts.visual.blend)
+    assert len(parts.visual.fine_change) == len(one.visual.fine_change)
+    assert [t for c in parts.clips for t in (c.start_s, c.end_s)] == \
+           pytest.approx([t for c in one.clips for t in (c.start_s, c.end_s)], abs=0.034)
+
+
+def test_decoding_processes_and_threads_are_not_part_of_the_stage_identity(tmp_path):
+    build_dir = BuildDir(tmp_path)
+    default = BoundaryStage(BoundaryConfig(), build_dir).settings_identity()
+    assert BoundaryStage(BoundaryConfig(decode_parts=1, decode_threads=1), build_dir).settings_identity() == default
+    assert BoundaryStage(BoundaryConfig(min_clip_s=4.0), build_dir).settings_identity() != default
 
 
 def test_hard_cut_is_a_boundary(cases, result):

@@ -297,7 +297,11 @@ class _ClipStages:
             if source.ok:
                 items.append(BoundaryItem(compilation.compilation_id, source.outputs["path"], source.outputs["sha256"]))
                 rows[compilation.compilation_id] = empty_rows[0]
-        results = self._run(BoundaryStage(self.config.boundaries, self.build_dir), items)
+        config = self.config.boundaries
+        if config.decode_parts == 0 and len(items) > 1 and self.executor.concurrency > 1:
+            # Compilations are analysed side by side, about one per core: one decoding process each is fastest.
+            config = dataclasses.replace(config, decode_parts=1, decode_threads=config.decode_threads or 1)
+        results = self._run(BoundaryStage(config, self.build_dir), items)
         for compilation_id, result in results.items():
             row = rows[compilation_id]
             if not result.ok:

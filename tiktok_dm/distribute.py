@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 
 class Executor(Protocol):
+    # How many items it runs at once (a stage may use fewer processes per item when it is > 1).
+    concurrency: int
+
     def map(self, stage: Stage, items: Iterable[Any]) -> Iterator[StageResult]: ...
 
     def close(self) -> None: ...
@@ -33,6 +36,8 @@ class Executor(Protocol):
 
 class LocalExecutor:
     """Items one after another in this process: the reference behaviour, used by tests and debugging."""
+
+    concurrency = 1
 
     def map(self, stage: Stage, items: Iterable[Any]) -> Iterator[StageResult]:
         for item in items:
@@ -119,6 +124,10 @@ class RayExecutor:
                      runtime_env={"env_vars": {NUMBA_PARENT_ENV: self._temp_dir},
                                   "worker_process_setup_hook": "tiktok_dm.distribute.use_private_numba_cache"})
             log.info("started a local Ray (%s CPUs) in %s", ray.cluster_resources().get("CPU"), self._temp_dir)
+
+    @property
+    def concurrency(self) -> int:
+        return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
 
     def map(self, stage: Stage, items: Iterable[Any]) -> Iterator[StageResult]:
         ray = self._ray

@@ -30,9 +30,16 @@ class BoundaryConfig:
     # Skip in-loop deblocking and non-reference frames when decoding (about half the decode work;
     # thumbnails look the same).
     fast_decode: bool = True
-    # ffmpeg decoding threads for the picture; 0 lets ffmpeg choose (best for one video at a time).
-    # When several compilations are analysed at once (build workers, bench --jobs), 1 is faster
-    # overall: frame threading keeps only ~1.4 of 2 cores busy, one video per core keeps both.
+    # The picture is decoded in this many consecutive time parts at once, one ffmpeg process each
+    # (0: one per CPU core this process may use). H.264 frame threading keeps only ~1.4 of 2 cores
+    # busy; one single-threaded decoder per core keeps both, so one video is analysed as fast as two
+    # at a time. Each part starts on the analysis grid and the decoder seeks to the keyframe
+    # before it, so the frames are the same as from one pass. When several compilations are
+    # analysed at once (build workers, bench --jobs), 1 part per video is best.
+    decode_parts: int = 0
+    # Parts are at least this long: each one decodes from the keyframe before its start.
+    decode_min_part_s: float = 10.0
+    # ffmpeg decoding threads per part; 0: ffmpeg's choice for a single part, 1 when there are several.
     decode_threads: int = 0
     audio_sample_rate: int = 11025
 
@@ -90,6 +97,13 @@ class BoundaryConfig:
     # A gap this quiet (dBFS, 0.2 s RMS) at a cut, 15 dB under the music around it, is a boundary.
     silence_dbfs: float = -45.0
 
+    def proposal_settings(self) -> "BoundaryConfig":
+        """This config with the settings that only change how the picture is decoded, not what is
+        proposed (processes, threads), at their defaults: what a finished result depends on."""
+        defaults = BoundaryConfig()
+        return dataclasses.replace(self, decode_parts=defaults.decode_parts, decode_threads=defaults.decode_threads,
+                                   decode_min_part_s=defaults.decode_min_part_s)
+
     def __post_init__(self) -> None:
         if self.min_clip_s < 0:
             raise ValueError(f"min_clip_s must be >= 0, got {self.min_clip_s}")
@@ -97,6 +111,10 @@ class BoundaryConfig:
             raise ValueError(f"analysis_fps must be within 1..60, got {self.analysis_fps}")
         if self.analysis_long_side < 32:
             raise ValueError(f"analysis_long_side must be >= 32, got {self.analysis_long_side}")
+        if self.decode_parts < 0:
+            raise ValueError(f"decode_parts must be >= 0 (0 = one per CPU core), got {self.decode_parts}")
+        if self.decode_min_part_s <= 0:
+            raise ValueError(f"decode_min_part_s must be > 0, got {self.decode_min_part_s}")
         if self.decode_threads < 0:
             raise ValueError(f"decode_threads must be >= 0 (0 = ffmpeg's choice), got {self.decode_threads}")
         if self.audio_sample_rate < 4000:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import numpy as np
 
 from threadpoolctl import threadpool_limits
 
 from tiktok_dm.boundaries.audio import audio_features
 from tiktok_dm.boundaries.config import BoundaryConfig
-from tiktok_dm.boundaries.decode import BackgroundAudio, VideoDecoder, analysis_size
+from tiktok_dm.boundaries.decode import BackgroundAudio, VideoDecoder, analysis_size, time_parts
 from tiktok_dm.boundaries.fusion import assemble, dropped_spans, judge, propose
 from tiktok_dm.boundaries.result import BoundaryResult
-from tiktok_dm.boundaries.visual import compute_signals, describe_frames
-from tiktok_dm.media import probe
+from tiktok_dm.boundaries.visual import FrameDescriptors, compute_signals, describe_frames
+from tiktok_dm.media import MediaInfo, probe
 from tiktok_dm.records import StageError
 
 log = logging.getLogger(__name__)
@@ -52,9 +56,7 @@ def _detect_clips(path: Path, config: BoundaryConfig) -> BoundaryResult:
                         "internal camera cuts cannot be told from clip boundaries")
         log.warning("%s", warnings[-1])
 
-    size = analysis_size(info, config.analysis_long_side)
-    decoder = VideoDecoder(path, config.analysis_fps, size, config.fast_decode, threads=config.decode_threads)
-    descriptors = describe_frames(decoder.blocks(), config.analysis_fps, config)
+    descriptors, fine, fine_fps = _describe_picture(path, info, config)
     samples = None
     if background is not None:
         try:
@@ -66,7 +68,7 @@ def _detect_clips(path: Path, config: BoundaryConfig) -> BoundaryResult:
         raise StageError(f"{path.name} has no decodable video frames (0 s of picture)")
     duration = min(info.duration_s, len(descriptors) / config.analysis_fps)
 
-    visual = compute_signals(descriptors, decoder.fine, decoder.fine_fps, config)
+    visual = compute_signals(descriptors, fine, fine_fps, config)
     features = None
     if samples is not None:
         if len(samples) < config.audio_sample_rate * 0.1:
@@ -82,3 +84,24 @@ def _detect_clips(path: Path, config: BoundaryConfig) -> BoundaryResult:
         log.debug("%s %.2f s: %s", path.name, candidate.time_s, candidate.reason)
     return BoundaryResult(path, duration, clips, candidates, dropped, features is not None, config, visual, features,
                           warnings)
+
+
+def _describe_picture(path: Path, info: MediaInfo, config: BoundaryConfig) -> tuple[FrameDescriptors, np.ndarray, float]:
+    """Descriptors of every analysis frame and the fine luma stream, the time parts decoded at once."""
+    size = analysis_size(info, config.analysis_long_side)
+    wanted = config.decode_parts or len(os.sched_getaffinity(0))
+    parts = time_parts(info.duration_s, config.analysis_fps, wanted, config.decode_min_part_s)
+    threads = config.decode_threads or (1 if len(parts) > 1 else 0)
+    decoders = [VideoDecoder(path, config.analysis_fps, size, config.fast_decode, threads=threads,
+                             part=part if len(parts) > 1 else None) for part in parts]
+    with ThreadPoolExecutor(len(decoders)) as pool:
+        described = list(pool.map(lambda decoder: describe_frames(decoder.blocks(), config.analysis_fps, config),
+                                  decoders))
+    for index, (part, descriptors) in enumerate(zip(parts[:-1], described)):
+        if len(descriptors) < part.frame_count:  # the container's duration promised more frames than there are
+            log.warning("%s: part %d of the picture ends after %d of %d frames; later parts are ignored",
+                        path.name, index + 1, len(descriptors), part.frame_count)
+            described, decoders = described[: index + 1], decoders[: index + 1]
+            break
+    return (FrameDescriptors.concatenate(described), np.concatenate([decoder.fine for decoder in decoders]),
+            decoders[0].fine_fps)

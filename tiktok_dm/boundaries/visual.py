@@ -47,6 +47,15 @@ class FrameDescriptors:
     def __len__(self) -> int:
         return len(self.luma)
 
+    @classmethod
+    def concatenate(cls, parts: list["FrameDescriptors"]) -> "FrameDescriptors":
+        """The descriptors of consecutive parts of one video, as one."""
+        if len(parts) == 1:
+            return parts[0]
+        kept = [part for part in parts if len(part)] or parts[:1]
+        return cls(parts[0].fps, **{field.name: np.concatenate([getattr(part, field.name) for part in kept])
+                                    for field in dataclasses.fields(cls) if field.name != "fps"})
+
 
 @dataclasses.dataclass(frozen=True)
 class VisualSignals:

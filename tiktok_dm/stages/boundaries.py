@@ -34,6 +34,10 @@ class BoundaryStage(ConfiguredStage):
     def key(self, item: BoundaryItem) -> str:
         return item.compilation_id
 
+    def settings_identity(self) -> str:
+        # How the picture is decoded (processes, threads) does not change the proposals: not part of the identity.
+        return repr(self.config.proposal_settings())
+
     def run(self, item: BoundaryItem) -> dict[str, Any]:
         result = detect_clips(self.build_dir.absolute(item.source_path), self.config)
         if not result.clips:
