@@ -50,6 +50,7 @@ import logging
 import os
 import platform
 import random
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -357,6 +358,28 @@ def throughput(cases: list[Case], jobs: int) -> dict:
     return row
 
 
+def joined_case(cases: list[Case], work: Path) -> Case:
+    """The cases joined into one long compilation (concat demuxer, stream copy: the same pictures and sounds),
+    as YouTube compilations are: 10-20 minutes. Its truth is the cases' truth moved by where each starts."""
+    from tiktok_dm.media import probe
+
+    key = hashlib.sha1(repr([case.path.name for case in cases]).encode()).hexdigest()[:10]
+    path = work / f"joined-{key}.mp4"
+    if not path.exists():
+        listing = work / f"joined-{key}.txt"
+        listing.write_text("".join(f"file '{case.path.resolve()}'\n" for case in cases))
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
+                        "-c", "copy", str(path.with_suffix(".tmp.mp4"))], check=True)
+        path.with_suffix(".tmp.mp4").replace(path)
+    clips, internal, kinds, offset = [], [], {}, 0.0
+    for case in cases:
+        clips += [(start + offset, end + offset) for start, end in case.clips]
+        internal += [cut + offset for cut in case.internal_cuts]
+        kinds.update({f"{float(time) + offset:.4f}": kind for time, kind in case.boundary_kinds.items()})
+        offset += probe(case.path).duration_s  # the concat demuxer starts the next file there
+    return Case("joined", path, probe(path).duration_s, clips, internal, kinds)
+
+
 def pyscenedetect(kind: str):
     def run(path: Path) -> list[tuple[float, float]]:
         from scenedetect import AdaptiveDetector, ContentDetector, detect
@@ -535,6 +558,8 @@ def main() -> None:
     parser.add_argument("--ours-only", action="store_true", help="skip PySceneDetect")
     parser.add_argument("--jobs", type=int, default=0, metavar="N",
                         help="also measure our throughput with N videos analysed at once")
+    parser.add_argument("--joined", action="store_true",
+                        help="also time ours on one long video: the compilations joined (10.5 min at the default 16)")
     parser.add_argument("--candidates", type=Path, help="calibration: write every judged candidate to this CSV")
     parser.add_argument("--audio-calibration", type=int, metavar="N",
                         help="calibration: N sound-only examples (continuous vs edited), audio evidence per kind")
@@ -566,6 +591,9 @@ def main() -> None:
     summary, by_kind = evaluate(cases, detectors)
     if args.jobs:
         summary.append(throughput(cases, args.jobs))
+    if args.joined:
+        joined, _ = evaluate([joined_case(cases, args.work / args.split)], {"ours": ours})
+        summary.append({**joined[0], "detector": "ours, one joined video"})
     video_s = sum(case.duration_s for case in cases)
     print(f"\n{len(cases)} {args.split} compilations, {video_s:.0f} s of {args.size} video, "
           f"{sum(len(boundaries(c.clips, c.duration_s)) for c in cases)} true boundaries; "

@@ -109,3 +109,19 @@ def empty_video(out: Path) -> Path:
 def unreadable(out: Path) -> Path:
     out.write_text("this is not a video\n")
     return out
+
+
+def late_audio_video(path, beep_at_s: float = 1.5, audio_starts_s: float = 1.0):
+    """4 s of picture whose sound track starts ``audio_starts_s`` late (as in badly muxed or joined
+    files) and holds one 0.1 s beep at ``beep_at_s`` on the video clock."""
+    beep = f"if(between(t,{beep_at_s - audio_starts_s},{beep_at_s - audio_starts_s + 0.1}),0.8*sin(2*PI*1000*t),0)"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=d=4:s=128x72:r=30",
+                    "-itsoffset", str(audio_starts_s), "-f", "lavfi", "-i", f"aevalsrc='{beep}':s=44100:d=2.5",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(path)], check=True)
+    return path
+
+
+def beep_time(samples: np.ndarray, sample_rate: int) -> float:
+    """Time of the first sample above half the peak."""
+    samples = np.abs(np.asarray(samples, dtype=np.float64))
+    return float(np.argmax(samples > 0.5 * samples.max()) / sample_rate)

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from boundary_fixtures import audio_only, build_hard_cases, empty_video, reencoded, unreadable, without_audio
+from boundary_fixtures import (audio_only, beep_time, build_hard_cases, empty_video, late_audio_video, reencoded,
+                               unreadable, without_audio)
 from tiktok_dm.boundaries import BoundaryConfig, detect_clips, plot_signals, read_clips_csv, write_clips_csv
 from tiktok_dm.boundaries.cli import segment_command
-from tiktok_dm.boundaries.decode import TimePart, time_parts
+from tiktok_dm.boundaries.decode import TimePart, decode_audio, time_parts
 from tiktok_dm.records import StageError
 from tiktok_dm.stages.base import run_item
 from tiktok_dm.stages.boundaries import BoundaryItem, BoundaryStage
@@ -82,6 +83,13 @@ def test_decoding_processes_and_threads_are_not_part_of_the_stage_identity(tmp_p
     default = BoundaryStage(BoundaryConfig(), build_dir).settings_identity()
     assert BoundaryStage(BoundaryConfig(decode_parts=1, decode_threads=1), build_dir).settings_identity() == default
     assert BoundaryStage(BoundaryConfig(min_clip_s=4.0), build_dir).settings_identity() != default
+
+
+def test_sound_that_starts_late_is_decoded_on_the_video_clock(tmp_path):
+    video = late_audio_video(tmp_path / "late.mp4", beep_at_s=1.5, audio_starts_s=1.0)
+    samples = decode_audio(video, 11025)
+    assert len(samples) / 11025 == pytest.approx(3.5, abs=0.05)  # 1 s of silence in front, then 2.5 s of sound
+    assert beep_time(samples, 11025) == pytest.approx(1.5, abs=0.03)
 
 
 def test_hard_cut_is_a_boundary(cases, result):

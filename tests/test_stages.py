@@ -9,7 +9,9 @@ import threading
 import cv2
 import numpy as np
 import pytest
+import soundfile as sf
 
+from boundary_fixtures import beep_time, late_audio_video
 from tiktok_dm.config import CutConfig, DownloadConfig
 from tiktok_dm.loopback import serve_directory
 from tiktok_dm.manifest import ClipSpec
@@ -142,3 +144,13 @@ def test_cut_failures_name_the_clip(media, tmp_path):
     build_dir, silent = _cut(tmp_path / "silent", folder / "silent.mp4", 0.5, 2.5)
     assert not silent.ok and "audio is silent" in silent.error
     assert not list(build_dir.clips.glob("*")), "a failed cut must not leave a clip behind"
+
+
+def test_cut_keeps_a_late_starting_sound_track_on_the_video_clock(tmp_path):
+    source = late_audio_video(tmp_path / "late.mp4", beep_at_s=1.5, audio_starts_s=1.0)
+    build_dir, result = _cut(tmp_path / "build", source, 0.5, 3.0)
+    assert result.ok, result.error
+    samples, rate = sf.read(str(build_dir.absolute(result.outputs["audio"])))
+    assert len(samples) == round(2.5 * rate)
+    # The beep is 1.5 s into the source, so 1.0 s into the clip (without keeping the clock: 0.5 s).
+    assert beep_time(samples, rate) == pytest.approx(1.0, abs=0.03)

@@ -73,6 +73,18 @@ def probe(path: str | Path, count_frames: bool = False) -> MediaInfo:
     return info
 
 
+def audio_on_the_clock(sample_rate: int | None = None) -> str:
+    """An ffmpeg ``aresample`` filter (resampling to ``sample_rate`` if given) that keeps decoded audio on
+    the container's clock: silence fills a gap between packets and a late start.
+
+    Raw PCM and WAV have no timestamps: without it, a gap in the audio (joined or badly muxed files)
+    is dropped and every later sample lands early (16 compilations joined with the concat demuxer:
+    9.6 s early by the end, and the boundary detector's sound evidence was off by that much).
+    """
+    rate = f"{sample_rate}:" if sample_rate else ""
+    return f"aresample={rate}async=1:first_pts=0"
+
+
 def run_ffmpeg(args: Sequence[str], what: str) -> None:
     """Run ffmpeg quietly; on failure raise StageError naming ``what`` with ffmpeg's message."""
     command = [require_tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *map(str, args)]

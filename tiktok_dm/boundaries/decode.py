@@ -20,7 +20,7 @@ from typing import Iterator
 
 import numpy as np
 
-from tiktok_dm.media import MediaInfo, require_tool
+from tiktok_dm.media import MediaInfo, audio_on_the_clock, require_tool
 from tiktok_dm.records import StageError
 
 _STDERR_CHARS = 600
@@ -164,7 +164,8 @@ def decode_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     """The first audio stream as mono float32 at ``sample_rate``; raises StageError if ffmpeg fails."""
     path = Path(path)
     command = [require_tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
-               "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "pipe:1"]
+               "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(sample_rate), "-af", audio_on_the_clock(),
+               "-f", "f32le", "pipe:1"]
     completed = subprocess.run(command, capture_output=True)
     if completed.returncode != 0:
         message = completed.stderr.decode("utf-8", "replace").strip()[-_STDERR_CHARS:]

@@ -17,7 +17,7 @@ import soundfile as sf
 from tiktok_dm.atomic import atomic_path
 from tiktok_dm.config import CutConfig
 from tiktok_dm.manifest import ClipSpec
-from tiktok_dm.media import ffmpeg_version, probe, run_ffmpeg
+from tiktok_dm.media import audio_on_the_clock, ffmpeg_version, probe, run_ffmpeg
 from tiktok_dm.records import StageError
 from tiktok_dm.stages.base import ConfiguredStage
 
@@ -90,7 +90,8 @@ class CutStage(ConfiguredStage):
             "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact", video_out,
             # Exactly as many samples as the span: an AAC stream seeks to a frame boundary (a few samples
             # short) and a compilation's audio often ends before its picture; pad, then trim.
-            "-map", "0:a:0", "-af", f"aresample={config.sample_rate},apad=whole_len={samples},atrim=end_sample={samples}",
+            "-map", "0:a:0", "-af", f"{audio_on_the_clock(config.sample_rate)},apad=whole_len={samples},"
+                                    f"atrim=end_sample={samples}",
             "-ac", "1", "-c:a", "pcm_s16le",
             "-map_metadata", "-1", "-fflags", "+bitexact", audio_out,
         ]
