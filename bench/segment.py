@@ -358,6 +358,27 @@ def throughput(cases: list[Case], jobs: int) -> dict:
     return row
 
 
+def decode_floor(cases: list[Case], jobs: int) -> dict:
+    """The machine's speed at the moment: ffmpeg decoding the pictures alone, with our decoder options and
+    nothing else, ``jobs`` videos at a time. Our rows are only comparable between runs next to this one
+    (this machine's speed drifts by up to ~30 % within an hour)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tiktok_dm.boundaries.decode import FAST_DECODE_OPTIONS
+
+    def decode(case: Case) -> None:
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-threads", "1", *FAST_DECODE_OPTIONS, "-i", str(case.path),
+                        "-map", "0:v:0", "-f", "null", "-"], check=True)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(decode, sorted(cases, key=lambda case: -case.duration_s)))
+    wall = time.perf_counter() - started
+    video = sum(case.duration_s for case in cases)
+    return {"detector": f"(ffmpeg picture decode alone, {jobs} at a time)", "wall s": round(wall, 1),
+            "video s / wall s": round(video / wall, 1)}
+
+
 def joined_case(cases: list[Case], work: Path) -> Case:
     """The cases joined into one long compilation (concat demuxer, stream copy: the same pictures and sounds),
     as YouTube compilations are: 10-20 minutes. Its truth is the cases' truth moved by where each starts."""
@@ -591,6 +612,7 @@ def main() -> None:
     summary, by_kind = evaluate(cases, detectors)
     if args.jobs:
         summary.append(throughput(cases, args.jobs))
+        summary.append(decode_floor(cases, args.jobs))
     if args.joined:
         joined, _ = evaluate([joined_case(cases, args.work / args.split)], {"ours": ours})
         summary.append({**joined[0], "detector": "ours, one joined video"})
