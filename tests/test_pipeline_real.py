@@ -16,6 +16,7 @@ import soundfile as sf
 
 from compilations import REAL_COMPILATIONS, make_compilation, manifest_rows, write_manifest
 from tiktok_dm.build import build
+from tiktok_dm.songs.config import SongsConfig
 from tiktok_dm.compose import CompilationPart, compose_compilation
 from tiktok_dm.config import BuildConfig
 from tiktok_dm.loopback import serve_directory
@@ -153,7 +154,9 @@ def test_load_dataset_round_trip_with_decoded_audio(built, tmp_path, monkeypatch
     assert np.isfinite(keypoints[..., 0]).mean() > 0.3
     provenance = json.loads(row["tool_versions"])
     assert provenance["ffmpeg"].startswith("ffmpeg version") and provenance["yt_dlp"][:4].isdigit()
-    assert provenance["pose_backend"].startswith("mediapipe") and row["source_sha256"] and row["url"]
+    assert provenance["pose_backend"].startswith("mediapipe ") and row["source_sha256"] and row["url"]
+    assert provenance["pose_checkpoint"] == "mediapipe bundled model"
+    assert provenance["fingerprint"]["sample_rate"] == SongsConfig().sample_rate
     segment = segments["test"][0]
     assert np.asarray(segment["motion"]).shape == (60, 75)
     assert segment["audio"].get_all_samples().data.shape[-1] == 44100

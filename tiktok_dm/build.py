@@ -195,7 +195,8 @@ def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, p
     finally:
         executor.close()
 
-    clips_table = _clips_table(stages.clips, stages.status, downloads, cuts, poses, segments, stages.song_source)
+    clips_table = _clips_table(stages.clips, stages.status, downloads, cuts, poses, segments, stages.song_source,
+                               dataclasses.asdict(config.songs.fingerprint) if config.songs.enabled else None)
     pose_qa_report = _pose_qa_report(build_dir, cuts, poses)
     with timer("split+export"):
         dataset_dir = _split_and_export(clips_table, segments, build_dir, config)
@@ -372,7 +373,8 @@ class _ClipStages:
         return {stage.key(item): result for item, result in zip(items, results)}
 
 
-def _clips_table(clips, clip_status, downloads, cuts, poses, segments, song_source) -> pd.DataFrame:
+def _clips_table(clips, clip_status, downloads, cuts, poses, segments, song_source,
+                 fingerprint_settings: dict | None) -> pd.DataFrame:
     rows = []
     for clip in clips:
         status = clip_status[row_key(clip)]
@@ -403,7 +405,7 @@ def _clips_table(clips, clip_status, downloads, cuts, poses, segments, song_sour
             "pose_tracks": pose.outputs.get("num_tracks") if done else None,
             "pose_flags": "; ".join(pose.outputs.get("pose_flags", [])) if done else None,
             "source_sha256": source.outputs.get("sha256") if source is not None and source.ok else None,
-            "tool_versions": _tool_versions(source, cut, pose) if done else None,
+            "tool_versions": _tool_versions(source, cut, pose, fingerprint_settings) if done else None,
             "audio": cut.outputs["audio"] if done else None,
             "poses": pose.outputs["poses"] if done else None,
         })
@@ -418,13 +420,15 @@ def _pose_qa_report(build_dir: BuildDir, cuts: dict[str, StageResult], poses: di
     return report_flagged_clips(flagged, build_dir.root / "pose_qa") if flagged else None
 
 
-def _tool_versions(source: StageResult, cut: StageResult, pose: StageResult) -> str:
-    """Provenance of a clip: which tools (and versions) made it, as a JSON object."""
+def _tool_versions(source: StageResult, cut: StageResult, pose: StageResult, fingerprint_settings: dict | None) -> str:
+    """Provenance of a clip: which tools (and versions, checkpoint, fingerprint settings) made it, as a JSON object."""
     versions = {
         "tiktok_dm": __version__,
         "yt_dlp": source.outputs.get("yt_dlp_version", "unknown"),
         "ffmpeg": cut.outputs.get("ffmpeg_version", "unknown"),
         "pose_backend": pose.outputs.get("backend_version", pose.outputs.get("backend", "unknown")),
+        "pose_checkpoint": pose.outputs.get("checkpoint", "unknown"),
+        "fingerprint": fingerprint_settings,  # None: song ids were not fingerprinted
     }
     return json.dumps(versions, sort_keys=True)
 

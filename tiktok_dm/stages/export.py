@@ -39,7 +39,7 @@ METADATA_COLUMNS = {  # column -> datasets dtype of the clips config
     "start_s": "float64", "end_s": "float64", "duration_s": "float64", "num_dancers": "int32",
     "num_segments": "int32", "fps": "float32", "width": "int32", "height": "int32",
     "pose_backend": "string", "person_coverage": "float32", "source_sha256": "string",
-    "tool_versions": "string",  # JSON: tiktok_dm, yt_dlp, ffmpeg, pose backend versions
+    "tool_versions": "string",  # JSON: tiktok_dm, yt_dlp, ffmpeg, pose backend + checkpoint, fingerprint settings
 }
 
 

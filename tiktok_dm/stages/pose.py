@@ -60,6 +60,9 @@ class PoseStage(ConfiguredStage):
         return {
             "poses": self.build_dir.relative(target),
             "backend": self.config.backend,
+            "backend_version": _package_version(self.config.backend),
+            # openpifpaf: the checkpoint file it loaded; mediapipe's model ships inside its package.
+            "checkpoint": str(getattr(backend, "checkpoint_path", "") or f"{self.config.backend} bundled model"),
             "frames": frames,
             "persons": int(sequence.num_persons),
             "person_coverage": float(coverage),
@@ -69,3 +72,12 @@ class PoseStage(ConfiguredStage):
             "pose_flags": list(qa.flags),
             "pose_qa": qa.to_dict(),
         }
+
+
+def _package_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{name} {version(name)}"
+    except PackageNotFoundError:
+        return name
