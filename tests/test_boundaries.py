@@ -17,7 +17,7 @@ from tiktok_dm.boundaries.cli import segment_command
 from tiktok_dm.boundaries.decode import TimePart, decode_audio, time_parts
 from tiktok_dm.records import StageError
 from tiktok_dm.stages.base import run_item
-from tiktok_dm.stages.boundaries import BoundaryItem, BoundaryStage
+from tiktok_dm.stages.boundaries import BoundaryItem, BoundaryStage, config_for_side_by_side
 from tiktok_dm.workdir import BuildDir, sha256_of
 
 TOLERANCE_S = 0.5
@@ -90,6 +90,15 @@ def test_sound_that_starts_late_is_decoded_on_the_video_clock(tmp_path):
     samples = decode_audio(video, 11025)
     assert len(samples) / 11025 == pytest.approx(3.5, abs=0.05)  # 1 s of silence in front, then 2.5 s of sound
     assert beep_time(samples, 11025) == pytest.approx(1.5, abs=0.03)
+
+
+def test_compilations_analysed_side_by_side_get_one_decoding_process_each():
+    side_by_side = config_for_side_by_side(BoundaryConfig(), compilations=3, concurrency=2)
+    assert (side_by_side.decode_parts, side_by_side.decode_threads) == (1, 1)
+    assert config_for_side_by_side(BoundaryConfig(), compilations=1, concurrency=2) == BoundaryConfig()
+    assert config_for_side_by_side(BoundaryConfig(), compilations=3, concurrency=1) == BoundaryConfig()
+    chosen = BoundaryConfig(decode_parts=2)
+    assert config_for_side_by_side(chosen, compilations=3, concurrency=2) == chosen
 
 
 def test_hard_cut_is_a_boundary(cases, result):

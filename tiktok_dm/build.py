@@ -30,7 +30,7 @@ from tiktok_dm.config import BuildConfig
 from tiktok_dm.distribute import get_executor, run_stage
 from tiktok_dm.manifest import ClipSpec, Manifest
 from tiktok_dm.records import StageResult
-from tiktok_dm.stages.boundaries import BoundaryItem, BoundaryStage
+from tiktok_dm.stages.boundaries import BoundaryItem, BoundaryStage, config_for_side_by_side
 from tiktok_dm.stages.cut import CutItem, CutStage
 from tiktok_dm.stages.download import DownloadItem, DownloadStage
 from tiktok_dm.stages.export import export_dataset
@@ -298,10 +298,7 @@ class _ClipStages:
             if source.ok:
                 items.append(BoundaryItem(compilation.compilation_id, source.outputs["path"], source.outputs["sha256"]))
                 rows[compilation.compilation_id] = empty_rows[0]
-        config = self.config.boundaries
-        if config.decode_parts == 0 and len(items) > 1 and self.executor.concurrency > 1:
-            # Compilations are analysed side by side, about one per core: one decoding process each is fastest.
-            config = dataclasses.replace(config, decode_parts=1, decode_threads=config.decode_threads or 1)
+        config = config_for_side_by_side(self.config.boundaries, len(items), self.executor.concurrency)
         results = self._run(BoundaryStage(config, self.build_dir), items)
         for compilation_id, result in results.items():
             row = rows[compilation_id]

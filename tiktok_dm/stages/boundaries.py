@@ -51,3 +51,12 @@ class BoundaryStage(ConfiguredStage):
             "audio": result.has_audio,
             "warnings": list(result.warnings),
         }
+
+
+def config_for_side_by_side(config: BoundaryConfig, compilations: int, concurrency: int) -> BoundaryConfig:
+    """The config for ``compilations`` analysed by an executor running ``concurrency`` items at once: when
+    several run side by side (about one per core), one single-threaded decoding process each is fastest, so
+    an automatic ``decode_parts`` becomes 1; settings the user chose are kept."""
+    if config.decode_parts == 0 and compilations > 1 and concurrency > 1:
+        return dataclasses.replace(config, decode_parts=1, decode_threads=config.decode_threads or 1)
+    return config
