@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-
 from threadpoolctl import threadpool_limits
 
 from tiktok_dm.boundaries.audio import audio_features
@@ -89,7 +88,7 @@ def _detect_clips(path: Path, config: BoundaryConfig) -> BoundaryResult:
 def _describe_picture(path: Path, info: MediaInfo, config: BoundaryConfig) -> tuple[FrameDescriptors, np.ndarray, float]:
     """Descriptors of every analysis frame and the fine luma stream, the time parts decoded at once."""
     size = analysis_size(info, config.analysis_long_side)
-    wanted = config.decode_parts or len(os.sched_getaffinity(0))
+    wanted = config.decode_parts or _usable_cores()
     parts = time_parts(info.duration_s, config.analysis_fps, wanted, config.decode_min_part_s)
     threads = config.decode_threads or (1 if len(parts) > 1 else 0)
     decoders = [VideoDecoder(path, config.analysis_fps, size, config.fast_decode, threads=threads,
@@ -105,3 +104,9 @@ def _describe_picture(path: Path, info: MediaInfo, config: BoundaryConfig) -> tu
             break
     return (FrameDescriptors.concatenate(described), np.concatenate([decoder.fine for decoder in decoders]),
             decoders[0].fine_fps)
+
+
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):  # Linux: the cores this process may run on
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
