@@ -6,7 +6,9 @@ no in-loop deblocking and, for codecs with B-frames, no non-reference frames (ab
 decode work); ``fps`` then picks one frame per step, so frame ``i`` shows time ``i / fps``, give
 or take one source frame. Frames arrive in blocks so the whole video is never held in memory.
 The same decode also feeds a tiny (32x18 luma) stream at three times the step, which places each
-cut to about 1/30 s so that the sound can be checked exactly at the cut.
+cut to about 1/30 s so that the sound can be checked exactly at the cut. A long video's picture can
+be decoded in consecutive time parts (``TimePart``), one process each, to use every core; the sound
+is kept on the container's clock (gaps and a late start filled with silence).
 """
 
 from __future__ import annotations
