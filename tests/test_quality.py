@@ -176,7 +176,7 @@ def test_unshifted_real_clips_are_not_flagged(iper, romp):
 
 @pytest.mark.needs_shared
 def test_ambiguous_curve_is_undetermined_not_wrong(romp):
-    """A strict alias rule turns romp's periodic curve (aerobics at ~160 BPM) into 'undetermined'."""
+    """A strict alias rule turns romp's periodic curve (motion every 0.5 s, music at 161 BPM) into 'undetermined'."""
     estimate, _ = _offset(romp, 0.3, OffsetConfig(max_alias_ratio=0.6))
     assert not estimate.determined and "ambiguous" in estimate.reason
     assert estimate.offset_s is None and estimate.best_lag_s is not None

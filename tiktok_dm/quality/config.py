@@ -2,8 +2,8 @@
 
 The defaults were chosen on the two real clips with their own soundtrack in
 ``shared/testdata/real_dance`` (iper_akun_1: a man dribbling a basketball to a 129 BPM beat;
-romp_sample_video2: aerobics at ~160 BPM) and on the synthetic demo clips; the measurements are
-in the docstrings of :mod:`tiktok_dm.quality.kinematic` and
+romp_sample_video2: aerobics repeating every 0.5 s over music at 161 BPM, not danced to it) and
+on the synthetic demo clips; the measurements are in the docstrings of :mod:`tiktok_dm.quality.kinematic` and
 :mod:`tiktok_dm.quality.alignment`. Values marked "convention" are round numbers, not fitted.
 """
 
