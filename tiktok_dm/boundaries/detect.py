@@ -91,8 +91,8 @@ def _describe_picture(path: Path, info: MediaInfo, config: BoundaryConfig) -> tu
     wanted = config.decode_parts or _usable_cores()
     parts = time_parts(info.duration_s, config.analysis_fps, wanted, config.decode_min_part_s)
     threads = config.decode_threads or (1 if len(parts) > 1 else 0)
-    decoders = [VideoDecoder(path, config.analysis_fps, size, config.fast_decode, threads=threads,
-                             part=part if len(parts) > 1 else None) for part in parts]
+    decoders = [VideoDecoder(path, config.analysis_fps, size, config.fast_decode, threads=threads, part=part)
+                for part in parts]
     with ThreadPoolExecutor(len(decoders)) as pool:
         described = list(pool.map(lambda decoder: describe_frames(decoder.blocks(), config.analysis_fps, config),
                                   decoders))
