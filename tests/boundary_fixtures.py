@@ -106,6 +106,13 @@ def empty_video(out: Path) -> Path:
     return out
 
 
+def keyframes_every(out: Path, seconds: float, interval_s: float) -> Path:
+    """A moving test picture with a keyframe exactly every ``interval_s`` (30 fps, no scene-cut keyframes)."""
+    _ffmpeg("-f", "lavfi", "-i", f"testsrc=d={seconds}:s=128x72:r=30", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+            "-g", str(int(round(interval_s * 30))), "-x264-params", "scenecut=0", out)
+    return out
+
+
 def unreadable(out: Path) -> Path:
     out.write_text("this is not a video\n")
     return out

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from boundary_fixtures import (audio_only, beep_time, build_hard_cases, empty_video, late_audio_video, reencoded,
-                               unreadable, without_audio)
+from boundary_fixtures import (audio_only, beep_time, build_hard_cases, empty_video, keyframes_every, late_audio_video,
+                               reencoded, unreadable, without_audio)
 from tiktok_dm.boundaries import BoundaryConfig, detect_clips, plot_signals, read_clips_csv, write_clips_csv
 from tiktok_dm.boundaries.cli import segment_command
-from tiktok_dm.boundaries.decode import TimePart, decode_audio, time_parts
+from tiktok_dm.boundaries.decode import KeyframeIndex, TimePart, decode_audio, time_parts
+from tiktok_dm.media import probe, probe_in_process
 from tiktok_dm.records import StageError
 from tiktok_dm.stages.base import run_item
 from tiktok_dm.stages.boundaries import BoundaryItem, BoundaryStage, config_for_side_by_side
@@ -64,6 +65,37 @@ def test_time_parts_cover_the_video_on_the_analysis_frame_grid():
     assert [part.frame_count for part in parts] == [238, 237, 237, None]
     assert len(time_parts(25.0, 10.0, 4, 10.0)) == 2  # no part shorter than the minimum
     assert time_parts(5.0, 10.0, 4, 10.0) == [TimePart(0, None)]
+
+
+def test_later_parts_start_just_after_the_keyframe_nearest_their_even_split():
+    keyframes = [0.0, 21.05, 52.0, 68.0]
+    nearest = lambda t: min(keyframes, key=lambda k: abs(k - t))  # noqa: E731
+    parts = time_parts(95.0, 10.0, 4, 10.0, keyframe_near=nearest)
+    # Even split points 23.8, 47.5, 71.2 s; nearest keyframes 21.05, 52.0, 68.0 s; first grid frame at or after.
+    assert [part.first_frame for part in parts] == [0, 211, 520, 680]
+    assert [part.frame_count for part in parts] == [211, 309, 160, None]
+    # A keyframe that would leave a part without frames is not used; no keyframe found: the even split.
+    assert time_parts(95.0, 10.0, 4, 10.0, keyframe_near=lambda t: 0.0) == time_parts(95.0, 10.0, 4, 10.0)
+    assert time_parts(95.0, 10.0, 4, 10.0, keyframe_near=lambda t: None) == time_parts(95.0, 10.0, 4, 10.0)
+
+
+def test_keyframes_are_read_from_the_container_index(tmp_path):
+    video = keyframes_every(tmp_path / "gop.mp4", seconds=6, interval_s=1.5)
+    with KeyframeIndex(video) as index:
+        assert index.near(1.4) == pytest.approx(1.5) and index.near(2.0) == pytest.approx(1.5)
+        assert index.near(2.4) == pytest.approx(3.0) and index.near(3.0) == pytest.approx(3.0)
+    with KeyframeIndex(unreadable(tmp_path / "bad.mp4")) as index:
+        assert index.near(1.0) is None
+
+
+def test_in_process_probe_agrees_with_ffprobe(cases, tmp_path):
+    for path in (cases.path, audio_only(cases.path, tmp_path / "sound.m4a"), without_audio(cases.path, tmp_path / "v.mp4")):
+        ours, theirs = probe_in_process(path), probe(path)
+        assert (ours.has_video, ours.has_audio, ours.width, ours.height, ours.audio_sample_rate) == \
+               (theirs.has_video, theirs.has_audio, theirs.width, theirs.height, theirs.audio_sample_rate)
+        assert ours.fps == pytest.approx(theirs.fps) and ours.duration_s == pytest.approx(theirs.duration_s, abs=0.05)
+    with pytest.raises(StageError, match="bad.mp4"):
+        probe_in_process(unreadable(tmp_path / "bad.mp4"))
 
 
 def test_parts_decoded_at_once_give_the_frames_and_clips_of_one_pass(cases):

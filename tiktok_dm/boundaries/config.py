@@ -33,9 +33,10 @@ class BoundaryConfig:
     # The picture is decoded in this many consecutive time parts at once, one ffmpeg process each
     # (0: one per CPU core this process may use). H.264 frame threading keeps only ~1.4 of 2 cores
     # busy; one single-threaded decoder per core keeps both, so one video is analysed as fast as two
-    # at a time. Each part starts on the analysis grid and the decoder seeks to the keyframe
-    # before it, so the frames are the same as from one pass. When several compilations are
-    # analysed at once (build workers, bench --jobs), 1 part per video is best.
+    # at a time. Each part starts on the analysis grid just after the keyframe nearest its even
+    # split point (so little is decoded in vain) and the decoder seeks to that keyframe, so the
+    # frames are the same as from one pass. When several compilations are analysed at once (build
+    # workers, bench --jobs), 1 part per video is best.
     decode_parts: int = 0
     # Parts are at least this long: each one decodes from the keyframe before its start.
     decode_min_part_s: float = 10.0

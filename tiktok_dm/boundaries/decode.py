@@ -1,14 +1,15 @@
 """Decode a compilation once for analysis: small RGB frames at a fixed step, and mono PCM at a low rate.
 
-Both come straight out of ffmpeg pipes, in parallel (one process per stream, the audio read on
-a thread). The picture is decoded with the cheap options a thumbnail-sized analysis can afford:
+Both come straight out of ffmpeg pipes, in parallel (one process per stream; ``InBackground`` runs
+the sound's on a thread). The picture is decoded with the cheap options a thumbnail-sized analysis can afford:
 no in-loop deblocking and, for codecs with B-frames, no non-reference frames (about half the
 decode work); ``fps`` then picks one frame per step, so frame ``i`` shows time ``i / fps``, give
 or take one source frame. Frames arrive in blocks so the whole video is never held in memory.
 The same decode also feeds a tiny (32x18 luma) stream at three times the step, which places each
 cut to about 1/30 s so that the sound can be checked exactly at the cut. A long video's picture can
-be decoded in consecutive time parts (``TimePart``), one process each, to use every core; the sound
-is kept on the container's clock (gaps and a late start filled with silence).
+be decoded in consecutive time parts (``TimePart``), one process each, to use every core, split
+next to keyframes (``KeyframeIndex``, read by PyAV from the container's index); the sound is kept on
+the container's clock (gaps and a late start filled with silence).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import os
 import subprocess
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
+import av
 import numpy as np
 
 from tiktok_dm.media import MediaInfo, audio_on_the_clock, require_tool
@@ -29,6 +31,7 @@ _STDERR_CHARS = 600
 # No in-loop deblocking, no non-reference frames: thumbnails look the same for about half the work.
 FAST_DECODE_OPTIONS = ["-skip_frame", "noref", "-skip_loop_filter", "all"]
 BLOCK_FRAMES = 256
+T = TypeVar("T")
 
 
 def analysis_size(info: MediaInfo, long_side: int) -> tuple[int, int]:
@@ -147,12 +150,77 @@ class TimePart:
         return options
 
 
-def time_parts(duration_s: float, fps: float, parts: int, min_part_s: float) -> list[TimePart]:
-    """Split ``duration_s`` into at most ``parts`` consecutive parts of at least ``min_part_s``, on the frame grid."""
+def time_parts(duration_s: float, fps: float, parts: int, min_part_s: float,
+               keyframe_near: Callable[[float], float | None] | None = None) -> list[TimePart]:
+    """Split ``duration_s`` into at most ``parts`` consecutive parts of at least ``min_part_s``, on the frame grid.
+
+    A part's decoder starts at the keyframe before the part, and decodes in vain up to there (up to a
+    keyframe interval, 2-10 s in compilations). With ``keyframe_near`` (the time of the keyframe
+    nearest to a time, or None), each later part starts instead on the first analysis frame after
+    the keyframe nearest to its even split point, if that still leaves every part a frame: less
+    work, and the longest part (what the wall time waits for) is never longer than without it.
+    """
     count = max(1, min(parts, int(duration_s // min_part_s)))
     total = int(np.floor(duration_s * fps))
     starts = [int(round(k * total / count)) for k in range(count)]
+    if keyframe_near is not None:
+        for k in range(1, count):
+            keyframe = keyframe_near(starts[k] / fps)
+            if keyframe is None:
+                continue
+            # 1e-6: a keyframe on the grid (as the timestamp arithmetic may leave it) is that frame.
+            snapped = int(np.ceil(keyframe * fps - 1e-6))
+            upper = starts[k + 1] if k + 1 < count else total
+            if starts[k - 1] < snapped < upper:
+                starts[k] = snapped
     return [TimePart(start, (starts[k + 1] - start) if k + 1 < count else None) for k, start in enumerate(starts)]
+
+
+class KeyframeIndex:
+    """Keyframe times of a video's first video stream, looked up in the container's index (no decoding).
+
+    Times are on ffmpeg's clock for the file (the container's start time is 0), as ``-ss`` reads them.
+    ``near`` gives None when the container cannot seek or has no index: time parts then start on
+    their even split points, which only costs some decoding in vain.
+    """
+
+    def __init__(self, path: str | Path):
+        try:
+            self._container = av.open(str(path))
+            self._stream = self._container.streams.video[0]
+        except (av.FFmpegError, OSError, IndexError):
+            self._container = None
+        else:
+            self._offset_s = (self._container.start_time or 0) / av.time_base
+
+    def __enter__(self) -> "KeyframeIndex":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._container is not None:
+            self._container.close()
+
+    def near(self, time_s: float) -> float | None:
+        if self._container is None:
+            return None
+        found = [self._keyframe(time_s, backward) for backward in (True, False)]
+        found = [t for t in found if t is not None]
+        return min(found, key=lambda t: abs(t - time_s)) if found else None
+
+    def _keyframe(self, time_s: float, backward: bool) -> float | None:
+        """The keyframe at or before (``backward``) or at or after ``time_s``."""
+        stream = self._stream
+        target = int((time_s + self._offset_s) / stream.time_base)
+        try:
+            self._container.seek(target, stream=stream, backward=backward)
+            for packet in self._container.demux(stream):
+                if packet.pts is not None:
+                    keyframe = float(packet.pts * stream.time_base) - self._offset_s
+                    on_its_side = keyframe <= time_s + 1e-6 if backward else keyframe >= time_s - 1e-6
+                    return keyframe if packet.is_keyframe and on_its_side else None
+        except (av.FFmpegError, OSError):
+            return None
+        return None
 
 
 def _drain(fd: int, chunks: list[bytes]) -> None:
@@ -177,23 +245,23 @@ def decode_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     return np.frombuffer(completed.stdout, np.float32).copy()
 
 
-class BackgroundAudio:
-    """Decode the audio on a thread while the picture is being analysed; ``result()`` joins it."""
+class InBackground:
+    """Run ``work()`` on a thread from now on; ``result()`` joins it and returns its value or raises its error."""
 
-    def __init__(self, path: str | Path, sample_rate: int):
-        self._samples: np.ndarray | None = None
+    def __init__(self, work: Callable[[], T]):
+        self._value: T | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(path, sample_rate), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True)
         self._thread.start()
 
-    def _run(self, path, sample_rate) -> None:
+    def _run(self, work: Callable[[], T]) -> None:
         try:
-            self._samples = decode_audio(path, sample_rate)
+            self._value = work()
         except BaseException as error:  # handed to the caller in result()
             self._error = error
 
-    def result(self) -> np.ndarray:
+    def result(self) -> T:
         self._thread.join()
         if self._error is not None:
             raise self._error
-        return self._samples
+        return self._value

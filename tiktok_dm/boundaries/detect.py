@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from tiktok_dm.boundaries.audio import audio_features
+from tiktok_dm.boundaries.audio import AudioFeatures, audio_features
 from tiktok_dm.boundaries.config import BoundaryConfig
-from tiktok_dm.boundaries.decode import BackgroundAudio, VideoDecoder, analysis_size, time_parts
+from tiktok_dm.boundaries.decode import InBackground, KeyframeIndex, VideoDecoder, analysis_size, decode_audio, time_parts
 from tiktok_dm.boundaries.fusion import assemble, dropped_spans, judge, propose
 from tiktok_dm.boundaries.result import BoundaryResult
 from tiktok_dm.boundaries.visual import FrameDescriptors, compute_signals, describe_frames
-from tiktok_dm.media import MediaInfo, probe
+from tiktok_dm.media import MediaInfo, probe_in_process
 from tiktok_dm.records import StageError
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def _detect_clips(path: Path, config: BoundaryConfig) -> BoundaryResult:
     if not path.is_file():
         raise StageError(f"{path}: no such file")
     try:
-        info = probe(path)
+        info = probe_in_process(path)
     except StageError as error:
         raise StageError(f"{path.name} is not a readable video: {error}") from error
     if not info.has_video:
@@ -49,33 +49,25 @@ def _detect_clips(path: Path, config: BoundaryConfig) -> BoundaryResult:
     if info.duration_s <= 0:
         raise StageError(f"{path.name} is 0 s long: nothing to segment")
     warnings = []
-    background = BackgroundAudio(path, config.audio_sample_rate) if info.has_audio else None
-    if background is None:
+    # The sound is decoded and analysed while the picture decodes: on the cores, not after them.
+    sound = InBackground(lambda: _sound_evidence(path, config)) if info.has_audio else None
+    if sound is None:
         warnings.append(f"{path.name} has no audio stream: boundaries are decided on the picture alone, so "
                         "internal camera cuts cannot be told from clip boundaries")
         log.warning("%s", warnings[-1])
 
     descriptors, fine, fine_fps = _describe_picture(path, info, config)
-    samples = None
-    if background is not None:
-        try:
-            samples = background.result()
-        except StageError as error:
-            warnings.append(f"{error}; deciding on the picture alone")
+    features = None
+    if sound is not None:
+        features, problem = sound.result()
+        if problem:
+            warnings.append(problem)
             log.warning("%s", warnings[-1])
     if len(descriptors) == 0:
         raise StageError(f"{path.name} has no decodable video frames (0 s of picture)")
     duration = min(info.duration_s, len(descriptors) / config.analysis_fps)
 
     visual = compute_signals(descriptors, fine, fine_fps, config)
-    features = None
-    if samples is not None:
-        if len(samples) < config.audio_sample_rate * 0.1:
-            warnings.append(f"{path.name}: the audio stream is (nearly) empty; deciding on the picture alone")
-            log.warning("%s", warnings[-1])
-        else:
-            features = audio_features(samples, config.audio_sample_rate)
-
     spans = dropped_spans(visual, descriptors.luma, duration, config)
     candidates = judge(propose(visual, spans, config), spans, features, config)
     clips, dropped, candidates = assemble(duration, candidates, spans, config)
@@ -85,11 +77,25 @@ def _detect_clips(path: Path, config: BoundaryConfig) -> BoundaryResult:
                           warnings)
 
 
+def _sound_evidence(path: Path, config: BoundaryConfig) -> tuple[AudioFeatures | None, str | None]:
+    """The sound's features, or None and why the boundaries must be decided on the picture alone."""
+    try:
+        samples = decode_audio(path, config.audio_sample_rate)
+    except StageError as error:
+        return None, f"{error}; deciding on the picture alone"
+    if len(samples) < config.audio_sample_rate * 0.1:
+        return None, f"{path.name}: the audio stream is (nearly) empty; deciding on the picture alone"
+    return audio_features(samples, config.audio_sample_rate), None
+
+
 def _describe_picture(path: Path, info: MediaInfo, config: BoundaryConfig) -> tuple[FrameDescriptors, np.ndarray, float]:
     """Descriptors of every analysis frame and the fine luma stream, the time parts decoded at once."""
     size = analysis_size(info, config.analysis_long_side)
     wanted = config.decode_parts or _usable_cores()
     parts = time_parts(info.duration_s, config.analysis_fps, wanted, config.decode_min_part_s)
+    if len(parts) > 1:
+        with KeyframeIndex(path) as keyframes:
+            parts = time_parts(info.duration_s, config.analysis_fps, wanted, config.decode_min_part_s, keyframes.near)
     threads = config.decode_threads or (1 if len(parts) > 1 else 0)
     decoders = [VideoDecoder(path, config.analysis_fps, size, config.fast_decode, threads=threads, part=part)
                 for part in parts]
