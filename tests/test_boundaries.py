@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from boundary_fixtures import (audio_only, beep_time, build_hard_cases, empty_vi
                                reencoded, unreadable, without_audio)
 from tiktok_dm.boundaries import BoundaryConfig, detect_clips, plot_signals, read_clips_csv, write_clips_csv
 from tiktok_dm.boundaries.cli import segment_command
-from tiktok_dm.boundaries.decode import KeyframeIndex, TimePart, decode_audio, time_parts
+from tiktok_dm.boundaries.decode import KeyframeIndex, TimePart, VideoDecoder, decode_audio, time_parts
 from tiktok_dm.media import probe, probe_in_process
 from tiktok_dm.records import StageError
 from tiktok_dm.stages.base import run_item
@@ -86,6 +87,18 @@ def test_keyframes_are_read_from_the_container_index(tmp_path):
         assert index.near(2.4) == pytest.approx(3.0) and index.near(3.0) == pytest.approx(3.0)
     with KeyframeIndex(unreadable(tmp_path / "bad.mp4")) as index:
         assert index.near(1.0) is None
+
+
+def test_fine_stream_comes_out_in_tiles_and_keeps_every_real_frame(tmp_path):
+    video = keyframes_every(tmp_path / "pattern.mp4", seconds=6, interval_s=1.5)
+    decoder = VideoDecoder(video, 10.0, (128, 72), fast_decode=False)
+    analysis_frames = sum(len(block) for block in decoder.blocks())
+    one_by_one = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(video), "-vf",
+                                 "fps=30:start_time=0:round=near,scale=32:18:flags=fast_bilinear,format=gray",
+                                 "-f", "rawvideo", "-"], capture_output=True, check=True).stdout
+    expected = np.frombuffer(one_by_one, np.uint8).reshape(-1, 18, 32)
+    assert analysis_frames == 60 and len(decoder.fine) == 3 * 60 - 1  # the padding of the last tile is left out
+    assert np.array_equal(decoder.fine, expected[: len(decoder.fine)])
 
 
 def test_in_process_probe_agrees_with_ffprobe(cases, tmp_path):
