@@ -1,6 +1,6 @@
 """Decode a compilation once for analysis: small RGB frames at a fixed step, and mono PCM at a low rate.
 
-Both come straight out of ffmpeg pipes, in parallel (one process per stream; ``InBackground`` runs
+Both come straight out of ffmpeg pipes, in parallel (one process per stream; the detector reads
 the sound's on a thread). The picture is decoded with the cheap options a thumbnail-sized analysis can afford:
 no in-loop deblocking and, for codecs with B-frames, no non-reference frames (about half the
 decode work); ``fps`` then picks one frame per step, so frame ``i`` shows time ``i / fps``, give
@@ -19,7 +19,7 @@ import os
 import subprocess
 import threading
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, Iterator
 
 import av
 import numpy as np
@@ -31,7 +31,6 @@ _STDERR_CHARS = 600
 # No in-loop deblocking, no non-reference frames: thumbnails look the same for about half the work.
 FAST_DECODE_OPTIONS = ["-skip_frame", "noref", "-skip_loop_filter", "all"]
 BLOCK_FRAMES = 256
-T = TypeVar("T")
 
 
 def analysis_size(info: MediaInfo, long_side: int) -> tuple[int, int]:
@@ -249,25 +248,3 @@ def decode_audio(path: str | Path, sample_rate: int) -> np.ndarray:
         message = completed.stderr.decode("utf-8", "replace").strip()[-_STDERR_CHARS:]
         raise StageError(f"ffmpeg cannot decode the audio of {path.name}: {message}")
     return np.frombuffer(completed.stdout, np.float32).copy()
-
-
-class InBackground:
-    """Run ``work()`` on a thread from now on; ``result()`` joins it and returns its value or raises its error."""
-
-    def __init__(self, work: Callable[[], T]):
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True)
-        self._thread.start()
-
-    def _run(self, work: Callable[[], T]) -> None:
-        try:
-            self._value = work()
-        except BaseException as error:  # handed to the caller in result()
-            self._error = error
-
-    def result(self) -> T:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value

@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from tiktok_dm.boundaries.audio import AudioFeatures, audio_features
 from tiktok_dm.boundaries.config import BoundaryConfig
-from tiktok_dm.boundaries.decode import InBackground, KeyframeIndex, VideoDecoder, analysis_size, decode_audio, time_parts
+from tiktok_dm.boundaries.decode import KeyframeIndex, VideoDecoder, analysis_size, decode_audio, time_parts
 from tiktok_dm.boundaries.fusion import assemble, dropped_spans, judge, propose
 from tiktok_dm.boundaries.result import BoundaryResult
 from tiktok_dm.boundaries.visual import FrameDescriptors, compute_signals, describe_frames
@@ -49,20 +49,18 @@ def _detect_clips(path: Path, config: BoundaryConfig) -> BoundaryResult:
     if info.duration_s <= 0:
         raise StageError(f"{path.name} is 0 s long: nothing to segment")
     warnings = []
-    # The sound is decoded and analysed while the picture decodes: on the cores, not after them.
-    sound = InBackground(lambda: _sound_evidence(path, config)) if info.has_audio else None
-    if sound is None:
+    if not info.has_audio:
         warnings.append(f"{path.name} has no audio stream: boundaries are decided on the picture alone, so "
                         "internal camera cuts cannot be told from clip boundaries")
         log.warning("%s", warnings[-1])
-
-    descriptors, fine, fine_fps = _describe_picture(path, info, config)
-    features = None
-    if sound is not None:
-        features, problem = sound.result()
-        if problem:
-            warnings.append(problem)
-            log.warning("%s", warnings[-1])
+    with ThreadPoolExecutor(1) as sound_thread:
+        # The sound is decoded and analysed while the picture decodes: on the cores, not after them.
+        sound = sound_thread.submit(_sound_evidence, path, config) if info.has_audio else None
+        descriptors, fine, fine_fps = _describe_picture(path, info, config)
+        features, problem = sound.result() if sound is not None else (None, None)
+    if problem:
+        warnings.append(problem)
+        log.warning("%s", warnings[-1])
     if len(descriptors) == 0:
         raise StageError(f"{path.name} has no decodable video frames (0 s of picture)")
     duration = min(info.duration_s, len(descriptors) / config.analysis_fps)
