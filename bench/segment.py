@@ -365,10 +365,11 @@ def decode_floor(cases: list[Case], jobs: int) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     from tiktok_dm.boundaries.decode import FAST_DECODE_OPTIONS
+    from tiktok_dm.media import analysis_ffmpeg
 
     def decode(case: Case) -> None:
-        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-threads", "1", *FAST_DECODE_OPTIONS, "-i", str(case.path),
-                        "-map", "0:v:0", "-f", "null", "-"], check=True)
+        subprocess.run([analysis_ffmpeg(), "-nostdin", "-v", "error", "-threads", "1", *FAST_DECODE_OPTIONS,
+                        "-i", str(case.path), "-map", "0:v:0", "-f", "null", "-"], check=True)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(jobs) as pool:

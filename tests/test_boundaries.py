@@ -16,7 +16,7 @@ from boundary_fixtures import (audio_only, beep_time, build_hard_cases, empty_vi
 from tiktok_dm.boundaries import BoundaryConfig, detect_clips, plot_signals, read_clips_csv, write_clips_csv
 from tiktok_dm.boundaries.cli import segment_command
 from tiktok_dm.boundaries.decode import KeyframeIndex, TimePart, VideoDecoder, decode_audio, time_parts
-from tiktok_dm.media import probe, probe_in_process
+from tiktok_dm.media import analysis_ffmpeg, probe, probe_in_process
 from tiktok_dm.records import StageError
 from tiktok_dm.stages.base import run_item
 from tiktok_dm.stages.boundaries import BoundaryItem, BoundaryStage, config_for_side_by_side
@@ -128,6 +128,53 @@ def test_decoding_processes_and_threads_are_not_part_of_the_stage_identity(tmp_p
     default = BoundaryStage(BoundaryConfig(), build_dir).settings_identity()
     assert BoundaryStage(BoundaryConfig(decode_parts=1, decode_threads=1), build_dir).settings_identity() == default
     assert BoundaryStage(BoundaryConfig(min_clip_s=4.0), build_dir).settings_identity() != default
+
+
+@pytest.fixture
+def fresh_analysis_ffmpeg():
+    analysis_ffmpeg.cache_clear()
+    yield analysis_ffmpeg
+    analysis_ffmpeg.cache_clear()
+
+
+def test_analysis_decodes_run_the_static_ffmpeg_and_see_what_the_system_one_sees(cases, fresh_analysis_ffmpeg,
+                                                                               monkeypatch):
+    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
+    static, system = fresh_analysis_ffmpeg(), shutil.which("ffmpeg")
+    assert "imageio_ffmpeg" in static and static != system  # the package's dependency brings the static build
+
+    def decoded(binary: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        monkeypatch.setattr("tiktok_dm.boundaries.decode.analysis_ffmpeg", lambda: binary)
+        decoder = VideoDecoder(cases.path, 10.0, (128, 72), part=TimePart(40, 60))
+        frames = np.concatenate(list(decoder.blocks()))
+        return frames, decoder.fine, decode_audio(cases.path, 11025)
+
+    (frames, fine, sound), (system_frames, system_fine, system_sound) = decoded(static), decoded(system)
+    assert np.array_equal(frames, system_frames) and np.array_equal(fine, system_fine)
+    assert len(sound) == len(system_sound) and np.abs(sound - system_sound).max() < 1e-5
+
+
+def test_analysis_ffmpeg_honours_imageio_ffmpeg_exe_and_falls_back_to_path(cases, fresh_analysis_ffmpeg,
+                                                                           monkeypatch, tmp_path):
+    calls = tmp_path / "calls.log"
+    wrapper = tmp_path / "ffmpeg-wrapper"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {shutil.which("ffmpeg")} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(wrapper))
+    assert fresh_analysis_ffmpeg() == str(wrapper)
+    detect_clips(cases.path, BoundaryConfig(decode_parts=2))
+    started = calls.read_text().splitlines()
+    assert len(started) == 3 and sum("0:a:0" in line for line in started) == 1  # two picture parts, one sound
+
+    import imageio_ffmpeg
+
+    def no_build():
+        raise RuntimeError("No ffmpeg exe could be found")
+
+    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE")
+    monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", no_build)
+    fresh_analysis_ffmpeg.cache_clear()
+    assert fresh_analysis_ffmpeg() == shutil.which("ffmpeg")
 
 
 def test_sound_that_starts_late_is_decoded_on_the_video_clock(tmp_path):
