@@ -16,7 +16,7 @@ from boundary_fixtures import (audio_only, beep_time, build_hard_cases, empty_vi
 from tiktok_dm.boundaries import BoundaryConfig, detect_clips, plot_signals, read_clips_csv, write_clips_csv
 from tiktok_dm.boundaries.cli import segment_command
 from tiktok_dm.boundaries.decode import KeyframeIndex, TimePart, VideoDecoder, decode_audio, time_parts
-from tiktok_dm.media import analysis_ffmpeg, probe, probe_in_process
+from tiktok_dm.media import analysis_ffmpeg, ffmpeg_version, probe, probe_in_process
 from tiktok_dm.records import StageError
 from tiktok_dm.stages.base import run_item
 from tiktok_dm.stages.boundaries import BoundaryItem, BoundaryStage, config_for_side_by_side
@@ -93,7 +93,7 @@ def test_fine_stream_comes_out_in_tiles_and_keeps_every_real_frame(tmp_path):
     video = keyframes_every(tmp_path / "pattern.mp4", seconds=6, interval_s=1.5)
     decoder = VideoDecoder(video, 10.0, (128, 72), fast_decode=False)
     analysis_frames = sum(len(block) for block in decoder.blocks())
-    one_by_one = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(video), "-vf",
+    one_by_one = subprocess.run([analysis_ffmpeg(), "-nostdin", "-loglevel", "error", "-i", str(video), "-vf",
                                  "fps=30:start_time=0:round=near,scale=32:18:flags=fast_bilinear,format=gray",
                                  "-f", "rawvideo", "-"], capture_output=True, check=True).stdout
     expected = np.frombuffer(one_by_one, np.uint8).reshape(-1, 18, 32)
@@ -139,6 +139,10 @@ def fresh_analysis_ffmpeg():
 
 def test_analysis_decodes_run_the_static_ffmpeg_and_see_what_the_system_one_sees(cases, fresh_analysis_ffmpeg,
                                                                                monkeypatch):
+    """The detector was calibrated on Debian 12's ffmpeg 5.1 (what scripts/install.sh installs); the pinned static
+    build must give it the same frames."""
+    if not ffmpeg_version().startswith("ffmpeg version 5.1"):
+        pytest.skip(f"the system ffmpeg is not the 5.1 the detector was calibrated on: {ffmpeg_version()}")
     monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
     static, system = fresh_analysis_ffmpeg(), shutil.which("ffmpeg")
     assert "imageio_ffmpeg" in static and static != system  # the package's dependency brings the static build
