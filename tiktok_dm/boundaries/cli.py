@@ -45,6 +45,9 @@ def segment_command(video: Path, out_path: Path, min_clip_s: float, debug_plot: 
     a cut where the sound changes too is a boundary, even when both clips use the same song (the
     song restarts or jumps). Without an audio track every cut counts (with a warning).
 
+    Decoding uses the static ffmpeg of the imageio-ffmpeg dependency (it starts in milliseconds);
+    set IMAGEIO_FFMPEG_EXE to run another.
+
     \b
     Example:
       tiktok-dm segment compilation.mp4 --out clips.csv --debug-plot clips.png
