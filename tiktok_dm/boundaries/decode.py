@@ -1,8 +1,8 @@
 """Decode a compilation once for analysis: small RGB frames at a fixed step, and mono PCM at a low rate.
 
 Both come straight out of ffmpeg pipes, in parallel (one process per stream; the detector reads
-the sound's on a thread), from ``media.analysis_ffmpeg`` (a static build that starts in a few ms). The picture is decoded with the cheap options a thumbnail-sized analysis can afford:
-no in-loop deblocking and, for codecs with B-frames, no non-reference frames (about half the
+the sound's on a thread), from ``media.analysis_ffmpeg`` (a static build that starts in a few ms).
+The picture is decoded with the cheap options a thumbnail-sized analysis can afford: no in-loop deblocking and, for codecs with B-frames, no non-reference frames (about half the
 decode work); ``fps`` then picks one frame per step, so frame ``i`` shows time ``i / fps``, give
 or take one source frame. Frames arrive in blocks so the whole video is never held in memory.
 The same decode also feeds a tiny (32x18 luma) stream at three times the step, which places each
