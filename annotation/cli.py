@@ -54,8 +54,8 @@ def push(url: str, project_title: str, manifest: Path, build_dir: Path, kind: st
     from annotation.client import api_key_from_env, connect, label_studio_errors
     from annotation.projects import ProjectKind, ensure_project
     from annotation.push import build_tasks, media_folder, push_tasks
-    from tiktok_dm.manifest import Manifest
-    from tiktok_dm.workdir import BuildDir
+    from tiktok_dm.model.build_dir import BuildDir
+    from tiktok_dm.model.manifest import Manifest
 
     with _errors_to_exit():
         root = _document_root(document_root)
@@ -121,7 +121,7 @@ class _errors_to_exit:
         return self
 
     def __exit__(self, kind, error, traceback):
-        from tiktok_dm.manifest import ManifestError
+        from tiktok_dm.model.manifest import ManifestError
 
         if isinstance(error, (AnnotationError, ManifestError, ValueError)):
             click.echo(f"error: {error}", err=True)

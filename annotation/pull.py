@@ -20,8 +20,8 @@ import pandas as pd
 from annotation.client import AnnotationError
 from annotation.projects import ProjectKind, known_labels
 from annotation.timeline import frames_to_seconds
-from tiktok_dm.atomic import atomic_write_text
-from tiktok_dm.manifest import Manifest
+from tiktok_dm.model.atomic import atomic_write_text
+from tiktok_dm.model.manifest import Manifest
 
 USABLE_COLUMN = "usable"
 NOTES_COLUMN = "notes"

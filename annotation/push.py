@@ -18,8 +18,10 @@ from annotation.client import AnnotationError
 from annotation.projects import ProjectKind
 from annotation.timeline import seconds_to_frames
 from tiktok_dm import __version__
-from tiktok_dm.manifest import Manifest
-from tiktok_dm.workdir import BuildDir, url_key
+from tiktok_dm.model.build_dir import BuildDir
+from tiktok_dm.model.manifest import Manifest
+from tiktok_dm.model.names import proposed_clip_id, url_key
+from tiktok_dm.model.outputs import BoundaryOutput, CutOutput, DownloadOutput, PoseOutput
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +62,12 @@ def compilation_tasks(manifest: Manifest, build_dir: BuildDir, document_root: Pa
     """One task per compilation: its downloaded video, the clip spans as timeline regions."""
     tasks, not_downloaded = [], []
     for compilation in manifest.compilations:
-        source = build_dir.read_result("download", url_key(compilation.url))
+        source = build_dir.read_record(DownloadOutput, url_key(compilation.url))
         if source is None or not source.ok:
             not_downloaded.append(compilation.compilation_id)
             continue
-        fps = float(source.outputs["fps"])
-        video = build_dir.absolute(source.outputs["path"])
+        fps = float(source.output.fps)
+        video = build_dir.absolute(source.output.path)
         regions, origin = _proposed_regions(compilation, build_dir)
         data = {"video": local_files_url(video, document_root), "compilation_id": compilation.compilation_id,
                 "fps": fps, "task_key": f"compilation:{compilation.compilation_id}"}
@@ -84,20 +86,21 @@ def clip_tasks(manifest: Manifest, build_dir: BuildDir, document_root: Path) -> 
         if clip.song_id:
             songs_by_compilation.setdefault(clip.compilation_id, []).append(clip.song_id)
     for clip in manifest.spanned_clips:
-        cut = build_dir.read_result("cut", clip.clip_id)
+        cut = build_dir.read_record(CutOutput, clip.clip_id)
         if cut is None or not cut.ok:
             log.warning("clip %s has no cut video yet; not pushed", clip.clip_id)
             continue
-        pose = build_dir.read_result("pose", clip.clip_id)
+        pose = build_dir.read_record(PoseOutput, clip.clip_id)
         candidates = sorted(set(songs_by_compilation.get(clip.compilation_id, [])))
-        data = {"video": local_files_url(build_dir.absolute(cut.outputs["video"]), document_root),
+        data = {"video": local_files_url(build_dir.absolute(cut.output.video), document_root),
                 "clip_id": clip.clip_id, "compilation_id": clip.compilation_id,
                 "candidate_songs": [{"value": song} for song in candidates] or [{"value": "unknown"}],
                 "task_key": f"clip:{clip.clip_id}"}
         result = []
         if clip.song_id:
             result.append(_control("song_id", "choices", {"choices": [clip.song_id]}))
-        dancers = clip.num_dancers if clip.num_dancers is not None else (pose.outputs.get("persons") if pose else None)
+        dancers = clip.num_dancers if clip.num_dancers is not None else (
+            pose.output.persons if pose is not None and pose.ok else None)
         if dancers is not None:
             result.append(_control("num_dancers", "number", {"number": int(dancers)}))
         tasks.append(TaskSpec(data["task_key"], data, result, f"{MODEL_VERSION}/manifest"))
@@ -141,11 +144,11 @@ def _proposed_regions(compilation, build_dir: BuildDir) -> tuple[list[dict[str, 
     if spanned:
         return [{"id": clip.clip_id, "start_s": clip.start_s, "end_s": clip.end_s, "song_id": clip.song_id,
                  "num_dancers": clip.num_dancers} for clip in spanned], "manifest"
-    boundaries = build_dir.read_result("boundaries", compilation.compilation_id)
+    boundaries = build_dir.read_record(BoundaryOutput, compilation.compilation_id)
     if boundaries is not None and boundaries.ok:
-        return [{"id": f"{compilation.compilation_id}-{index:04d}", "start_s": c["start_s"], "end_s": c["end_s"],
-                 "song_id": None, "num_dancers": None} for index, c in enumerate(boundaries.outputs["clips"])], \
-            "boundaries"
+        return [{"id": proposed_clip_id(compilation.compilation_id, index), "start_s": span.start_s,
+                 "end_s": span.end_s, "song_id": None, "num_dancers": None}
+                for index, span in enumerate(boundaries.output.clips)], "boundaries"
     return [], "none"
 
 

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from tiktok_dm.build import build
 from tiktok_dm.config import BuildConfig
-from tiktok_dm.demo import make_demo_compilation, write_demo_manifest
-from tiktok_dm.loopback import serve_directory
 from tiktok_dm.media import probe
+from tiktok_dm.pipeline.build import build
+from tiktok_dm.pipeline.demo import make_demo_compilation, write_demo_manifest
+from tiktok_dm.testing.loopback import serve_directory
 
 
 def main() -> None:

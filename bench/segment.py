@@ -58,9 +58,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tiktok_dm.boundaries.synthetic import (COMPOSER_VERSION, CardPart, ClipPart, EditedCompilation, Shot,
-                                            Transition, compose_edited_compilation, read_excerpt)
 from tiktok_dm.media import probe
+from tiktok_dm.testing.edited_compilation import (COMPOSER_VERSION, CardPart, ClipPart, EditedCompilation, Shot,
+                                                  Transition, compose_edited_compilation, read_excerpt)
 
 REAL_DANCE = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "real_dance"
 MUSIC = Path("/usr/share/games/wesnoth/1.16/data/core/music")

@@ -42,7 +42,6 @@ import soundfile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tiktok_dm.songs import degrade  # noqa: E402
 from tiktok_dm.songs.audio import decode_mono  # noqa: E402
 from tiktok_dm.songs.baseline import LandmarkConfig, LandmarkIndex, landmarks  # noqa: E402
 from tiktok_dm.songs.cluster import Edge, assign_ids, cluster_clips, link  # noqa: E402
@@ -52,6 +51,7 @@ from tiktok_dm.songs.fingerprint import Fingerprints, Peaks, strongest_nearby  #
 from tiktok_dm.songs.index import FingerprintIndex  # noqa: E402
 from tiktok_dm.songs.library import identify_fingerprints, load_library  # noqa: E402
 from tiktok_dm.songs.match import check_peaks, inverse  # noqa: E402
+from tiktok_dm.testing import audio_edits as degrade  # noqa: E402
 
 log = logging.getLogger("bench.songs")
 
@@ -331,8 +331,8 @@ def run_ours(corpus: Corpus, work: Path, config: SongsConfig, full_library_dir: 
         for found, index in ((answers, library), (answers_full, full)):
             match = identify_fingerprints(fingerprints, index, config)
             found.append(match.key if match else "")
-    return {"plain": plain["song_id"].to_numpy(), "library": with_library["song_id"].to_numpy(),
-            "full": with_full["song_id"].to_numpy(), "answers": answers, "answers_full": answers_full,
+    return {"plain": plain["cluster_id"].to_numpy(), "library": with_library["cluster_id"].to_numpy(),
+            "full": with_full["cluster_id"].to_numpy(), "answers": answers, "answers_full": answers_full,
             "cluster_s": cluster_s, "library_s": library_s, "errors": int((plain["error"] != "").sum()),
             "speed_note": f"{cluster_s:.1f} s wall, {cluster_cpu:.1f} s CPU over all processes, load average "
                           f"{load:.1f} on {os.cpu_count()} cores from other work during the run"}
@@ -362,7 +362,7 @@ def run_baseline(corpus: Corpus, config: LandmarkConfig, full_library_dir: Path)
     plain = assign_ids([Path(f) for f in files], files, link(files, edges, {}, rules), {}, {})
     cluster_s = time.perf_counter() - started
     note = f"{cluster_s:.1f} s wall (single process; matching alone {_cpu_seconds() - cpu:.1f} s CPU)"
-    result = {"plain": plain["song_id"].to_numpy(), "cluster_s": cluster_s, "speed_note": note}
+    result = {"plain": plain["cluster_id"].to_numpy(), "cluster_s": cluster_s, "speed_note": note}
     for name, folder in (("library", corpus.library_dir), ("full", full_library_dir)):
         library = LandmarkIndex(config)
         for track in sorted(folder.iterdir()):
@@ -374,7 +374,7 @@ def run_baseline(corpus: Corpus, config: LandmarkConfig, full_library_dir: Path)
             answers.append(found[0][0] if clear else "")
         songs = {f: a for f, a in zip(files, answers) if a}
         result[name] = assign_ids([Path(f) for f in files], files, link(files, edges, songs, rules), songs,
-                                  {})["song_id"].to_numpy()
+                                  {})["cluster_id"].to_numpy()
         result["answers" if name == "library" else "answers_full"] = answers
     return result
 

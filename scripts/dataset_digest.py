@@ -15,6 +15,9 @@ dataset, so the media are served on fixed ports (``--port``), never on a random 
     .venv/bin/python scripts/dataset_digest.py --work /tmp/digest-after --json after.json
     diff before.json after.json
 
+``--media-from DIR`` builds from the media and manifests of an earlier run's work folder instead of
+making them again (same bytes in, whatever the media tools of the day write).
+
 Needs ../shared (real footage) and the Wesnoth music (``bash scripts/install.sh --test``).
 """
 
@@ -26,6 +29,7 @@ import functools
 import hashlib
 import http.server
 import json
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -38,10 +42,14 @@ TABLES = ("clips.csv", "failures.csv", "segments.csv", "song_contradictions.csv"
           "splits/test.csv")
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class's signature)
+        pass
+
+
 @contextlib.contextmanager
 def serve_on(directory: Path, port: int) -> Iterator[str]:
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    handler.log_message = lambda *args: None
+    handler = functools.partial(_QuietHandler, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -59,31 +67,30 @@ def digests(build_dir: Path) -> dict[str, str]:
             for path in files if path.is_file()}
 
 
-def demo(work: Path, port: int) -> Path:
-    from tiktok_dm.build import build
+def demo(work: Path, port: int, media_from: Path | None) -> Path:
     from tiktok_dm.config import BuildConfig
-    from tiktok_dm.demo import make_demo_compilation, write_demo_manifest
+    from tiktok_dm.pipeline.build import build
+    from tiktok_dm.pipeline.demo import make_demo_compilation, write_demo_manifest
 
     media = work / "demo_source"
-    spans = make_demo_compilation(media)
+    if media_from is not None:
+        shutil.copytree(media_from / "demo_source", media)
+        shutil.copyfile(media_from / "demo_manifest.csv", work / "demo_manifest.csv")
+    else:
+        spans = make_demo_compilation(media)
+        write_demo_manifest(work / "demo_manifest.csv", f"http://127.0.0.1:{port}/compilation.mp4", spans)
     config = BuildConfig.from_yaml("debug")
     config.executor.kind = "ray"
-    with serve_on(media, port) as base:
-        write_demo_manifest(work / "demo_manifest.csv", f"{base}/compilation.mp4", spans)
+    with serve_on(media, port):
         build(work / "demo_manifest.csv", work / "demo", config, progress=False)
     return work / "demo"
 
 
 def real_rows(base: str, spans: dict, closed_port: int) -> list[dict]:
-    from compilations import REAL_COMPILATIONS, manifest_rows
+    from compilations import REAL_COMPILATIONS, failing_rows, manifest_rows
 
     rows = [row for name, plan in REAL_COMPILATIONS.items() for row in manifest_rows(base, name, plan, spans[name])]
-    failing = {"6": f"{base}/does_not_exist.mp4", "7": f"http://127.0.0.1:{closed_port}/refused.mp4",
-               "8": f"{base}/corrupt.mp4", "9": f"{base}/silent.mp4", "10": f"{base}/noaudio.mp4"}
-    for index, (clip_id, url) in enumerate(failing.items()):
-        rows.append({"compilation_id": f"00000{index + 2}", "url": url, "clip_id": clip_id, "start_s": "0",
-                     "end_s": "3.5", "song_id": str(10 + index), "num_dancers": 1})
-    return rows
+    return rows + failing_rows(base, closed_port)
 
 
 def variant_rows(base: str, spans: dict) -> list[dict]:
@@ -99,37 +106,37 @@ def variant_rows(base: str, spans: dict) -> list[dict]:
 
 
 def real_media(work: Path, shared: Path) -> tuple[Path, dict]:
-    import subprocess
-
-    import numpy as np
-
-    from compilations import REAL_COMPILATIONS, make_compilation
+    from compilations import REAL_COMPILATIONS, make_compilation, make_failing_media
     from conftest import WESNOTH_MUSIC
-    from tiktok_dm.compose import CompilationPart, compose_compilation
 
     real_dance = shared / "testdata" / "real_dance"
     music = sorted(WESNOTH_MUSIC.glob("*.ogg"))
     folder = work / "real_media"
     folder.mkdir(parents=True, exist_ok=True)
     spans = {name: make_compilation(folder, name, plan, real_dance, music) for name, plan in REAL_COMPILATIONS.items()}
-    compose_compilation([CompilationPart(real_dance / "phalp_vid.mp4", 4.0, None)], folder / "silent.mp4")
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(folder / "000001.mp4"), "-an",
-                    "-c:v", "copy", str(folder / "noaudio.mp4")], check=True)
-    (folder / "corrupt.mp4").write_bytes(np.random.default_rng(0).bytes(200_000))
+    make_failing_media(folder, real_dance)
     return folder, spans
 
 
-def real_builds(work: Path, shared: Path, port: int) -> dict[str, Path]:
+def real_builds(work: Path, shared: Path, port: int, media_from: Path | None) -> dict[str, Path]:
     import pandas as pd
 
-    from tiktok_dm.build import build
     from tiktok_dm.config import BuildConfig
+    from tiktok_dm.pipeline.build import build
 
-    folder, spans = real_media(work, shared)
-    out = {}
-    with serve_on(folder, port) as base:
-        for name, rows in (("real", real_rows(base, spans, port + 1)), ("variant", variant_rows(base, spans))):
+    names = ("real", "variant")
+    if media_from is not None:
+        folder = shutil.copytree(media_from / "real_media", work / "real_media")
+        for name in names:
+            shutil.copyfile(media_from / f"{name}_manifest.csv", work / f"{name}_manifest.csv")
+    else:
+        folder, spans = real_media(work, shared)
+        base = f"http://127.0.0.1:{port}"
+        for name, rows in zip(names, (real_rows(base, spans, port + 1), variant_rows(base, spans))):
             pd.DataFrame(rows).to_csv(work / f"{name}_manifest.csv", index=False)
+    out = {}
+    with serve_on(folder, port):
+        for name in names:
             config = BuildConfig.from_yaml("debug")
             config.executor.kind = "ray"
             config.executor.num_cpus = 2
@@ -146,13 +153,15 @@ def main() -> int:
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     parser.add_argument("--port", type=int, default=38517, help="first of the three loopback ports used")
     parser.add_argument("--only", choices=["demo", "real"], help="build only these")
+    parser.add_argument("--media-from", type=Path, help="an earlier run's work folder: build from its media and "
+                                                        "manifests instead of making them again")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     builds = {}
     if args.only in (None, "demo"):
-        builds["demo"] = demo(args.work, args.port)
+        builds["demo"] = demo(args.work, args.port, args.media_from)
     if args.only in (None, "real"):
-        builds.update(real_builds(args.work, args.shared, args.port + 1))
+        builds.update(real_builds(args.work, args.shared, args.port + 1, args.media_from))
     result = {name: digests(path) for name, path in builds.items()}
     text = json.dumps(result, indent=1, sort_keys=True)
     print(text)

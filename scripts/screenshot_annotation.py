@@ -23,11 +23,11 @@ from annotation.local_server import label_studio_executable, running_server
 from annotation.projects import find_project
 from tiktok_dm.cli import cli
 from tiktok_dm.config import DownloadConfig
-from tiktok_dm.demo import DEMO_CLIPS, make_demo_compilation
-from tiktok_dm.loopback import serve_directory
+from tiktok_dm.model.build_dir import BuildDir
+from tiktok_dm.pipeline.demo import DEMO_CLIPS, make_demo_compilation
 from tiktok_dm.stages.base import run_item
 from tiktok_dm.stages.download import DownloadItem, DownloadStage
-from tiktok_dm.workdir import BuildDir
+from tiktok_dm.testing.loopback import serve_directory
 
 PROJECT = "Demo compilation"
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tiktok_dm.boundaries.synthetic import (CardPart, ClipPart, EditedCompilation, Shot, Transition,
-                                            compose_edited_compilation, read_excerpt)
+from tiktok_dm.testing.edited_compilation import (CardPart, ClipPart, EditedCompilation, Shot, Transition,
+                                                  compose_edited_compilation, read_excerpt)
 
 RATE = 44100
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from tiktok_dm.synth_music import synth_song
+from tiktok_dm.testing.music import synth_song
 
 SAMPLE_RATE = 22050
 

@@ -10,11 +10,14 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import soundfile
 
-from tiktok_dm.records import StageResult
-from tiktok_dm.workdir import BuildDir
+from tiktok_dm.model.build_dir import BuildDir
+from tiktok_dm.model.clips import ClipRecord, ClipSet, SongSource
+from tiktok_dm.model.manifest import ClipSpec
+from tiktok_dm.model.outputs import CutOutput, PoseOutput
+from tiktok_dm.model.records import StageRecord
+from tiktok_dm.model.status import ErrorKind, Status
 
 # The two clips of shared/testdata/real_dance whose soundtrack is the real one (SOURCES.csv).
 REAL_SOUNDTRACK_CLIPS = ("iper_akun_1", "romp_sample_video2")
@@ -50,18 +53,20 @@ def shifted_audio(samples: np.ndarray, sample_rate: int, seconds: float) -> np.n
 def fake_build(root: Path, clips: list[dict]) -> BuildDir:
     """A build directory as `tiktok-dm build` leaves it, for the clips given as dicts with
     clip_id, compilation_id, song_id, split, video, audio, poses (files to copy; audio may be
-    (samples, rate)), start_s, end_s and optional status/error."""
+    (samples, rate)), start_s, end_s and optional status/error. The cut and pose records hold what QA
+    reads (files, the clip's duration); their other figures are placeholders, and pose QA is left to QA."""
     build = BuildDir(root)
-    rows = []
+    records = []
     for line, clip in enumerate(clips, start=2):
         clip_id = clip["clip_id"]
-        status = clip.get("status", "ok")
-        rows.append({"line": line, "compilation_id": clip["compilation_id"], "url": f"https://example.org/{clip_id}",
-                     "clip_id": clip_id, "start_s": clip["start_s"], "end_s": clip["end_s"],
-                     "song_id": clip["song_id"], "num_dancers": 1, "status": status,
-                     "failed_stage": "" if status == "ok" else "cut", "error": clip.get("error", ""),
-                     "split": clip.get("split", "train")})
-        if status != "ok":
+        status = Status(clip.get("status", "ok"))
+        spec = ClipSpec(clip["compilation_id"], f"https://example.org/{clip_id}", clip_id, clip["start_s"],
+                        clip["end_s"], clip["song_id"], 1, line)
+        record = ClipRecord(spec, status, "" if status is Status.OK else "cut",
+                            None if status is Status.OK else ErrorKind.BAD_INPUT, clip.get("error", ""),
+                            song_id=clip["song_id"], song_source=SongSource.MANIFEST, split=clip.get("split", "train"))
+        records.append(record)
+        if status is not Status.OK:
             continue
         video = build.clips / f"{clip_id}.mp4"
         video.parent.mkdir(parents=True, exist_ok=True)
@@ -75,9 +80,14 @@ def fake_build(root: Path, clips: list[dict]) -> BuildDir:
         poses = build.poses / f"{clip_id}.npz"
         poses.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(clip["poses"], poses)
-        build.write_result(StageResult.success("cut", clip_id, video=build.relative(video),
-                                               audio=f"clip_audio/{clip_id}.wav",
-                                               duration_s=clip.get("duration_s", clip["end_s"] - clip["start_s"])))
-        build.write_result(StageResult.success("pose", clip_id, poses=build.relative(poses)))
-    pd.DataFrame(rows).to_csv(build.root / "clips.csv", index=False)
+        duration = clip.get("duration_s", clip["end_s"] - clip["start_s"])
+        build.write_record(StageRecord.success("cut", clip_id, CutOutput(
+            video=build.relative(video), audio=f"clip_audio/{clip_id}.wav", duration_s=duration,
+            audio_duration_s=duration, audio_samples=0, sample_rate=SAMPLE_RATE, frames=None, fps=30.0, width=0,
+            height=0, peak_dbfs=0.0, ffmpeg_version="placeholder")))
+        build.write_record(StageRecord.success("pose", clip_id, PoseOutput(
+            poses=build.relative(poses), backend="mediapipe", backend_version="placeholder", checkpoint="placeholder",
+            frames=0, persons=1, person_coverage=1.0, mean_confidence=1.0, num_tracks=1, main_track=None,
+            pose_flags=(), pose_qa={})))
+    ClipSet(records).to_csv(build.clips_table)
     return build

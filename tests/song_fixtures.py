@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tiktok_dm.songs import degrade
+from tiktok_dm.testing import audio_edits as degrade
 
 RATE = 22050
 # Long Wesnoth tracks with distinct music; the first three form the test library.

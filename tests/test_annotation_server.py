@@ -13,17 +13,17 @@ import pytest
 from click.testing import CliRunner, Result
 
 from annotation.client import connect
-from annotation.projects import find_project
 from annotation.local_server import label_studio_executable, running_server
+from annotation.projects import find_project
 from tiktok_dm.cli import cli
-from tiktok_dm.compose import CompilationPart, compose_compilation
 from tiktok_dm.config import DownloadConfig
-from tiktok_dm.demo_media import write_dancer_video
-from tiktok_dm.loopback import serve_directory
+from tiktok_dm.model.build_dir import BuildDir
 from tiktok_dm.stages.base import run_item
 from tiktok_dm.stages.download import DownloadItem, DownloadStage
-from tiktok_dm.synth_music import synth_song
-from tiktok_dm.workdir import BuildDir
+from tiktok_dm.testing.compose import CompilationPart, compose_compilation
+from tiktok_dm.testing.dancer import write_dancer_video
+from tiktok_dm.testing.loopback import serve_directory
+from tiktok_dm.testing.music import synth_song
 
 pytestmark = pytest.mark.slow
 PROJECT = "compilations"
@@ -151,17 +151,17 @@ def test_errors_a_user_will_hit(server, built, tmp_path):
 
 def test_clip_project_confirms_songs_and_quality(server, built, tmp_path):
     from tiktok_dm.config import CutConfig
-    from tiktok_dm.manifest import Manifest
+    from tiktok_dm.model.manifest import Manifest
+    from tiktok_dm.model.outputs import DownloadOutput
     from tiktok_dm.stages.cut import CutItem, CutStage
 
     manifest, build_dir = built
     clips_manifest = tmp_path / "clips.csv"
     clips_manifest.write_text(manifest.with_name("manifest.v1.csv").read_text())  # the manifest as first pushed
-    source = next(build_dir.results("download"))
+    source = next(build_dir.records(DownloadOutput)).output
     for clip in Manifest.from_csv(clips_manifest).spanned_clips:
         cut = run_item(CutStage(CutConfig(preset="ultrafast"), build_dir),
-                       CutItem(clip, source.outputs["path"], source.outputs["duration_s"], source.outputs["fps"],
-                               source.outputs["has_audio"], source.outputs["sha256"]))
+                       CutItem(clip, source.path, source.duration_s, source.fps, source.has_audio, source.sha256))
         assert cut.ok, cut.error
     where = ["--url", server["url"], "--project", "clips"]
     pushed = annotate("push", *where, "--kind", "clip", "--manifest", str(clips_manifest), "--build",

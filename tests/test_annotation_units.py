@@ -10,8 +10,7 @@ from annotation.pull import (PullReport, keep_versioned_copy, latest_annotations
                              parse_compilation)
 from annotation.push import local_files_url
 from annotation.timeline import frames_to_seconds, seconds_to_frames
-from tiktok_dm.build import is_marked_unusable
-from tiktok_dm.manifest import ClipSpec
+from tiktok_dm.model.manifest import ClipSpec
 
 LABELS = {"clips": {"clip"}, "song_id": set(), "num_dancers": set(), "usable": {"usable", "unusable"}, "notes": set()}
 
@@ -112,5 +111,5 @@ def test_versioned_copies_never_overwrite(tmp_path):
 def test_build_skips_clips_marked_unusable():
     def clip(usable):
         return ClipSpec("c", "http://h", "a", 0.0, 1.0, "s", 1, 2, {"usable": usable})
-    assert is_marked_unusable(clip("false")) and is_marked_unusable(clip("unusable"))
-    assert not is_marked_unusable(clip("true")) and not is_marked_unusable(clip(""))
+    assert clip("false").marked_unusable and clip("unusable").marked_unusable
+    assert not clip("true").marked_unusable and not clip("").marked_unusable

@@ -17,10 +17,11 @@ from tiktok_dm.boundaries import BoundaryConfig, detect_clips, plot_signals, rea
 from tiktok_dm.boundaries.cli import segment_command
 from tiktok_dm.boundaries.decode import KeyframeIndex, TimePart, VideoDecoder, decode_audio, time_parts
 from tiktok_dm.media import analysis_ffmpeg, ffmpeg_version, probe, probe_in_process
-from tiktok_dm.records import StageError
+from tiktok_dm.model.build_dir import BuildDir, sha256_of
+from tiktok_dm.model.outputs import BoundaryOutput
+from tiktok_dm.model.status import ErrorKind, StageError
 from tiktok_dm.stages.base import run_item
 from tiktok_dm.stages.boundaries import BoundaryItem, BoundaryStage, config_for_side_by_side
-from tiktok_dm.workdir import BuildDir, sha256_of
 
 TOLERANCE_S = 0.5
 
@@ -258,8 +259,9 @@ def test_debug_plot_is_a_png(result, tmp_path):
 # ------------------------------------------------------------------------------------ bad input
 
 def test_unreadable_file_is_a_clear_error(tmp_path):
-    with pytest.raises(StageError, match="not a readable video"):
+    with pytest.raises(StageError, match="not a readable video") as raised:
         detect_clips(unreadable(tmp_path / "broken.mp4"))
+    assert raised.value.kind is ErrorKind.UNREADABLE
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
@@ -303,12 +305,11 @@ def test_stage_writes_the_csv_and_returns_the_clips(cases, tmp_path):
     item = BoundaryItem("000042", build_dir.relative(source), sha256_of(source))
     record = run_item(stage, item)
     assert record.ok, record.error
-    assert record.outputs["csv"] == "boundaries/000042.csv"
-    written = read_clips_csv(build_dir.absolute(record.outputs["csv"]))
-    assert [(c.start_s, c.end_s) for c in written] == \
-           [(c["start_s"], c["end_s"]) for c in record.outputs["clips"]]
-    assert len(record.outputs["clips"]) == len(cases.compilation.clips)
-    assert build_dir.is_done("boundaries", "000042") and stage.key(item) == "000042"
+    assert record.output.csv == "boundaries/000042.csv"
+    written = read_clips_csv(build_dir.absolute(record.output.csv))
+    assert [(c.start_s, c.end_s) for c in written] == [(c.start_s, c.end_s) for c in record.output.clips]
+    assert len(record.output.clips) == len(cases.compilation.clips)
+    assert build_dir.read_record(BoundaryOutput, "000042") == record and stage.key(item) == "000042"
 
 
 def test_stage_reports_a_bad_file_as_a_failure_row(tmp_path):

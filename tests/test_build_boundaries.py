@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from compilations import PlannedClip, make_compilation
-from tiktok_dm.build import build
 from tiktok_dm.config import BuildConfig
-from tiktok_dm.loopback import serve_directory
+from tiktok_dm.pipeline.build import build
+from tiktok_dm.testing.loopback import serve_directory
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_shared]
 PLAN = [PlannedClip("a", "iper_akun_1.mp4", 5.0, 2, 30.0, 1),

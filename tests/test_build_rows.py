@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tiktok_dm.build import NO_SONG, build
-from tiktok_dm.compose import CompilationPart, compose_compilation
 from tiktok_dm.config import BuildConfig
-from tiktok_dm.demo_media import write_dancer_video
-from tiktok_dm.loopback import serve_directory
-from tiktok_dm.synth_music import synth_song
+from tiktok_dm.dataset.song_ids import SONGS_OFF
+from tiktok_dm.pipeline.build import build
+from tiktok_dm.testing.compose import CompilationPart, compose_compilation
+from tiktok_dm.testing.dancer import write_dancer_video
+from tiktok_dm.testing.loopback import serve_directory
+from tiktok_dm.testing.music import synth_song
 
 
 def test_rows_without_song_or_with_a_missing_source_are_reported(tmp_path):
@@ -33,9 +34,10 @@ def test_rows_without_song_or_with_a_missing_source_are_reported(tmp_path):
 
     clips = report.clips.set_index("line")
     assert list(clips.loc[[2, 3], "status"]) == ["ok", "ok"]
-    assert (clips.loc[4, "status"], clips.loc[4, "failed_stage"], clips.loc[4, "error"]) == ("skipped", "songs", NO_SONG)
+    assert tuple(clips.loc[4, ["status", "failed_stage", "error_kind", "error"]]) == ("skipped", "songs", "no_song_id",
+                                                                                    SONGS_OFF)
     # The row asking for automatic boundaries names a URL that does not exist: a download failure.
-    assert (clips.loc[5, "status"], clips.loc[5, "failed_stage"]) == ("failed", "download")
+    assert tuple(clips.loc[5, ["status", "failed_stage", "error_kind"]]) == ("failed", "download", "download")
     assert "HTTP Error 404" in clips.loc[5, "error"]
     assert sorted(report.failures["line"]) == [4, 5]
     assert sorted(pd.read_csv(tmp_path / "out" / "clips.csv")["line"]) == [2, 3, 4, 5]

@@ -13,17 +13,19 @@ import pytest
 import soundfile
 
 from song_fixtures import RATE, SongSource
-from tiktok_dm.build import SongLibraryUnavailable, build
-from tiktok_dm.compose import CompilationPart, compose_compilation
 from tiktok_dm.config import BuildConfig, SongIdConfig
-from tiktok_dm.demo_media import write_dancer_video
-from tiktok_dm.loopback import serve_directory
-from tiktok_dm.records import StageResult
+from tiktok_dm.dataset.song_ids import resolve_clip_songs
+from tiktok_dm.model.build_dir import BuildDir
+from tiktok_dm.model.outputs import FingerprintOutput
+from tiktok_dm.model.records import StageRecord
+from tiktok_dm.pipeline.build import SongLibraryUnavailable, build
 from tiktok_dm.songs import SongsConfig
-from tiktok_dm.stages import songs as song_stage
+from tiktok_dm.stages import fingerprint as song_stage
 from tiktok_dm.stages.base import run_item
-from tiktok_dm.stages.songs import FingerprintItem, FingerprintStage, resolve_clip_songs, save_fingerprints
-from tiktok_dm.workdir import BuildDir
+from tiktok_dm.stages.fingerprint import FingerprintItem, FingerprintStage
+from tiktok_dm.testing.compose import CompilationPart, compose_compilation
+from tiktok_dm.testing.dancer import write_dancer_video
+from tiktok_dm.testing.loopback import serve_directory
 
 # clip id, song, start in the song (s), length (s), song_id in the manifest ("" = none)
 PLAN = [
@@ -97,7 +99,7 @@ def test_a_clip_whose_audio_contradicts_its_id_is_reported(built):
 
 def test_a_clip_that_cannot_be_fingerprinted_is_an_error_row_and_the_build_goes_on(built):
     clips = built["report"].clips.set_index("clip_id")
-    assert (clips.loc["k7", "status"], clips.loc["k7", "failed_stage"]) == ("failed", "songs")
+    assert tuple(clips.loc["k7", ["status", "failed_stage", "error_kind"]]) == ("failed", "songs", "no_song_id")
     assert "song_id is empty" in clips.loc["k7", "error"] and "too short to fingerprint" in clips.loc["k7", "error"]
     failures = pd.read_csv(built["out"] / "failures.csv", keep_default_na=False)
     assert failures["clip_id"].tolist() == ["k7"]
@@ -153,8 +155,9 @@ def test_new_ids_never_take_a_given_id_and_a_library_names_the_song(music_files,
         fingerprints = song_stage.fingerprint_file(_wav(tmp_path, clip_id, source.excerpt(song, start, 8.0)),
                                                    config.fingerprint)
         path = build_dir.root / "songs" / "fingerprints" / f"{clip_id}.npz"
-        save_fingerprints(fingerprints, path)
-        results[clip_id] = StageResult.success("fingerprint", clip_id, fingerprints=build_dir.relative(path))
+        fingerprints.save(path)
+        results[clip_id] = StageRecord.success("fingerprint", clip_id, FingerprintOutput(
+            build_dir.relative(path), int(fingerprints.peaks.time.size), fingerprints.duration_s))
     given = {"x": None, "y": None, "z": "fp:w", "w": None}
     alone = resolve_clip_songs(results, given, build_dir, config, progress=False)
     assert alone.song_id["x"] != alone.song_id["y"]  # nothing joins them without the track

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from d2m_train.cli import cli
 from d2m_train.metrics.genre import MfccStatsEmbedder, get_embedder
 from d2m_train.metrics.vggish import VGGish, VGGishEmbedder, VGGishWeightsError, load_vggish, log_mel_patches
-from tiktok_dm.synth_music import synth_song
+from tiktok_dm.testing.music import synth_song
 
 # The state dict of harritaylor/torchvggish's VGG (vggish-10086976.pth): 6 convs, 3 linears.
 TORCHVGGISH_SHAPES = {

@@ -5,30 +5,38 @@ import os
 import pytest
 
 from tiktok_dm.config import ExecutorConfig
-from tiktok_dm.distribute import (DRIVER_PID_FILE, LocalExecutor, RayExecutor, get_executor, remove_orphaned_ray_dirs,
-                                  run_stage)
-from tiktok_dm.records import Status
-from tiktok_dm.testing.dummies import ScriptedStage
-from tiktok_dm.workdir import BuildDir
+from tiktok_dm.model.build_dir import BuildDir
+from tiktok_dm.model.status import ErrorKind, Status
+from tiktok_dm.pipeline.distribute import (DRIVER_PID_FILE, LocalExecutor, RayExecutor, get_executor,
+                                           remove_orphaned_ray_dirs, run_stage)
+from tiktok_dm.testing.dummies import EchoOutput, ScriptedItem, ScriptedStage
 
 
-def test_local_executor_turns_errors_into_failure_rows(tmp_path):
+def _items(*names: str) -> list[ScriptedItem]:
+    return [ScriptedItem(name) for name in names]
+
+
+def test_local_executor_turns_errors_into_failed_and_crashed_records(tmp_path):
     stage = ScriptedStage(BuildDir(tmp_path))
-    results = run_stage(LocalExecutor(), stage, ["a", "bad", "bug", "b"], progress=False)
-    assert [r.status for r in results] == [Status.OK, Status.FAILED, Status.FAILED, Status.OK]
+    results = run_stage(LocalExecutor(), stage, _items("a", "bad", "bug", "b"), progress=False)
+    assert [r.status for r in results] == [Status.OK, Status.FAILED, Status.CRASHED, Status.OK]
+    assert [r.error_kind for r in results] == [None, ErrorKind.BAD_INPUT, ErrorKind.EXCEPTION, None]
     assert results[1].error == "bad input data"
     assert results[2].error.startswith("unexpected ZeroDivisionError: division by zero")
-    # Every item has its record on disk, the failures too.
-    assert {r.key for r in BuildDir(tmp_path).results("scripted")} == {"a", "bad", "bug", "b"}
+    assert results[0].output == EchoOutput(echo="a", pid=os.getpid())
+    # Every item has its record on disk, the failures too, and reads back as it was written.
+    on_disk = {r.key: r for r in BuildDir(tmp_path).records(EchoOutput)}
+    assert set(on_disk) == {"a", "bad", "bug", "b"}
+    assert on_disk["a"] == results[0] and on_disk["bug"] == results[2]
 
 
 def test_done_items_are_skipped_and_failures_retried(tmp_path):
     build_dir = BuildDir(tmp_path)
     stage = ScriptedStage(build_dir)
-    run_stage(LocalExecutor(), stage, ["a", "bad"], progress=False)
+    run_stage(LocalExecutor(), stage, _items("a", "bad"), progress=False)
     first = build_dir.record_path("scripted", "a").stat().st_mtime_ns
     failed_first = build_dir.record_path("scripted", "bad").stat().st_mtime_ns
-    run_stage(LocalExecutor(), stage, ["a", "bad"], progress=False)
+    run_stage(LocalExecutor(), stage, _items("a", "bad"), progress=False)
     assert build_dir.record_path("scripted", "a").stat().st_mtime_ns == first
     assert build_dir.record_path("scripted", "bad").stat().st_mtime_ns > failed_first
 
@@ -43,31 +51,16 @@ def test_ray_retries_a_crashed_worker_then_records_the_failure(tmp_path):
     executor = RayExecutor(ExecutorConfig(kind="ray", num_cpus=2, max_retries=1))
     try:
         stage = ScriptedStage(BuildDir(tmp_path))
-        results = run_stage(executor, stage, ["a", "crash", "bad", "b"], progress=False)
+        results = run_stage(executor, stage, _items("a", "crash", "bad", "b"), progress=False)
     finally:
         executor.close()
     by_key = {r.key: r for r in results}
     assert by_key["a"].ok and by_key["b"].ok
-    assert by_key["bad"].error == "bad input data"
+    assert by_key["bad"].error == "bad input data" and by_key["bad"].status is Status.FAILED
     crash = by_key["crash"]
-    assert crash.status is Status.FAILED
+    assert crash.status is Status.CRASHED and crash.error_kind is ErrorKind.WORKER_DIED
     assert "worker crashed after 1 retries" in crash.error
-    assert BuildDir(tmp_path).read_result("scripted", "crash").status is Status.FAILED
-
-
-def test_every_pipeline_stage_meets_the_stage_contract(tmp_path):
-    from tiktok_dm.config import BuildConfig
-    from tiktok_dm.stages.base import Stage
-    from tiktok_dm.stages.cut import CutStage
-    from tiktok_dm.stages.download import DownloadStage
-    from tiktok_dm.stages.pose import PoseStage
-    from tiktok_dm.stages.segments import SegmentStage
-
-    config = BuildConfig()
-    stages = [DownloadStage(config.download, BuildDir(tmp_path)), CutStage(config.cut, BuildDir(tmp_path)),
-              PoseStage(config.pose, BuildDir(tmp_path)), SegmentStage(config.segment, BuildDir(tmp_path))]
-    assert [stage.name for stage in stages] == ["download", "cut", "pose", "segments"]
-    assert all(isinstance(stage, Stage) for stage in stages)
+    assert BuildDir(tmp_path).read_record(EchoOutput, "crash").status is Status.CRASHED
 
 
 def test_orphaned_ray_folders_of_dead_drivers_are_removed(tmp_path):

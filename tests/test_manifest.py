@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from tiktok_dm.cli import cli
-from tiktok_dm.manifest import Manifest, ManifestError, is_safe_id
+from tiktok_dm.model.manifest import Manifest, ManifestError, is_safe_id
 
 HEADER = "compilation_id,url,clip_id,start_s,end_s,song_id,num_dancers,note\n"
 

@@ -8,18 +8,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tiktok_dm.official import (
-    SegmentName,
+from tiktok_dm.dataset.official import (
     camera_agnostic_sequence_name,
     convert_official_lists,
-    format_segment_name,
-    parse_segment_name,
     read_aist_segment_list,
     read_sequence_list,
     read_tiktok_segment_list,
     tiktok_clips_from_segments,
 )
-from tiktok_dm.stages.split import read_split_file
+from tiktok_dm.dataset.split import read_split_file
+from tiktok_dm.model.names import SegmentName, format_segment_name, parse_segment_name
 
 REPO = Path(__file__).resolve().parents[1]
 SPLITS = REPO / "splits"
@@ -245,7 +243,8 @@ def test_convert_official_lists_writes_split_files_and_readmes(tmp_path: Path) -
     ).read_text() == "gA_sFM_cAll_d01_mBR1_ch01\ngB_sFM_cAll_d02_mBR1_ch02\n"
     assert (out / "aistpp_crossmodal" / "ignore_list.txt").read_text() == "gB_sFM_cAll_d02_mBR1_ch02\n"
     for folder in ("tiktok_official", "aistpp_crossmodal"):
-        assert "python -m tiktok_dm.official ../shared/reference splits" in (out / folder / "README.md").read_text()
+        readme = (out / folder / "README.md").read_text()
+        assert "python -m tiktok_dm.dataset.official ../shared/reference splits" in readme
 
 
 def test_convert_official_lists_rejects_a_song_in_both_tiktok_splits(tmp_path: Path) -> None:

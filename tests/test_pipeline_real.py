@@ -7,20 +7,19 @@ import json
 import math
 import shutil
 import socket
-import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
 
-from compilations import REAL_COMPILATIONS, make_compilation, manifest_rows, write_manifest
-from tiktok_dm.build import build
-from tiktok_dm.songs.config import SongsConfig
-from tiktok_dm.compose import CompilationPart, compose_compilation
+from compilations import (REAL_COMPILATIONS, failing_rows, make_compilation, make_failing_media, manifest_rows,
+                          write_manifest)
 from tiktok_dm.config import BuildConfig
-from tiktok_dm.loopback import serve_directory
-from tiktok_dm.official import format_segment_name
+from tiktok_dm.model.names import format_segment_name
+from tiktok_dm.pipeline.build import build
+from tiktok_dm.songs.config import SongsConfig
+from tiktok_dm.testing.loopback import serve_directory
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_shared]
 FPS = 30
@@ -37,10 +36,7 @@ def media(tmp_path_factory, real_dance_dir, music_files):
     folder = tmp_path_factory.mktemp("media")
     spans = {name: make_compilation(folder, name, plan, real_dance_dir, music_files)
              for name, plan in REAL_COMPILATIONS.items()}
-    compose_compilation([CompilationPart(real_dance_dir / "phalp_vid.mp4", 4.0, None)], folder / "silent.mp4")
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(folder / "000001.mp4"), "-an",
-                    "-c:v", "copy", str(folder / "noaudio.mp4")], check=True)
-    (folder / "corrupt.mp4").write_bytes(np.random.default_rng(0).bytes(200_000))
+    make_failing_media(folder, real_dance_dir)
     return folder, spans
 
 
@@ -50,11 +46,7 @@ def built(media, tmp_path_factory):
     out = tmp_path_factory.mktemp("build")
     with serve_directory(folder) as base:
         rows = [row for name, plan in REAL_COMPILATIONS.items() for row in manifest_rows(base, name, plan, spans[name])]
-        failing = {"6": f"{base}/does_not_exist.mp4", "7": f"http://127.0.0.1:{_closed_port()}/refused.mp4",
-                   "8": f"{base}/corrupt.mp4", "9": f"{base}/silent.mp4", "10": f"{base}/noaudio.mp4"}
-        for index, (clip_id, url) in enumerate(failing.items()):
-            rows.append({"compilation_id": f"00000{index + 2}", "url": url, "clip_id": clip_id, "start_s": "0",
-                         "end_s": "3.5", "song_id": str(10 + index), "num_dancers": 1})
+        rows += failing_rows(base, _closed_port())
         manifest = write_manifest(out / "manifest.csv", rows)
         config = BuildConfig.from_yaml("debug")
         config.executor.kind = "ray"
@@ -71,16 +63,17 @@ def _ok_plan():
 def test_every_failure_is_recorded_with_a_clear_error(built):
     failures = built.failures.set_index("clip_id")
     expected = {
-        "3": ("pose", "no person detected"),
-        "6": ("download", "HTTP Error 404"),
-        "7": ("download", "Connection refused"),
-        "8": ("download", "ffprobe cannot read"),
-        "9": ("cut", "audio is silent"),
-        "10": ("cut", "has no audio track"),
+        "3": ("pose", "no_person", "no person detected"),
+        "6": ("download", "download", "HTTP Error 404"),
+        "7": ("download", "download", "Connection refused"),
+        "8": ("download", "unreadable", "ffprobe cannot read"),
+        "9": ("cut", "no_audio", "audio is silent"),
+        "10": ("cut", "no_audio", "has no audio track"),
     }
     assert set(failures.index) == set(expected)
-    for clip_id, (stage, text) in expected.items():
-        assert failures.loc[clip_id, "stage"] == stage, failures.loc[clip_id].to_dict()
+    for clip_id, (stage, kind, text) in expected.items():
+        assert tuple(failures.loc[clip_id, ["stage", "status", "error_kind"]]) == (stage, "failed", kind), \
+            failures.loc[clip_id].to_dict()
         assert text in failures.loc[clip_id, "error"], failures.loc[clip_id, "error"]
     assert not built.ok
     on_disk = pd.read_csv(built.build_dir / "failures.csv", dtype=str)
@@ -97,7 +90,7 @@ def test_clips_are_cut_to_the_frame_with_their_audio(built):
         assert rate == 22050 and audio.ndim == 1
         assert abs(len(audio) - planned.seconds * rate) <= rate / FPS
         cut = pd.read_json(built.build_dir / "results" / "cut" / f"{planned.clip_id}.json", typ="series")
-        assert abs(cut["outputs"]["frames"] - planned.seconds * FPS) <= 1
+        assert abs(cut["output"]["frames"] - planned.seconds * FPS) <= 1
 
 
 def test_real_people_are_detected(built):

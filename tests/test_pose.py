@@ -445,7 +445,7 @@ DANCER_MIN_DETECTION_RATE = 0.9
 def test_mediapipe_detects_the_synthetic_demo_dancer(
     width: int, height: int, seed: int, mediapipe_backend: MediaPipePoseBackend
 ) -> None:
-    from tiktok_dm.demo_media import dancer_keypoints, render_dancer_frames
+    from tiktok_dm.testing.dancer import dancer_keypoints, render_dancer_frames
 
     n_frames, fps, bpm = 60, 30.0, 120.0
     mediapipe_backend.reset()
@@ -463,7 +463,7 @@ def test_mediapipe_detects_the_synthetic_demo_dancer(
 def test_write_dancer_video_writes_a_decodable_h264_mp4(tmp_path: Path) -> None:
     import cv2
 
-    from tiktok_dm.demo_media import write_dancer_video
+    from tiktok_dm.testing.dancer import write_dancer_video
 
     path = write_dancer_video(tmp_path / "dancer.mp4", seconds=1.0, fps=25, width=320, height=240, bpm=100, seed=3)
     capture = cv2.VideoCapture(str(path))
@@ -478,7 +478,7 @@ def test_write_dancer_video_writes_a_decodable_h264_mp4(tmp_path: Path) -> None:
 
 
 def test_render_dancer_frames_is_deterministic_and_moves() -> None:
-    from tiktok_dm.demo_media import render_dancer_frames
+    from tiktok_dm.testing.dancer import render_dancer_frames
 
     first = list(render_dancer_frames(8, 30, 160, 120, 120, seed=5))
     again = list(render_dancer_frames(8, 30, 160, 120, 120, seed=5))

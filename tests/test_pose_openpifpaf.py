@@ -92,7 +92,7 @@ def test_a_cached_checkpoint_is_used_without_download(torch_home: Path) -> None:
 
 
 def test_a_named_checkpoint_is_downloaded_once_and_its_hash_checked(torch_home: Path, tmp_path: Path) -> None:
-    from tiktok_dm.loopback import serve_directory
+    from tiktok_dm.testing.loopback import serve_directory
 
     payload = b"pretend checkpoint"
     digest = hashlib.sha256(payload).hexdigest()[:8]
@@ -210,7 +210,7 @@ def test_annotations_from_the_predictor_come_back_in_frame_pixels(untrained_chec
 def test_estimate_video_with_openpifpaf_writes_a_pose_file(pifpaf, tmp_path: Path) -> None:
     import cv2
 
-    from tiktok_dm.demo_media import render_dancer_frames
+    from tiktok_dm.testing.dancer import render_dancer_frames
 
     video = tmp_path / "dancer.mp4"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (128, 96))

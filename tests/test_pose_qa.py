@@ -174,22 +174,25 @@ class _TwoDancers(PoseBackend):
 
 def test_pose_stage_tracks_dancers_and_records_qa(small_video: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import tiktok_dm.pose as pose_package
     from tiktok_dm.config import PoseConfig
+    from tiktok_dm.model.build_dir import BuildDir
+    from tiktok_dm.model.outputs import PoseOutput
+    from tiktok_dm.model.records import StageRecord
+    import tiktok_dm.pose as pose_package
     from tiktok_dm.stages.pose import PoseItem, PoseStage
-    from tiktok_dm.workdir import BuildDir
 
     monkeypatch.setattr(pose_package, "get_backend", lambda name, **kwargs: _TwoDancers())
     build_dir = BuildDir(tmp_path / "build")
     target = build_dir.clips / "c-0001.mp4"
     target.parent.mkdir(parents=True)
     target.write_bytes(small_video.read_bytes())
-    outputs = PoseStage(PoseConfig(), build_dir).run(PoseItem("c-0001", build_dir.relative(target), "", num_dancers=1))
-    assert {"poses", "backend", "frames", "persons", "person_coverage", "mean_confidence"} <= set(outputs)
-    assert outputs["num_tracks"] == 2 and outputs["pose_flags"] == ["2 dancer(s) seen at once, manifest says 1"]
-    assert outputs["pose_qa"]["num_dancer_tracks"] == 2
-    json.dumps(outputs)  # stage records are JSON
-    sequence = PoseSequence.load(build_dir.absolute(outputs["poses"]))
+    output = PoseStage(PoseConfig(), build_dir).run(PoseItem("c-0001", build_dir.relative(target), "", num_dancers=1))
+    assert output.num_tracks == 2 and output.pose_flags == ("2 dancer(s) seen at once, manifest says 1",)
+    assert output.persons == 2 and output.frames > 0 and 0 < output.person_coverage <= 1
+    assert output.pose_qa["num_dancer_tracks"] == 2
+    record = StageRecord.success("pose", "c-0001", output)  # stage records are JSON and read back equal
+    assert StageRecord.from_json(record.to_json(), PoseOutput) == record
+    sequence = PoseSequence.load(build_dir.absolute(output.poses))
     # The tracker undid the flipped detection order: each id stays on one side.
     left = sequence.keypoints[..., 0, 0] < 320
     for track_id in (0, 1):

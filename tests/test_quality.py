@@ -14,6 +14,7 @@ import soundfile
 from click.testing import CliRunner
 
 from quality_fixtures import fake_build, posed_clip, shifted_audio
+from tiktok_dm.model.outputs import CutOutput
 from tiktok_dm.pose import PoseSequence
 from tiktok_dm.quality.alignment import alignment_score, beat_alignment, estimate_offset, shuffled_scores
 from tiktok_dm.quality.checks import CLIP_CACHE, run_quality
@@ -240,7 +241,7 @@ def test_run_quality_one_row_per_clip_and_bad_clips_do_not_stop_others(iper, tmp
     assert table.loc["good", "qa_status"] == "ok" and "out of sync" not in str(table.loc["good", "flags"])
     assert table.loc["late", "qa_status"] == "ok"
     assert "likely out of sync: audio late by 0.46" in table.loc["late", "flags"]
-    assert table.loc["no_audio", "qa_status"] == "error" and "no_audio.wav" in table.loc["no_audio", "error"]
+    assert table.loc["no_audio", "qa_status"] == "failed" and "no_audio.wav" in table.loc["no_audio", "error"]
     assert "manifest span 9.00 s" in table.loc["long_span", "flags"]
     assert table.loc["failed", "qa_status"] == "skipped" and "download failed" in table.loc["failed", "error"]
     # Same video in four compilations: flagged as duplicates across compilations.
@@ -252,8 +253,8 @@ def test_run_quality_one_row_per_clip_and_bad_clips_do_not_stop_others(iper, tmp
     assert result.clips["good"].offset.determined
 
     output = CliRunner().invoke(qa_command, [str(build.root)])
-    assert output.exit_code == 1, output.output  # flagged clips and an error
-    assert "flagged late" in output.output and "error no_audio" in output.output
+    assert output.exit_code == 1, output.output  # flagged clips and a clip that could not be measured
+    assert "flagged late" in output.output and "failed no_audio" in output.output
     assert CliRunner().invoke(qa_command, [str(tmp_path / "nowhere")]).exit_code == 2
 
 
@@ -272,8 +273,8 @@ def test_rerun_measures_only_changed_clips(iper, tmp_path: Path):
     assert {p.stem: p.stat().st_mtime_ns for p in (build.root / CLIP_CACHE).glob("*.pkl")} == cache
     pd.testing.assert_frame_equal(again.table.drop(columns="seconds"), first.table.drop(columns="seconds"))
 
-    cut = build.read_result("cut", "second")
-    changed = build.absolute(cut.outputs["audio"])
+    cut = build.read_record(CutOutput, "second")
+    changed = build.absolute(cut.output.audio)
     os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 1_000_000))
     run_quality(build.root, progress=False)
     now = {p.stem: p.stat().st_mtime_ns for p in (build.root / CLIP_CACHE).glob("*.pkl")}

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from compilations import REAL_COMPILATIONS, make_compilation, manifest_rows, write_manifest
-from tiktok_dm.loopback import serve_directory
+from tiktok_dm.testing.loopback import serve_directory
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_shared]
 PLAN = [clip for clip in REAL_COMPILATIONS["000000"] if clip.video]

@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from song_fixtures import SONGS, SongSource, transform, write
-from tiktok_dm.songs import (FingerprintIndex, SongsConfig, cluster_clips, find_contradictions, fingerprint_file,
-                             identify, load_library, resolve_song_ids)
+from tiktok_dm.dataset.song_ids import find_contradictions, resolve_song_ids
+from tiktok_dm.songs import FingerprintIndex, SongsConfig, cluster_clips, fingerprint_file, identify, load_library
 from tiktok_dm.songs import extract
-from tiktok_dm.songs.cluster import Edge, link
 from tiktok_dm.songs.cli import songs_group
+from tiktok_dm.songs.cluster import Edge, link
 
 LIBRARY_SONGS = SONGS[:3]
 INLINE = SongsConfig(workers=1)
@@ -84,14 +84,14 @@ def test_clips_group_by_song_and_singletons_stay_alone(source, tmp_path):
         "single1": ("knolls", 50, 10, "resample:1.3"), "single2": ("vengeful", 10, 12, "speech:3"),
     })
     table = cluster_clips([tmp_path], config=INLINE)
-    ids = {name: table.set_index("file").loc[str(path), "song_id"] for name, path in paths.items()}
+    ids = {name: table.set_index("file").loc[str(path), "cluster_id"] for name, path in paths.items()}
     assert (table["error"] == "").all()
     assert len({ids["a1"], ids["a2"], ids["a3"], ids["a4"]}) == 1
     assert len({ids["b1"], ids["b2"], ids["b3"]}) == 1
     assert ids["a1"] != ids["b1"]
     others = [v for k, v in ids.items() if k != "single1"]
     assert ids["single1"] not in others and ids["single2"] not in [v for k, v in ids.items() if k != "single2"]
-    assert table["song_id"].nunique() == 4
+    assert table["cluster_id"].nunique() == 4
 
 
 def test_excerpts_sharing_no_audio_are_joined_through_the_library(source, library_dir, tmp_path):
@@ -100,13 +100,14 @@ def test_excerpts_sharing_no_audio_are_joined_through_the_library(source, librar
         "start": ("wanderer", 1, 10, "resample:1.2"), "later": ("wanderer", 50, 10, "pitch:1.5"),
         "other": ("northerners", 20, 10, "clean"), "unknown": ("knolls", 20, 10, "clean"),
     })
-    alone = cluster_clips([tmp_path / "clips"], config=INLINE).set_index("file")["song_id"]
+    alone = cluster_clips([tmp_path / "clips"], config=INLINE).set_index("file")["cluster_id"]
     assert alone[str(paths["start"])] != alone[str(paths["later"])]
     joined = cluster_clips([tmp_path / "clips"], library=library_dir, config=INLINE).set_index("file")
-    assert joined.loc[str(paths["start"]), "song_id"] == joined.loc[str(paths["later"]), "song_id"] == "lib:wanderer"
-    assert joined.loc[str(paths["other"]), "song_id"] == "lib:northerners"
+    assert joined.loc[str(paths["start"]), "cluster_id"] == joined.loc[str(paths["later"]), "cluster_id"] \
+        == "lib:wanderer"
+    assert joined.loc[str(paths["other"]), "cluster_id"] == "lib:northerners"
     assert joined.loc[str(paths["unknown"]), "library_song"] == ""
-    assert joined.loc[str(paths["unknown"]), "song_id"].startswith("song-")
+    assert joined.loc[str(paths["unknown"]), "cluster_id"].startswith("cluster-")
 
 
 def test_index_reopens_from_disk_and_adding_leaves_stored_entries_alone(source, tmp_path):
@@ -141,11 +142,11 @@ def test_rerun_with_an_index_fingerprints_only_new_or_changed_files(source, tmp_
     for i, start in enumerate((10, 14, 18)):
         write(clips, f"c{i}", source.excerpt("the_deep_path", start, 10))
     first = cluster_clips([clips], index_dir=tmp_path / "index", config=INLINE)
-    assert sorted(calls) == ["c0.flac", "c1.flac", "c2.flac"] and first["song_id"].nunique() == 1
+    assert sorted(calls) == ["c0.flac", "c1.flac", "c2.flac"] and first["cluster_id"].nunique() == 1
     calls.clear()
     write(clips, "c3", source.excerpt("the_deep_path", 22, 10))
     write(clips, "c0", source.excerpt("wanderer", 10, 10))  # changed content under the same name
-    second = cluster_clips([clips], index_dir=tmp_path / "index", config=INLINE).set_index("file")["song_id"]
+    second = cluster_clips([clips], index_dir=tmp_path / "index", config=INLINE).set_index("file")["cluster_id"]
     assert sorted(calls) == ["c0.flac", "c3.flac"]
     assert second[str(clips / "c1.flac")] == second[str(clips / "c3.flac")] != second[str(clips / "c0.flac")]
 
@@ -174,13 +175,13 @@ def test_bad_files_get_a_clear_error_and_the_run_goes_on(source, tmp_path):
     assert "too short" in errors[str(folder / "short.wav")] and "0.50 s" in errors[str(folder / "short.wav")]
     assert "cannot decode" in errors[str(folder / "broken.mp3")]
     assert (errors[[str(p) for p in good]] == "").all()
-    assert table.loc[str(good[0]), "song_id"] == table.loc[str(good[1]), "song_id"]
-    assert table["song_id"].nunique() == 4  # each failed file keeps an id of its own
+    assert table.loc[str(good[0]), "cluster_id"] == table.loc[str(good[1]), "cluster_id"]
+    assert table["cluster_id"].nunique() == 4  # each failed file keeps an id of its own
     result = CliRunner().invoke(songs_group, ["cluster", str(folder), "--out", str(tmp_path / "p.csv")])
     assert result.exit_code == 1, result.output
     assert result.stderr.count("failed:") == 3 and "broken.mp3" in result.stderr
     written = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
-    assert list(written.columns[:2]) == ["file", "song_id"] and len(written) == 5
+    assert list(written.columns[:2]) == ["file", "cluster_id"] and len(written) == 5
 
 
 def test_video_files_are_identified_by_their_audio_track(source, library_index, tmp_path):
@@ -208,7 +209,7 @@ def test_weak_links_never_join_clusters_and_library_songs_never_merge():
 
 def test_contradictions_name_the_clips_whose_fingerprint_says_another_song():
     predicted = pd.DataFrame({"file": ["a", "b", "c", "d", "e", "f"],
-                              "song_id": ["song-0001"] * 3 + ["song-0002"] + ["song-0003"] * 2})
+                              "cluster_id": ["cluster-0001"] * 3 + ["cluster-0002"] + ["cluster-0003"] * 2})
     given = {"a": "X", "b": "X", "c": "Y", "d": "Z", "e": "P", "f": "Q"}
     found = {(c.file, c.given_song_id, c.fingerprint_song_id) for c in find_contradictions(given, predicted)}
     assert found == {("c", "Y", "X"), ("e", "P", "Q"), ("f", "Q", "P")}

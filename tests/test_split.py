@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiktok_dm.qa import validate_splits
-from tiktok_dm.stages.split import (
+from tiktok_dm.dataset.split import validate_splits
+from tiktok_dm.dataset.split import (
     assign_splits,
     read_split_file,
     song_assignment_from_split_dir,
@@ -193,7 +193,7 @@ def test_songless_clips_are_skipped_not_assigned(tmp_path: Path, caplog: pytest.
     clips = pd.DataFrame(
         {"clip_id": ["0", "1", "2", "3", "4", "5"], "song_id": ["a", None, "b", "", "  ", float("nan")]}
     )
-    with caplog.at_level(logging.WARNING, logger="tiktok_dm.stages.split"):
+    with caplog.at_level(logging.WARNING, logger="tiktok_dm.dataset.split"):
         assigned = assign_splits(clips, 0.5, seed=0)
     assert assigned.loc[assigned["song_id"].isin(["a", "b"]), "split"].isin(["train", "test"]).all()
     assert assigned.set_index("clip_id").loc[["1", "3", "4", "5"], "split"].tolist() == ["", "", "", ""]

@@ -13,12 +13,13 @@ import soundfile as sf
 
 from boundary_fixtures import beep_time, late_audio_video
 from tiktok_dm.config import CutConfig, DownloadConfig
-from tiktok_dm.loopback import serve_directory
-from tiktok_dm.manifest import ClipSpec
+from tiktok_dm.model.build_dir import BuildDir, sha256_of
+from tiktok_dm.model.manifest import ClipSpec
+from tiktok_dm.model.status import ErrorKind, Status
 from tiktok_dm.stages.base import run_item
 from tiktok_dm.stages.cut import CutItem, CutStage
 from tiktok_dm.stages.download import DownloadItem, DownloadStage
-from tiktok_dm.workdir import BuildDir, sha256_of
+from tiktok_dm.testing.loopback import serve_directory
 
 FPS = 30
 GRAY_STEP = 8  # frame i is painted gray level (i * 8) % 256, so a frame's index can be read back
@@ -61,16 +62,17 @@ def test_download_keys_by_url_so_same_file_names_do_not_collide(media, tmp_path)
     first = _download(tmp_path, f"{base}/a/video.mp4")
     second = _download(tmp_path, f"{base}/b/video.mp4")
     assert first.ok and second.ok, (first.error, second.error)
-    assert first.outputs["path"] != second.outputs["path"]
-    assert first.outputs["sha256"] == sha256_of(folder / "a" / "video.mp4")
-    assert second.outputs["sha256"] == sha256_of(folder / "b" / "video.mp4")
-    assert abs(first.outputs["duration_s"] - 6.0) < 0.1 and first.outputs["has_audio"]
+    assert first.output.path != second.output.path
+    assert first.output.sha256 == sha256_of(folder / "a" / "video.mp4")
+    assert second.output.sha256 == sha256_of(folder / "b" / "video.mp4")
+    assert abs(first.output.duration_s - 6.0) < 0.1 and first.output.has_audio
 
 
 def test_download_failures_carry_the_original_error(media, tmp_path):
     _, base = media
     missing = _download(tmp_path, f"{base}/nope.mp4")
     assert not missing.ok and "HTTP Error 404" in missing.error and f"{base}/nope.mp4" in missing.error
+    assert (missing.status, missing.error_kind) == (Status.FAILED, ErrorKind.DOWNLOAD)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -121,9 +123,9 @@ def test_cut_is_frame_accurate_and_keeps_audio(media, tmp_path):
     folder, _ = media
     build_dir, result = _cut(tmp_path, folder / "a" / "video.mp4", 1.0, 3.5)
     assert result.ok, result.error
-    assert result.outputs["frames"] == 75 and result.outputs["sample_rate"] == 22050
-    assert result.outputs["audio_samples"] == round(2.5 * 22050)
-    capture = cv2.VideoCapture(str(build_dir.absolute(result.outputs["video"])))
+    assert result.output.frames == 75 and result.output.sample_rate == 22050
+    assert result.output.audio_samples == round(2.5 * 22050)
+    capture = cv2.VideoCapture(str(build_dir.absolute(result.output.video)))
     indices = []
     while True:
         ok, frame = capture.read()
@@ -139,10 +141,11 @@ def test_cut_failures_name_the_clip(media, tmp_path):
     folder, _ = media
     _, beyond = _cut(tmp_path / "beyond", folder / "a" / "video.mp4", 5.0, 9.0)
     assert not beyond.ok and "ends at 9.000 s, after the end" in beyond.error and "line 2" in beyond.error
+    assert beyond.error_kind is ErrorKind.BAD_SPAN
     _, mute = _cut(tmp_path / "mute", folder / "mute.mp4", 0.5, 2.5, has_audio=False)
-    assert not mute.ok and "has no audio track" in mute.error
+    assert not mute.ok and "has no audio track" in mute.error and mute.error_kind is ErrorKind.NO_AUDIO
     build_dir, silent = _cut(tmp_path / "silent", folder / "silent.mp4", 0.5, 2.5)
-    assert not silent.ok and "audio is silent" in silent.error
+    assert not silent.ok and "audio is silent" in silent.error and silent.error_kind is ErrorKind.NO_AUDIO
     assert not list(build_dir.clips.glob("*")), "a failed cut must not leave a clip behind"
 
 
@@ -150,7 +153,7 @@ def test_cut_keeps_a_late_starting_sound_track_on_the_video_clock(tmp_path):
     source = late_audio_video(tmp_path / "late.mp4", beep_at_s=1.5, audio_starts_s=1.0)
     build_dir, result = _cut(tmp_path / "build", source, 0.5, 3.0)
     assert result.ok, result.error
-    samples, rate = sf.read(str(build_dir.absolute(result.outputs["audio"])))
+    samples, rate = sf.read(str(build_dir.absolute(result.output.audio)))
     assert len(samples) == round(2.5 * rate)
     # The beep is 1.5 s into the source, so 1.0 s into the clip (without keeping the clock: 0.5 s).
     assert beep_time(samples, rate) == pytest.approx(1.0, abs=0.03)

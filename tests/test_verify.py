@@ -6,7 +6,7 @@ import pandas as pd
 from click.testing import CliRunner
 
 from tiktok_dm.cli import cli
-from tiktok_dm.loopback import serve_directory
+from tiktok_dm.testing.loopback import serve_directory
 
 
 def test_verify_reports_alive_404_and_refused_without_downloading(tmp_path):

@@ -86,7 +86,7 @@ def cli() -> None:
                                                        "must not be able to read arbitrary local files).")
 def validate(manifest: Path, allow_file_urls: bool) -> None:
     """Check MANIFEST and list every bad row with its line number (exit code 2 if any)."""
-    from tiktok_dm.manifest import Manifest, ManifestError
+    from tiktok_dm.model.manifest import Manifest, ManifestError
 
     try:
         parsed = Manifest.from_csv(manifest, allow_file_urls=allow_file_urls)
@@ -127,9 +127,9 @@ def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment:
     Exit code 0 when every clip made it, 1 when some failed (listed at the end and in
     OUT/failures.csv), 2 when the manifest is invalid (nothing is written then).
     """
-    from tiktok_dm.build import PoseBackendUnavailable, SongLibraryUnavailable
-    from tiktok_dm.build import build as run_build
-    from tiktok_dm.manifest import ManifestError
+    from tiktok_dm.model.manifest import ManifestError
+    from tiktok_dm.pipeline.build import PoseBackendUnavailable, SongLibraryUnavailable
+    from tiktok_dm.pipeline.build import build as run_build
 
     _setup_logging(verbose)
     cfg = _load_config(config, executor, ray_address, num_cpus, allow_file_urls)
@@ -172,8 +172,8 @@ def verify(manifest: Path, out_path: Path, workers: int, allow_file_urls: bool, 
     Exit code 0 when every URL answers, 1 when some are dead (listed), 2 for an invalid manifest.
     """
     from tiktok_dm.config import DownloadConfig
-    from tiktok_dm.manifest import ManifestError
-    from tiktok_dm.verify import DEAD, verify_manifest, write_link_table
+    from tiktok_dm.model.manifest import ManifestError
+    from tiktok_dm.pipeline.verify import DEAD, verify_manifest, write_link_table
 
     try:
         table = verify_manifest(manifest, DownloadConfig(allow_file_urls=allow_file_urls), workers=workers,
@@ -192,8 +192,14 @@ def verify(manifest: Path, out_path: Path, workers: int, allow_file_urls: bool, 
 @cli.command()
 @click.argument("build_dir", type=click.Path(file_okay=False, path_type=Path))
 def status(build_dir: Path) -> None:
-    """Show what each stage of BUILD_DIR has done and what failed, with the error."""
-    from tiktok_dm.status import format_status
+    """Show what each stage of BUILD_DIR has done, failed or crashed on, with the error.
+
+    \b
+    Per stage: items done, failed (the data: a removed video, no audio, nobody in frame) and
+    crashed (the code: an unexpected exception, a worker that died); then every item that is
+    not done with its error kind and error. clips.csv says the same per clip.
+    """
+    from tiktok_dm.pipeline.status import format_status
 
     try:
         click.echo(format_status(build_dir))
@@ -215,7 +221,7 @@ def demo(out_dir: Path, no_progress: bool, config: str | None, executor: str | N
     into a compilation, serves it on a loopback HTTP server so the real yt-dlp download runs,
     builds the dataset, loads it back with datasets.load_dataset and prints a summary.
     """
-    from tiktok_dm.demo import run_demo
+    from tiktok_dm.pipeline.demo import run_demo
 
     _setup_logging(verbose)
     cfg = _load_config(config or "debug", executor or "ray", ray_address, num_cpus, allow_file_urls=False)

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import av
 
-from tiktok_dm.records import StageError
+from tiktok_dm.model.status import ErrorKind, StageError
 
 # Enough of ffmpeg's stderr to name the problem without flooding the failures table.
 _STDERR_TAIL_CHARS = 600
@@ -74,7 +74,8 @@ def probe(path: str | Path, count_frames: bool = False) -> MediaInfo:
         args += ["-count_packets"]
     completed = subprocess.run(args + [str(path)], capture_output=True, text=True)
     if completed.returncode != 0:
-        raise StageError(f"ffprobe cannot read {Path(path).name}: {_tail(completed.stderr) or 'no streams'}")
+        raise StageError(f"ffprobe cannot read {Path(path).name}: {_tail(completed.stderr) or 'no streams'}",
+                         ErrorKind.UNREADABLE)
     report = json.loads(completed.stdout or "{}")
     streams = report.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video" and not _is_cover_art(s)), None)
@@ -82,7 +83,7 @@ def probe(path: str | Path, count_frames: bool = False) -> MediaInfo:
     duration = _float(report.get("format", {}).get("duration")) or max(
         (_float(s.get("duration")) for s in streams), default=0.0)
     if video is None and audio is None:
-        raise StageError(f"{Path(path).name} has no audio or video stream")
+        raise StageError(f"{Path(path).name} has no audio or video stream", ErrorKind.UNREADABLE)
     info = MediaInfo(duration_s=duration, has_video=video is not None, has_audio=audio is not None)
     if video is not None:
         frames = video.get("nb_read_packets") or video.get("nb_frames")
@@ -107,13 +108,14 @@ def probe_in_process(path: str | Path) -> MediaInfo:
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError) as error:
-        raise StageError(f"cannot read {name} as media: {getattr(error, 'strerror', None) or error}") from error
+        raise StageError(f"cannot read {name} as media: {getattr(error, 'strerror', None) or error}",
+                         ErrorKind.UNREADABLE) from error
     with container:
         video = next((s for s in container.streams.video
                       if not s.disposition & av.stream.Disposition.attached_pic), None)
         audio = next(iter(container.streams.audio), None)
         if video is None and audio is None:
-            raise StageError(f"{name} has no audio or video stream")
+            raise StageError(f"{name} has no audio or video stream", ErrorKind.UNREADABLE)
         duration = container.duration / av.time_base if container.duration else max(
             (float(s.duration * s.time_base) for s in (video, audio) if s is not None and s.duration), default=0.0)
         info = MediaInfo(duration_s=max(duration, 0.0), has_video=video is not None, has_audio=audio is not None)

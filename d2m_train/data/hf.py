@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from d2m_train.data.segments import MOTION_SHAPES, SegmentFiles, SegmentSpec
-from tiktok_dm.atomic import atomic_write_bytes
+from tiktok_dm.model.atomic import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

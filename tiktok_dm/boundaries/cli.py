@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tiktok_dm.records import StageError
+from tiktok_dm.model.status import StageError
 
 EXIT_INVALID_INPUT = 2
 

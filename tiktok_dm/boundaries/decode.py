@@ -25,7 +25,7 @@ import av
 import numpy as np
 
 from tiktok_dm.media import MediaInfo, analysis_ffmpeg, audio_on_the_clock
-from tiktok_dm.records import StageError
+from tiktok_dm.model.status import ErrorKind, StageError
 
 _STDERR_CHARS = 600
 # No in-loop deblocking, no non-reference frames: thumbnails look the same for about half the work.
@@ -127,7 +127,8 @@ class VideoDecoder:
                 reader.join()
         if process.returncode != 0:
             message = b"".join(stderr).decode("utf-8", "replace").strip()[-_STDERR_CHARS:]
-            raise StageError(f"ffmpeg cannot decode the picture of {self.path.name}: {message or process.returncode}")
+            raise StageError(f"ffmpeg cannot decode the picture of {self.path.name}: {message or process.returncode}",
+                             ErrorKind.UNREADABLE)
         data = b"".join(fine)
         fine_w, fine_h = self.FINE_SIZE
         ratio = int(round(self.fine_fps / self.fps))
@@ -246,5 +247,5 @@ def decode_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     completed = subprocess.run(command, capture_output=True)
     if completed.returncode != 0:
         message = completed.stderr.decode("utf-8", "replace").strip()[-_STDERR_CHARS:]
-        raise StageError(f"ffmpeg cannot decode the audio of {path.name}: {message}")
+        raise StageError(f"ffmpeg cannot decode the audio of {path.name}: {message}", ErrorKind.UNREADABLE)
     return np.frombuffer(completed.stdout, np.float32).copy()

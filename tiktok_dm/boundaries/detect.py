@@ -17,7 +17,7 @@ from tiktok_dm.boundaries.fusion import assemble, dropped_spans, judge, propose
 from tiktok_dm.boundaries.result import BoundaryResult
 from tiktok_dm.boundaries.visual import FrameDescriptors, compute_signals, describe_frames
 from tiktok_dm.media import MediaInfo, probe_in_process
-from tiktok_dm.records import StageError
+from tiktok_dm.model.status import ErrorKind, StageError
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +39,16 @@ def detect_clips(video_path: str | Path, config: BoundaryConfig | None = None) -
 
 def _detect_clips(path: Path, config: BoundaryConfig) -> BoundaryResult:
     if not path.is_file():
-        raise StageError(f"{path}: no such file")
+        raise StageError(f"{path}: no such file", ErrorKind.UNREADABLE)
     try:
         info = probe_in_process(path)
     except StageError as error:
-        raise StageError(f"{path.name} is not a readable video: {error}") from error
+        raise StageError(f"{path.name} is not a readable video: {error}", ErrorKind.UNREADABLE) from error
     if not info.has_video:
-        raise StageError(f"{path.name} has no video stream (audio only?): clip boundaries need the picture")
+        raise StageError(f"{path.name} has no video stream (audio only?): clip boundaries need the picture",
+                         ErrorKind.UNREADABLE)
     if info.duration_s <= 0:
-        raise StageError(f"{path.name} is 0 s long: nothing to segment")
+        raise StageError(f"{path.name} is 0 s long: nothing to segment", ErrorKind.UNREADABLE)
     warnings = []
     if not info.has_audio:
         warnings.append(f"{path.name} has no audio stream: boundaries are decided on the picture alone, so "
@@ -62,7 +63,7 @@ def _detect_clips(path: Path, config: BoundaryConfig) -> BoundaryResult:
         warnings.append(problem)
         log.warning("%s", warnings[-1])
     if len(descriptors) == 0:
-        raise StageError(f"{path.name} has no decodable video frames (0 s of picture)")
+        raise StageError(f"{path.name} has no decodable video frames (0 s of picture)", ErrorKind.UNREADABLE)
     duration = min(info.duration_s, len(descriptors) / config.analysis_fps)
 
     visual = compute_signals(descriptors, fine, fine_fps, config)

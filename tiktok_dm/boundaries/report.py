@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tiktok_dm.atomic import atomic_path, atomic_write_text
 from tiktok_dm.boundaries.audio import change_curve
 from tiktok_dm.boundaries.result import BoundaryResult, ClipProposal
+from tiktok_dm.model.atomic import atomic_path, atomic_write_text
 
 CSV_COLUMNS = ("start", "end", "confidence")
 

@@ -3,24 +3,18 @@
 Backends are looked up by name so configs and the CLI can pick one with a string; their heavy
 dependencies (mediapipe, openpifpaf) are imported only when a backend is built.
 
-Modules: ``base`` (PoseSequence, the backend contract, estimate_video), ``mediapipe_backend``
-(single person, offline), ``openpifpaf_backend`` (multi-person; checkpoints), ``tracking``
-(dancer ids across frames, main dancer), ``layouts`` (BODY_25 / COCO-17 motion arrays,
-resampling), ``qa`` (per-clip pose QA and its HTML report), ``overlay`` (skeletons on frames).
+Modules: ``sequence`` (PoseSequence, the .npz pose file), ``backend`` (the backend contract,
+estimate_video), ``mediapipe_backend`` (single person, offline), ``openpifpaf_backend`` (multi-person;
+checkpoints), ``tracking`` (dancer ids across frames, main dancer), ``layouts`` (BODY_25 / COCO-17
+motion arrays, resampling), ``qa`` (per-clip pose QA and its HTML report), ``overlay`` (skeletons on
+frames).
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from tiktok_dm.pose.base import (
-    COCO17_JOINTS,
-    POSE_FILE_KEYS,
-    PoseBackend,
-    PoseSequence,
-    empty_detection,
-    estimate_video,
-)
+from tiktok_dm.pose.backend import PoseBackend, estimate_video
 from tiktok_dm.pose.layouts import (
     BODY25_JOINTS,
     coco17_to_body25,
@@ -29,6 +23,7 @@ from tiktok_dm.pose.layouts import (
     to_motion_array,
 )
 from tiktok_dm.pose.mediapipe_backend import MediaPipePoseBackend
+from tiktok_dm.pose.sequence import COCO17_JOINTS, POSE_FILE_KEYS, PoseSequence, empty_detection
 from tiktok_dm.pose.tracking import TrackerConfig, assign_track_ids, select_main_track, track_sequence
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from tiktok_dm.pose.base import COCO17_JOINTS, NUM_COCO17_JOINTS, PoseSequence
+from tiktok_dm.pose.sequence import COCO17_JOINTS, NUM_COCO17_JOINTS, PoseSequence
 from tiktok_dm.pose.tracking import NO_TRACK, select_main_track, track_keypoints, track_sequence
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from tiktok_dm.pose.base import NUM_COCO17_JOINTS, PoseBackend, checked_rgb_frame, empty_detection
+from tiktok_dm.pose.backend import PoseBackend, checked_rgb_frame
+from tiktok_dm.pose.sequence import NUM_COCO17_JOINTS, empty_detection
 
 logger = logging.getLogger(__name__)
 

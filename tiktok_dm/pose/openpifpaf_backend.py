@@ -31,8 +31,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from tiktok_dm.atomic import atomic_path
-from tiktok_dm.pose.base import NUM_COCO17_JOINTS, PoseBackend, checked_rgb_frame, empty_detection
+from tiktok_dm.model.atomic import atomic_path
+from tiktok_dm.pose.backend import PoseBackend, checked_rgb_frame
+from tiktok_dm.pose.sequence import NUM_COCO17_JOINTS, empty_detection
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tiktok_dm.atomic import atomic_path
-from tiktok_dm.pose.base import COCO17_JOINTS, PoseSequence
+from tiktok_dm.model.atomic import atomic_path
+from tiktok_dm.pose.sequence import COCO17_JOINTS, PoseSequence
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from tiktok_dm.atomic import atomic_write_text
-from tiktok_dm.pose.base import PoseSequence
+from tiktok_dm.model.atomic import atomic_write_text
+from tiktok_dm.pose.sequence import PoseSequence
 from tiktok_dm.pose.tracking import person_geometry, select_main_track, track_keypoints
 
 logger = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from tiktok_dm.pose.base import NUM_COCO17_JOINTS, PoseSequence
+from tiktok_dm.pose.sequence import NUM_COCO17_JOINTS, PoseSequence
 
 NO_TRACK = -1
 
@@ -150,7 +150,7 @@ def assign_track_ids(
     config: TrackerConfig | None = None,
 ) -> np.ndarray:
     """Track ids int32 [frames, persons] for keypoints [frames, persons, 17, 3] (NaN-padded
-    persons, see :class:`~tiktok_dm.pose.base.PoseSequence`): the same id for the same person
+    persons, see :class:`~tiktok_dm.pose.sequence.PoseSequence`): the same id for the same person
     across frames, -1 for empty slots. See the module docstring for the rule."""
     config = config or TrackerConfig()
     keypoints = np.asarray(keypoints, dtype=np.float32)

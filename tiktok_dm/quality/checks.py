@@ -5,8 +5,9 @@ beat alignment and audio-video offset (:mod:`tiktok_dm.quality.alignment`), pose
 the main dancer's track (figures of :mod:`tiktok_dm.pose.qa`), loudness and silent stretches,
 duration against the manifest span; :func:`run_quality` adds duplicates across the build
 (:mod:`tiktok_dm.quality.duplicates`) and the cross baseline (other clips' music). A clip whose
-files cannot be read gets ``qa_status`` ``error`` with the reason, and the others go on; clips
-the build did not finish get ``skipped``.
+files cannot be read gets ``qa_status`` ``failed`` (``crashed`` for an unexpected exception) with the
+reason, and the others go on; clips the build did not finish get ``skipped`` (one vocabulary with the
+build: ``tiktok_dm.model.status.Status``).
 
 Each clip's measurements are kept in ``<build>/qa/clips/<clip>.pkl`` under a key made of the QA
 settings and the clip's input files (path, size, mtime): a re-run (every build ends with QA)
@@ -29,21 +30,25 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from tiktok_dm.atomic import atomic_write_bytes, atomic_write_text
-from tiktok_dm.pose.base import PoseSequence
+from tiktok_dm.model.atomic import atomic_write_bytes, atomic_write_text
+from tiktok_dm.model.build_dir import BuildDir
+from tiktok_dm.model.clips import ClipRecord, ClipSet
+from tiktok_dm.model.outputs import CutOutput, PoseOutput
+from tiktok_dm.model.status import StageError, Status
 from tiktok_dm.pose.qa import PoseQA, QAThresholds, pose_qa
+from tiktok_dm.pose.sequence import PoseSequence
 from tiktok_dm.quality.alignment import BeatAlignment, OffsetEstimate, beat_alignment, cross_baseline, estimate_offset
 from tiktok_dm.quality.config import QAConfig
 from tiktok_dm.quality.duplicates import DuplicatePair, find_duplicates, video_hashes
 from tiktok_dm.quality.kinematic import QAError, kinematic_beats, kinematic_envelope, main_dancer_keypoints
 from tiktok_dm.quality.music import AudioLevels, audio_levels, load_audio, music_events
-from tiktok_dm.workdir import BuildDir
 
 log = logging.getLogger(__name__)
 
 QA_TABLE = "qa.csv"
 CLIP_CACHE = Path("qa") / "clips"
-OK, ERROR, SKIPPED = "ok", "error", "skipped"
+# What QA cannot read or measure is a data problem (the clip's status is failed); anything else is a crash.
+DATA_ERRORS = (QAError, StageError, OSError, ValueError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,24 +199,22 @@ class QualityResult:
         return self.table[self.table["flagged"]]
 
 
-def clip_inputs_from_build(build_dir: BuildDir, row: pd.Series) -> ClipInputs:
+def clip_inputs_from_build(build_dir: BuildDir, clip: ClipRecord) -> ClipInputs:
     """Paths and figures of a finished clip from its cut and pose records."""
-    clip_id = str(row["clip_id"])
-    cut = build_dir.read_result("cut", clip_id)
-    pose = build_dir.read_result("pose", clip_id)
-    if cut is None or not cut.ok:
-        raise QAError(f"no successful cut record results/cut/{clip_id}.json")
-    if pose is None or not pose.ok:
-        raise QAError(f"no successful pose record results/pose/{clip_id}.json")
-    start, end = _float(row.get("start_s")), _float(row.get("end_s"))
-    dancers = _float(row.get("num_dancers"))
+    clip_id = str(clip.clip_id)
+    cut = build_dir.read_record(CutOutput, clip_id)
+    pose = build_dir.read_record(PoseOutput, clip_id)
+    for name, record in (("cut", cut), ("pose", pose)):
+        if record is None or not record.ok:
+            where = build_dir.relative(build_dir.record_path(name, clip_id))
+            raise QAError(f"no successful {name} record {where}")
+    spec = clip.spec
     return ClipInputs(
-        clip_id=clip_id, video=build_dir.absolute(cut.outputs["video"]), audio=build_dir.absolute(cut.outputs["audio"]),
-        poses=build_dir.absolute(pose.outputs["poses"]), compilation_id=str(row.get("compilation_id", "")),
-        song_id=_text(row.get("song_id")), split=_text(row.get("split")),
-        expected_duration_s=end - start if start is not None and end is not None else None,
-        video_duration_s=_float(cut.outputs.get("duration_s")),
-        num_dancers=int(dancers) if dancers is not None else None, pose_qa=pose.outputs.get("pose_qa"))
+        clip_id=clip_id, video=build_dir.absolute(cut.output.video), audio=build_dir.absolute(cut.output.audio),
+        poses=build_dir.absolute(pose.output.poses), compilation_id=spec.compilation_id,
+        song_id=clip.song_id or "", split=clip.split,
+        expected_duration_s=spec.duration_s if spec.has_span else None,
+        video_duration_s=_float(cut.output.duration_s), num_dancers=spec.num_dancers, pose_qa=pose.output.pose_qa)
 
 
 def _cache_key(inputs: ClipInputs, config: QAConfig) -> str:
@@ -240,32 +243,33 @@ def run_quality(build_dir: str | Path, config: QAConfig = QAConfig(), progress: 
     """QA every clip of ``build_dir``'s clips.csv and write ``<build_dir>/qa.csv`` (atomically)."""
     started = time.perf_counter()
     build = BuildDir(build_dir)
-    clips_csv = build.root / "clips.csv"
-    if not clips_csv.is_file():
-        raise FileNotFoundError(f"{clips_csv} not found: is {build.root} a build directory (run `tiktok-dm build`)?")
-    clips = pd.read_csv(clips_csv, dtype={"clip_id": str, "compilation_id": str, "song_id": str})
+    if not build.clips_table.is_file():
+        raise FileNotFoundError(f"{build.clips_table} not found: is {build.root} a build directory "
+                                "(run `tiktok-dm build`)?")
+    clips = ClipSet.read_csv(build.clips_table)
     rows: list[dict[str, Any]] = []
     measured: dict[str, ClipQA] = {}
     from tqdm.auto import tqdm
 
-    for _, clip in tqdm(list(clips.iterrows()), desc="dataset QA", unit="clip", disable=not progress):
-        base = {"clip_id": clip["clip_id"], "compilation_id": clip.get("compilation_id"),
-                "song_id": _text(clip.get("song_id")), "split": _text(clip.get("split"))}
-        if clip.get("status") != "ok":
-            rows.append({**base, "qa_status": SKIPPED, "error": f"not built ({clip.get('status')} at "
-                                                                 f"{clip.get('failed_stage')}: {clip.get('error')})"})
+    for clip in tqdm(list(clips), desc="dataset QA", unit="clip", disable=not progress):
+        base = {"clip_id": clip.clip_id, "compilation_id": clip.compilation_id, "song_id": clip.song_id or "",
+                "split": clip.split}
+        if not clip.ok:
+            rows.append({**base, "qa_status": Status.SKIPPED.value,
+                         "error": f"not built ({clip.status.value} at {clip.failed_stage}: {clip.error})"})
             continue
         clip_started = time.perf_counter()
         try:
             result = cached_clip_qa(build, clip_inputs_from_build(build, clip), config)
         except Exception as error:  # one unreadable clip must not stop the others
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
-            log.warning("QA of clip %s failed: %s", clip["clip_id"], detail)
-            rows.append({**base, "qa_status": ERROR, "error": detail,
+            status = Status.FAILED if isinstance(error, DATA_ERRORS) else Status.CRASHED
+            log.warning("QA of clip %s %s: %s", clip.clip_id, status.value, detail)
+            rows.append({**base, "qa_status": status.value, "error": detail,
                          "seconds": round(time.perf_counter() - clip_started, 3)})
             continue
         measured[result.clip_id] = result
-        rows.append({**base, "qa_status": OK, "error": "", **result.row,
+        rows.append({**base, "qa_status": Status.OK.value, "error": "", **result.row,
                      "seconds": round(time.perf_counter() - clip_started, 3)})
 
     compilation_of = {r["clip_id"]: str(r["compilation_id"]) for r in rows}
@@ -315,7 +319,3 @@ def _float(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if np.isfinite(number) else None
-
-
-def _text(value: Any) -> str:
-    return "" if value is None or (isinstance(value, float) and not np.isfinite(value)) else str(value)

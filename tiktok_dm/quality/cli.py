@@ -7,7 +7,10 @@ from pathlib import Path
 
 import click
 
+from tiktok_dm.model.status import Status
+
 EXIT_INVALID_INPUT = 2
+NOT_MEASURED = (Status.FAILED.value, Status.CRASHED.value)
 
 
 @click.command("qa")
@@ -62,7 +65,7 @@ def report_command(build_dir: Path) -> None:
 
 def _has_problems(result) -> bool:
     table = result.table
-    return bool(table["flagged"].any() or (table["qa_status"] == "error").any())
+    return bool(table["flagged"].any() or table["qa_status"].isin(NOT_MEASURED).any())
 
 
 def _summary(result) -> str:
@@ -72,6 +75,6 @@ def _summary(result) -> str:
              + f" in {result.seconds:.1f} s; table: {result.table_path}"]
     for row in table[table["flagged"]].itertuples():
         lines.append(f"  flagged {row.clip_id}: {row.flags}")
-    for row in table[table["qa_status"] == "error"].itertuples():
-        lines.append(f"  error {row.clip_id}: {row.error}")
+    for row in table[table["qa_status"].isin(NOT_MEASURED)].itertuples():
+        lines.append(f"  {row.qa_status} {row.clip_id}: {row.error}")
     return "\n".join(lines)

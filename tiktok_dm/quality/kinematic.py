@@ -32,7 +32,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
-from tiktok_dm.pose.base import PoseSequence
+from tiktok_dm.pose.sequence import PoseSequence
 from tiktok_dm.pose.tracking import select_main_track, track_keypoints
 from tiktok_dm.quality.config import KinematicConfig
 

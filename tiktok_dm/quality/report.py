@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tiktok_dm.atomic import atomic_path, atomic_write_text
-from tiktok_dm.pose.base import PoseSequence
+from tiktok_dm.model.atomic import atomic_path, atomic_write_text
+from tiktok_dm.model.build_dir import BuildDir
+from tiktok_dm.model.outputs import CutOutput, PoseOutput
+from tiktok_dm.model.status import Status
+from tiktok_dm.pose.sequence import PoseSequence
 from tiktok_dm.quality.checks import QA_TABLE, QualityResult, run_quality, write_config
 from tiktok_dm.quality.config import QAConfig
-from tiktok_dm.workdir import BuildDir
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ def write_report(result: QualityResult, config: QAConfig = QAConfig()) -> Path:
     (out / "plots").mkdir(parents=True, exist_ok=True)
     write_config(config, out / "qa_config.yaml")
     table = result.table
-    done = table[table["qa_status"] == "ok"]
+    done = table[table["qa_status"] == Status.OK.value]
     plots = {name: _plot(name, done, config, out / "plots" / f"{name}.png") for name in PLOTS}
     flagged_html = [_flagged_clip(row, result, out, config) for row in done[done["flagged"]].itertuples()]
     parts = [
@@ -63,7 +65,7 @@ def write_report(result: QualityResult, config: QAConfig = QAConfig()) -> Path:
 
 def _summary(table: pd.DataFrame, result: QualityResult) -> str:
     counts = table["qa_status"].value_counts().to_dict()
-    done = table[table["qa_status"] == "ok"]
+    done = table[table["qa_status"] == Status.OK.value]
     lifted = done.dropna(subset=["alignment_score", "shuffled_baseline"]) if "alignment_score" in done else done.iloc[:0]
     items = [
         f"{len(table)} clip(s) in clips.csv: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
@@ -169,15 +171,15 @@ def _clip_images(build: BuildDir, clip_id: str, folder: Path) -> list[Path]:
 
     from tiktok_dm.pose.overlay import draw_skeletons
 
-    cut, pose = build.read_result("cut", clip_id), build.read_result("pose", clip_id)
-    if cut is None or pose is None:
-        raise ValueError("no cut or pose record")
-    sequence = PoseSequence.load(build.absolute(pose.outputs["poses"]))
+    cut, pose = build.read_record(CutOutput, clip_id), build.read_record(PoseOutput, clip_id)
+    if cut is None or pose is None or not cut.ok or not pose.ok:
+        raise ValueError("no successful cut or pose record")
+    sequence = PoseSequence.load(build.absolute(pose.output.poses))
     if sequence.num_frames == 0:
         raise ValueError("empty pose file")
     index = sequence.num_frames // 2
     frame_number = int(round(sequence.frame_times[index] * sequence.fps))
-    capture = cv2.VideoCapture(os.fspath(build.absolute(cut.outputs["video"])))
+    capture = cv2.VideoCapture(os.fspath(build.absolute(cut.output.video)))
     try:
         frame = None
         for _ in range(frame_number + 1):  # sequential: exact frame
@@ -190,7 +192,7 @@ def _clip_images(build: BuildDir, clip_id: str, folder: Path) -> list[Path]:
     small = cv2.resize(frame, (round(frame.shape[1] * factor), 360), interpolation=cv2.INTER_AREA)
     keypoints = sequence.keypoints[index].copy()
     keypoints[..., :2] *= factor
-    main = pose.outputs.get("main_track")
+    main = pose.output.main_track
     drawn = draw_skeletons(cv2.cvtColor(small, cv2.COLOR_BGR2RGB), keypoints, sequence.track_ids[index], 0.3, main)
     written = []
     for name, image in (("thumb", small), ("skeleton", cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))):
@@ -234,7 +236,7 @@ def _duplicates_html(result: QualityResult) -> str:
 
 
 def _errors_html(table: pd.DataFrame) -> str:
-    problems = table[table["qa_status"] != "ok"]
+    problems = table[table["qa_status"] != Status.OK.value]
     if problems.empty:
         return ""
     rows = "".join(f"<tr><td>{html.escape(str(r.clip_id))}</td><td>{html.escape(str(r.qa_status))}</td>"

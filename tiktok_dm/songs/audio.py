@@ -16,7 +16,7 @@ import soundfile
 from scipy.signal import resample_poly
 
 from tiktok_dm.media import require_tool
-from tiktok_dm.records import StageError
+from tiktok_dm.model.status import ErrorKind, StageError
 
 _SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif"}
 _STDERR_TAIL_CHARS = 400
@@ -26,7 +26,7 @@ def decode_mono(path: str | Path, sample_rate: int) -> np.ndarray:
     """Samples of ``path`` as mono float32 at ``sample_rate``; StageError if it cannot be decoded."""
     path = Path(path)
     if not path.is_file():
-        raise StageError(f"{path} does not exist")
+        raise StageError(f"{path} does not exist", ErrorKind.UNREADABLE)
     if path.suffix.lower() in _SOUNDFILE_SUFFIXES:
         try:
             samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
@@ -52,7 +52,8 @@ def _ffmpeg_decode(path: Path, sample_rate: int) -> np.ndarray:
         message = completed.stderr.decode("utf-8", "replace").strip()
         if len(message) > _STDERR_TAIL_CHARS:
             message = "..." + message[-_STDERR_TAIL_CHARS:]
-        raise StageError(f"cannot decode audio of {path.name}: {message or f'ffmpeg exit code {completed.returncode}'}")
+        raise StageError(f"cannot decode audio of {path.name}: {message or f'ffmpeg exit code {completed.returncode}'}",
+                         ErrorKind.UNREADABLE)
     return np.frombuffer(completed.stdout, dtype=np.float32).copy()
 
 
@@ -61,10 +62,11 @@ def check_usable(samples: np.ndarray, sample_rate: int, name: str, min_duration_
     """StageError for audio too short or too quiet to fingerprint, naming the measured value."""
     duration = samples.size / sample_rate
     if samples.size == 0:
-        raise StageError(f"{name} has no audio samples")
+        raise StageError(f"{name} has no audio samples", ErrorKind.NO_AUDIO)
     if duration < min_duration_s:
-        raise StageError(f"{name} is too short to fingerprint: {duration:.2f} s < {min_duration_s:g} s")
+        raise StageError(f"{name} is too short to fingerprint: {duration:.2f} s < {min_duration_s:g} s",
+                         ErrorKind.BAD_SPAN)
     peak = float(np.max(np.abs(samples)))
     peak_db = 20 * np.log10(peak) if peak > 0 else float("-inf")
     if peak_db < silence_dbfs:
-        raise StageError(f"{name} is silent: peak level {peak_db:.1f} dBFS < {silence_dbfs:g} dBFS")
+        raise StageError(f"{name} is silent: peak level {peak_db:.1f} dBFS < {silence_dbfs:g} dBFS", ErrorKind.NO_AUDIO)

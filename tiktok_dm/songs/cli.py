@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from tiktok_dm.atomic import atomic_write_text
+from tiktok_dm.model.atomic import atomic_write_text
 from tiktok_dm.songs.config import SongsConfig
 
 EXIT_FAILURES = 1
@@ -97,14 +97,15 @@ def songs_group() -> None:
 @_common_options
 def cluster(inputs: tuple[Path, ...], library: Path | None, index_dir: Path | None, out: Path,
             config_path: Path | None, workers: int | None, verbose: int) -> None:
-    """Group clips by song; write OUT with one row per input: file,song_id,library_song,error.
+    """Group clips by song; write OUT with one row per input: file,cluster_id,library_song,error.
 
     \b
-    song_id is 'lib:<track>' for clips identified as a reference track, else 'song-NNNN' (numbered
-    in input order). A clip that matches nothing gets an id of its own, and so does a file that
-    could not be fingerprinted (silent, shorter than 1 s, undecodable): its error column says why,
-    and the other files are grouped all the same. Exit code 0 when every file was fingerprinted,
-    1 when some failed (listed on stderr), 2 for invalid input.
+    cluster_id is 'lib:<track>' for clips identified as a reference track, else 'cluster-NNNN'
+    (numbered in input order): clips with one cluster id share a song. A clip that matches nothing
+    gets a cluster of its own, and so does a file that could not be fingerprinted (silent, shorter
+    than 1 s, undecodable): its error column says why, and the other files are grouped all the same.
+    Exit code 0 when every file was fingerprinted, 1 when some failed (listed on stderr), 2 for
+    invalid input.
     \b
     Two clips are linked when their fingerprints line up from both sides; a weak link may attach a
     single clip to a group but never joins two groups, and clips identified as two different
@@ -135,8 +136,8 @@ def cluster(inputs: tuple[Path, ...], library: Path | None, index_dir: Path | No
     _write_csv(table, out)
     failed = _report_failures(table)
     ok = table[table["error"] == ""]
-    sizes = ok["song_id"].value_counts()
-    click.echo(f"{out}: {len(table)} file(s) -> {table['song_id'].nunique()} song id(s); {len(ok)} fingerprinted, "
+    sizes = ok["cluster_id"].value_counts()
+    click.echo(f"{out}: {len(table)} file(s) -> {table['cluster_id'].nunique()} cluster(s); {len(ok)} fingerprinted, "
                f"{int((sizes == 1).sum())} clip(s) alone, {int((ok['library_song'] != '').sum())} identified in the "
                f"library, {failed} failed")
     sys.exit(EXIT_FAILURES if failed else 0)

@@ -32,7 +32,7 @@ from tiktok_dm.songs.match import check_peaks, inverse, passes
 
 log = logging.getLogger(__name__)
 
-CLUSTER_COLUMNS = ["file", "song_id", "library_song", "error"]
+CLUSTER_COLUMNS = ["file", "cluster_id", "library_song", "error"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,20 +40,6 @@ class Edge:
     a: str
     b: str
     score: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Contradiction:
-    """A clip whose fingerprint groups it with clips that carry another song id."""
-
-    file: str
-    given_song_id: str
-    # The song id most clips of the clip's fingerprint cluster carry.
-    fingerprint_song_id: str
-    predicted_song_id: str
-    # How many clips of that cluster carry fingerprint_song_id, and how many carry the clip's own id.
-    support: int
-    own_support: int
 
 
 class _Components:
@@ -176,16 +162,17 @@ def _edges_of(index: FingerprintIndex, keys: list[str], wanted: frozenset,
 
 def cluster_clips(files: Iterable[str | os.PathLike], library: str | os.PathLike | FingerprintIndex | None = None,
                   index_dir: str | os.PathLike | None = None, config: SongsConfig | None = None) -> pd.DataFrame:
-    """Give every clip a song id: one row per input file, in input order.
+    """Group clips that share a song: one row per input file, in input order, with its cluster id.
 
     ``files``: audio or video files, or folders (searched recursively for media). ``library``: a
     folder of full reference tracks (or a library index). ``index_dir``: where fingerprints are kept
     between runs (clips in ``index_dir/clips``, library tracks in ``index_dir/library``); only new or
     changed files are fingerprinted again. Without it everything lives in memory.
 
-    Columns: file; song_id ('lib:<track>' for clips identified as a library track, else 'song-NNNN';
-    a clip that matches nothing gets an id of its own, and so does a file that failed); library_song;
-    error (why a file could not be fingerprinted, else '').
+    Columns: file; cluster_id ('lib:<track>' for clips identified as a library track, else
+    'cluster-NNNN'; a clip that matches nothing gets a cluster of its own, and so does a file that
+    failed); library_song; error (why a file could not be fingerprinted, else ''). A cluster id says
+    which clips share a song; which song id a clip gets is ``tiktok_dm.dataset.song_ids``.
     """
     config = config or SongsConfig()
     paths = collect_media(files)
@@ -224,8 +211,9 @@ def cluster_index(index: FingerprintIndex, keys: list[str], library: Fingerprint
 
 
 def assign_ids(paths: list[Path], keys: list[str], roots: dict[str, str], songs: dict[str, str],
-                errors: dict[str, str]) -> pd.DataFrame:
-    """'lib:<track>' for components holding an identified clip, else 'song-NNNN' in input order."""
+               errors: dict[str, str]) -> pd.DataFrame:
+    """Cluster ids: 'lib:<track>' for components holding an identified clip, else 'cluster-NNNN' in input
+    order."""
     root_song = {roots[k]: song for k, song in songs.items()}
     names: dict[str, str] = {}
     rows = []
@@ -237,35 +225,7 @@ def assign_ids(paths: list[Path], keys: list[str], roots: dict[str, str], songs:
                 names[root] = f"lib:{root_song[root]}"
             else:
                 counter += 1
-                names[root] = f"song-{counter:04d}"
-        rows.append({"file": str(path), "song_id": names[root], "library_song": songs.get(key, ""),
+                names[root] = f"cluster-{counter:04d}"
+        rows.append({"file": str(path), "cluster_id": names[root], "library_song": songs.get(key, ""),
                      "error": errors.get(key, "")})
     return pd.DataFrame(rows, columns=CLUSTER_COLUMNS)
-
-
-def find_contradictions(assignments: Mapping[str, str], predicted: pd.DataFrame) -> list[Contradiction]:
-    """Clips whose fingerprint says another song than their given id.
-
-    ``assignments``: file -> given song id (files without one may be left out). ``predicted``: the
-    ``cluster_clips`` table. Within each predicted cluster the given id most clips carry wins; every
-    clip carrying another id is returned (all of them on a tie). Clips of one given id spread over
-    several clusters are not contradictions: excerpts of one song need not share audio.
-    """
-    given = {str(k): v for k, v in assignments.items() if v}
-    table = predicted[predicted["file"].isin(given)]
-    found = []
-    for song_id, group in table.groupby("song_id", sort=True):
-        labels = group["file"].map(given)
-        counts = labels.value_counts()
-        if len(counts) < 2:
-            continue
-        top = counts.iloc[0]
-        winners = sorted(counts[counts == top].index)
-        for file, label in zip(group["file"], labels):
-            if label in winners and len(winners) == 1:
-                continue
-            other = winners[0] if winners[0] != label else (winners[1] if len(winners) > 1 else winners[0])
-            found.append(Contradiction(file=file, given_song_id=label, fingerprint_song_id=other,
-                                       predicted_song_id=str(song_id), support=int(counts[other]),
-                                       own_support=int(counts[label])))
-    return found

@@ -11,7 +11,7 @@ from typing import Iterable
 
 import numpy as np
 
-from tiktok_dm.records import StageError
+from tiktok_dm.model.status import ErrorKind, StageError
 from tiktok_dm.songs.audio import check_usable, decode_mono
 from tiktok_dm.songs.config import SongsConfig
 from tiktok_dm.songs.fingerprint import Fingerprints, fingerprint
@@ -39,7 +39,7 @@ def fingerprint_file(path: str | os.PathLike, config: SongsConfig) -> Fingerprin
     path = Path(path)
     samples = decode_mono(path, config.sample_rate)
     if not np.isfinite(samples).all():
-        raise StageError(f"{path.name} decodes to invalid (non-finite) samples")
+        raise StageError(f"{path.name} decodes to invalid (non-finite) samples", ErrorKind.UNREADABLE)
     check_usable(samples, config.sample_rate, path.name, config.min_duration_s, config.silence_dbfs)
     fingerprints = fingerprint(samples, config)
     if fingerprints.peaks.time.size < 4:

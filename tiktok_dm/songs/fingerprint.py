@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 import itertools
+import os
 
 import librosa
 import numpy as np
@@ -28,6 +30,7 @@ import scipy.sparse
 from scipy.ndimage import maximum_filter, uniform_filter
 from scipy.signal import resample_poly
 
+from tiktok_dm.model.atomic import atomic_write_bytes
 from tiktok_dm.songs.config import SongsConfig
 
 # Index triples (c, d, b) with c < d < b into an anchor's partner list: every quad of that anchor.
@@ -74,6 +77,20 @@ class Fingerprints:
         return Quads(hashes=hashes, owner=owner, anchor=anchors, anchor_time=self.peaks.time[anchors],
                      span=(self.peaks.time[chosen[:, 2]] - self.peaks.time[anchors]).astype(np.float32),
                      anchor_freq=self.peaks.freq[anchors])
+
+    def save(self, target: str | os.PathLike) -> None:
+        """Write the peaks as an .npz (atomic: no torn file)."""
+        buffer = io.BytesIO()
+        np.savez(buffer, time=self.peaks.time, freq=self.peaks.freq, strength=self.peaks.strength,
+                 duration_s=np.float64(self.duration_s))
+        atomic_write_bytes(target, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Fingerprints":
+        """Read a file written by :meth:`save`."""
+        with np.load(path) as stored:
+            return cls(Peaks(time=stored["time"], freq=stored["freq"], strength=stored["strength"]),
+                       duration_s=float(stored["duration_s"]))
 
 
 def spectral_peaks(samples: np.ndarray, config: SongsConfig) -> Peaks:

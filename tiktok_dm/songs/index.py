@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from tiktok_dm.atomic import atomic_path, atomic_write_text
+from tiktok_dm.model.atomic import atomic_path, atomic_write_text
 from tiktok_dm.songs.config import SongsConfig
 from tiktok_dm.songs.fingerprint import Fingerprints, Peaks, Quads
 from tiktok_dm.songs.match import Hits, Match, check_peaks, passes, verify

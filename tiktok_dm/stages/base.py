@@ -1,87 +1,108 @@
-"""The one stage contract: ``stage.key(item)`` names the item, ``stage.run(item)`` does the work.
+"""The one stage contract: a stage maps an item to its typed output; ``run_item`` makes that a record.
 
-``run_item`` wraps every call the same way on every executor: turn data problems (StageError)
-and unexpected crashes into failure rows, time the call, and write the record only after the
-stage's outputs are in place.
+A stage is a subclass of ``Stage[Item, Output]``: ``key(item)`` names the item (the record's file
+name), ``run(item)`` does the work and returns the output (raising ``StageError`` on bad data), and
+``settings_identity()`` says which of its settings shape the output. Items are frozen dataclasses with
+an ``identity()``: what the output depends on (the item's spans, paths, and the input hashes or
+checksums of what it was made from).
 
-Each record carries the item's fingerprint: a hash of the stage, the settings that shape its
-outputs and the item itself (which holds the fingerprint or checksum of what it was made from).
-A re-run reuses a record only when the fingerprint still matches, so an edited span, a changed
-setting or a re-downloaded source redoes exactly the work that depends on it.
+``run_item`` wraps every call the same way on every executor: data problems (StageError) become
+failed records, unexpected exceptions crashed ones, the call is timed, and the record is written
+only after the stage's outputs are in place. Each record carries its input hash: a hash of the stage,
+its settings and the item's identity. A re-run reuses a record only when the input hash still matches,
+so an edited span, a changed setting or a re-downloaded source redoes exactly the work that depends
+on it.
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import hashlib
 import logging
 import time
 import traceback
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from tiktok_dm.records import StageError, StageResult
-from tiktok_dm.workdir import BuildDir
+from tiktok_dm.model.build_dir import BuildDir
+from tiktok_dm.model.records import StageRecord
+from tiktok_dm.model.status import ErrorKind, StageError, Status
 
 log = logging.getLogger(__name__)
 
 
-@runtime_checkable
-class Stage(Protocol):
-    name: str
-    build_dir: BuildDir
-
-    def key(self, item: Any) -> str: ...
-
-    def run(self, item: Any) -> dict[str, Any]:
-        """Do the work; return the outputs (relative paths and small facts). Raise StageError on bad data."""
+class StageItem(Protocol):
+    def identity(self) -> str:
+        """What the stage's output for this item depends on, as text (hashed into the record's input hash)."""
         ...
 
 
-class ConfiguredStage:
-    """What every pipeline stage holds: its own config section and the build directory it writes to."""
+I = TypeVar("I", bound=StageItem)
+O = TypeVar("O")
 
-    name: str
+
+class Stage(abc.ABC, Generic[I, O]):
+    """A per-item stage: its own config section, the build directory it writes to, one output type."""
+
+    output_type: ClassVar[type]
+    name: ClassVar[str]  # the output type's stage: the folder of its records
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "output_type" in cls.__dict__:
+            cls.name = cls.output_type.stage
 
     def __init__(self, config: Any, build_dir: BuildDir):
         self.config = config
         self.build_dir = build_dir
+
+    @abc.abstractmethod
+    def key(self, item: I) -> str:
+        """The item's name among this stage's records (a file name)."""
+
+    @abc.abstractmethod
+    def run(self, item: I) -> O:
+        """Do the work; raise StageError on bad data."""
 
     def settings_identity(self) -> str:
         """The settings that shape this stage's outputs (by default its whole config section)."""
         return repr(self.config)
 
 
-def fingerprint(stage: Stage, item: Any) -> str:
-    """Items may narrow what counts with an ``identity()`` method; otherwise their repr counts."""
-    settings = stage.settings_identity() if hasattr(stage, "settings_identity") else ""
-    identity = item.identity() if hasattr(item, "identity") else repr(item)
-    return hashlib.sha1(f"{stage.name}\n{settings}\n{identity}".encode("utf-8")).hexdigest()
+def input_hash(stage: Stage, item: StageItem) -> str:
+    """What a record was made from: the stage, the settings that shape its output and the item."""
+    return hashlib.sha1(f"{stage.name}\n{stage.settings_identity()}\n{item.identity()}".encode("utf-8")).hexdigest()
 
 
-def is_done(stage: Stage, item: Any) -> StageResult | None:
-    """The item's earlier result if it succeeded on the same inputs, else None."""
-    previous = stage.build_dir.read_result(stage.name, stage.key(item))
+def is_done(stage: Stage[I, O], item: I) -> StageRecord[O] | None:
+    """The item's earlier record if it succeeded on the same inputs, else None."""
+    previous = stage.build_dir.read_record(stage.output_type, stage.key(item))
     if previous is None or not previous.ok:
         return None
-    if previous.fingerprint != fingerprint(stage, item):
+    if previous.input_hash != input_hash(stage, item):
         log.info("%s %s: inputs or settings changed since the last run; redoing it", stage.name, previous.key)
         return None
     return previous
 
 
-def run_item(stage: Stage, item: Any) -> StageResult:
+def run_item(stage: Stage[I, O], item: I) -> StageRecord[O]:
     key = stage.key(item)
     started = time.perf_counter()
     try:
-        outputs = stage.run(item)
-        result = StageResult.success(stage.name, key, seconds=time.perf_counter() - started, **outputs)
+        record = StageRecord.success(stage.name, key, stage.run(item), seconds=time.perf_counter() - started)
     except StageError as error:
-        result = StageResult.failure(stage.name, key, str(error), seconds=time.perf_counter() - started)
+        record = StageRecord.failure(stage.name, key, str(error), error.kind, seconds=time.perf_counter() - started)
         log.warning("%s %s failed: %s", stage.name, key, error)
     except Exception as error:  # one bad item must never sink the run
         detail = "".join(traceback.format_exception_only(type(error), error)).strip()
-        result = StageResult.failure(stage.name, key, f"unexpected {detail}", seconds=time.perf_counter() - started)
+        record = StageRecord.failure(stage.name, key, f"unexpected {detail}", ErrorKind.EXCEPTION, Status.CRASHED,
+                                     seconds=time.perf_counter() - started)
         log.error("%s %s crashed:\n%s", stage.name, key, traceback.format_exc())
-    result = dataclasses.replace(result, fingerprint=fingerprint(stage, item))
-    stage.build_dir.write_result(result)
-    return result
+    return record_result(stage, item, record)
+
+
+def record_result(stage: Stage[I, O], item: I, record: StageRecord[O]) -> StageRecord[O]:
+    """Stamp ``record`` with the item's input hash and write it (after the stage's outputs are in place)."""
+    record = dataclasses.replace(record, input_hash=input_hash(stage, item))
+    stage.build_dir.write_record(record)
+    return record

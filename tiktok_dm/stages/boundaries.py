@@ -7,13 +7,15 @@ the proposals clip ids; the same proposals go to Label Studio as pre-annotations
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from tiktok_dm.boundaries.config import BoundaryConfig
 from tiktok_dm.boundaries.detect import detect_clips
 from tiktok_dm.boundaries.report import write_clips_csv
-from tiktok_dm.records import StageError
-from tiktok_dm.stages.base import ConfiguredStage
+from tiktok_dm.config import BuildConfig
+from tiktok_dm.model.build_dir import BuildDir
+from tiktok_dm.model.outputs import BoundaryOutput, ProposedSpan
+from tiktok_dm.model.status import ErrorKind, StageError
+from tiktok_dm.stages.base import Stage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,10 +28,14 @@ class BoundaryItem:
         return repr((self.compilation_id, self.source_path, self.source_sha256))
 
 
-class BoundaryStage(ConfiguredStage):
-    name = "boundaries"
+class BoundaryStage(Stage[BoundaryItem, BoundaryOutput]):
+    output_type = BoundaryOutput
 
     config: BoundaryConfig
+
+    @classmethod
+    def from_config(cls, config: BuildConfig, build_dir: BuildDir) -> "BoundaryStage":
+        return cls(config.boundaries, build_dir)
 
     def key(self, item: BoundaryItem) -> str:
         return item.compilation_id
@@ -38,19 +44,23 @@ class BoundaryStage(ConfiguredStage):
         # How the picture is decoded (processes, threads) does not change the proposals: not part of the identity.
         return repr(self.config.proposal_settings())
 
-    def run(self, item: BoundaryItem) -> dict[str, Any]:
+    def run(self, item: BoundaryItem) -> BoundaryOutput:
         result = detect_clips(self.build_dir.absolute(item.source_path), self.config)
         if not result.clips:
             raise StageError(f"compilation {item.compilation_id}: no clip of at least {self.config.min_clip_s:g} s "
-                             f"found in {result.duration_s:.1f} s of video")
+                             f"found in {result.duration_s:.1f} s of video", ErrorKind.NO_CLIPS)
         csv_path = write_clips_csv(result, self.build_dir.root / "boundaries" / f"{item.compilation_id}.csv")
-        return {
-            "clips": [{"start_s": c.start_s, "end_s": c.end_s, "confidence": c.confidence} for c in result.clips],
-            "csv": self.build_dir.relative(csv_path),
-            "duration_s": result.duration_s,
-            "audio": result.has_audio,
-            "warnings": list(result.warnings),
-        }
+        return BoundaryOutput(
+            clips=tuple(ProposedSpan(c.start_s, c.end_s, c.confidence) for c in result.clips),
+            csv=self.build_dir.relative(csv_path),
+            duration_s=result.duration_s,
+            has_audio=result.has_audio,
+            warnings=tuple(result.warnings),
+        )
+
+    def for_side_by_side(self, compilations: int, concurrency: int) -> "BoundaryStage":
+        """This stage for ``compilations`` analysed by an executor running ``concurrency`` items at once."""
+        return BoundaryStage(config_for_side_by_side(self.config, compilations, concurrency), self.build_dir)
 
 
 def config_for_side_by_side(config: BoundaryConfig, compilations: int, concurrency: int) -> BoundaryConfig:

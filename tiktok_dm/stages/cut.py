@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
 
 import numpy as np
 import soundfile as sf
 
-from tiktok_dm.atomic import atomic_path
-from tiktok_dm.config import CutConfig
-from tiktok_dm.manifest import ClipSpec
+from tiktok_dm.config import BuildConfig, CutConfig
 from tiktok_dm.media import audio_on_the_clock, ffmpeg_version, probe, run_ffmpeg
-from tiktok_dm.records import StageError
-from tiktok_dm.stages.base import ConfiguredStage
+from tiktok_dm.model.atomic import atomic_path
+from tiktok_dm.model.build_dir import BuildDir
+from tiktok_dm.model.manifest import ClipSpec
+from tiktok_dm.model.outputs import CutOutput
+from tiktok_dm.model.status import ErrorKind, StageError
+from tiktok_dm.stages.base import Stage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,22 +37,28 @@ class CutItem:
         return repr((self.clip.clip_id, self.clip.start_s, self.clip.end_s, self.source_path, self.source_sha256))
 
 
-class CutStage(ConfiguredStage):
-    name = "cut"
+class CutStage(Stage[CutItem, CutOutput]):
+    output_type = CutOutput
 
     config: CutConfig
+
+    @classmethod
+    def from_config(cls, config: BuildConfig, build_dir: BuildDir) -> "CutStage":
+        return cls(config.cut, build_dir)
 
     def key(self, item: CutItem) -> str:
         return item.clip.clip_id
 
-    def run(self, item: CutItem) -> dict[str, Any]:
+    def run(self, item: CutItem) -> CutOutput:
         clip = item.clip
         if not item.source_has_audio:
-            raise StageError(f"clip {clip.clip_id}: compilation {clip.compilation_id} has no audio track")
+            raise StageError(f"clip {clip.clip_id}: compilation {clip.compilation_id} has no audio track",
+                             ErrorKind.NO_AUDIO)
         one_frame = 1.0 / item.source_fps if item.source_fps > 0 else 0.05
         if clip.end_s > item.source_duration_s + one_frame:
             raise StageError(f"clip {clip.clip_id} (manifest line {clip.line}) ends at {clip.end_s:.3f} s, after the end "
-                             f"of compilation {clip.compilation_id} ({item.source_duration_s:.3f} s)")
+                             f"of compilation {clip.compilation_id} ({item.source_duration_s:.3f} s)",
+                             ErrorKind.BAD_SPAN)
 
         video_path = self.build_dir.clips / f"{clip.clip_id}.mp4"
         audio_path = self.build_dir.clip_audio / f"{clip.clip_id}.wav"
@@ -60,23 +67,23 @@ class CutStage(ConfiguredStage):
             peak_dbfs = _peak_dbfs(audio_tmp)
             if peak_dbfs < self.config.silence_peak_dbfs:
                 raise StageError(f"clip {clip.clip_id}: audio is silent (peak {peak_dbfs:.1f} dBFS, "
-                                 f"threshold {self.config.silence_peak_dbfs} dBFS)")
+                                 f"threshold {self.config.silence_peak_dbfs} dBFS)", ErrorKind.NO_AUDIO)
         media = probe(video_path, count_frames=True)
         audio_info = sf.info(str(audio_path))
-        return {
-            "video": self.build_dir.relative(video_path),
-            "audio": self.build_dir.relative(audio_path),
-            "duration_s": media.duration_s,
-            "audio_duration_s": audio_info.frames / audio_info.samplerate,
-            "audio_samples": audio_info.frames,
-            "sample_rate": audio_info.samplerate,
-            "frames": media.video_frames,
-            "fps": media.fps,
-            "width": media.width,
-            "height": media.height,
-            "peak_dbfs": peak_dbfs,
-            "ffmpeg_version": ffmpeg_version(),
-        }
+        return CutOutput(
+            video=self.build_dir.relative(video_path),
+            audio=self.build_dir.relative(audio_path),
+            duration_s=media.duration_s,
+            audio_duration_s=audio_info.frames / audio_info.samplerate,
+            audio_samples=audio_info.frames,
+            sample_rate=audio_info.samplerate,
+            frames=media.video_frames,
+            fps=media.fps,
+            width=media.width,
+            height=media.height,
+            peak_dbfs=peak_dbfs,
+            ffmpeg_version=ffmpeg_version(),
+        )
 
     def _ffmpeg_args(self, item: CutItem, video_out, audio_out) -> list[str]:
         clip, config = item.clip, self.config

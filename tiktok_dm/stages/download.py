@@ -14,14 +14,17 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tiktok_dm.atomic import TMP_PREFIX
-from tiktok_dm.config import DownloadConfig
+from tiktok_dm.config import BuildConfig
+from tiktok_dm.download.config import DownloadConfig
+from tiktok_dm.download.ytdlp import base_options, clean_error
+from tiktok_dm.download.ytdlp import version as ytdlp_version
 from tiktok_dm.media import probe
-from tiktok_dm.records import StageError
-from tiktok_dm.stages.base import ConfiguredStage
-from tiktok_dm.workdir import sha256_of, url_key
-from tiktok_dm.ytdlp import base_options, clean_error
-from tiktok_dm.ytdlp import version as ytdlp_version
+from tiktok_dm.model.atomic import TMP_PREFIX
+from tiktok_dm.model.build_dir import BuildDir, sha256_of
+from tiktok_dm.model.names import url_key
+from tiktok_dm.model.outputs import DownloadOutput
+from tiktok_dm.model.status import ErrorKind, StageError
+from tiktok_dm.stages.base import Stage
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +34,19 @@ class DownloadItem:
     compilation_id: str
     url: str
 
+    def identity(self) -> str:
+        # The dataclass repr, as the records of earlier versions hashed it: an upgrade re-downloads nothing.
+        return repr(self)
 
-class DownloadStage(ConfiguredStage):
-    name = "download"
+
+class DownloadStage(Stage[DownloadItem, DownloadOutput]):
+    output_type = DownloadOutput
 
     config: DownloadConfig
+
+    @classmethod
+    def from_config(cls, config: BuildConfig, build_dir: BuildDir) -> "DownloadStage":
+        return cls(config.download, build_dir)
 
     def key(self, item: DownloadItem) -> str:
         return url_key(item.url)
@@ -44,7 +55,7 @@ class DownloadStage(ConfiguredStage):
         # Retries and timeouts do not change what is downloaded; the format does.
         return f"format={self.config.format}"
 
-    def run(self, item: DownloadItem) -> dict[str, Any]:
+    def run(self, item: DownloadItem) -> DownloadOutput:
         import yt_dlp  # heavy import, only where downloads happen
 
         key = self.key(item)
@@ -58,28 +69,28 @@ class DownloadStage(ConfiguredStage):
             target = self.build_dir.sources / f"{key}{downloaded.suffix}"
             os.replace(downloaded, target)
         except yt_dlp.utils.YoutubeDLError as error:
-            raise StageError(f"download of {item.url} failed: {clean_error(str(error))}") from error
+            raise StageError(f"download of {item.url} failed: {clean_error(str(error))}", ErrorKind.DOWNLOAD) from error
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
         media = probe(target)
         if not media.has_video:
-            raise StageError(f"{item.url} has no video stream (got {target.suffix} audio only)")
-        return {
-            "compilation_id": item.compilation_id,
-            "url": item.url,
-            "path": self.build_dir.relative(target),
-            "sha256": sha256_of(target),
-            "bytes": target.stat().st_size,
-            "duration_s": media.duration_s,
-            "has_audio": media.has_audio,
-            "width": media.width,
-            "height": media.height,
-            "fps": media.fps,
-            "title": info.get("title"),
-            "extractor": info.get("extractor_key"),
-            "yt_dlp_version": ytdlp_version(),
-        }
+            raise StageError(f"{item.url} has no video stream (got {target.suffix} audio only)", ErrorKind.UNREADABLE)
+        return DownloadOutput(
+            compilation_id=item.compilation_id,
+            url=item.url,
+            path=self.build_dir.relative(target),
+            sha256=sha256_of(target),
+            bytes=target.stat().st_size,
+            duration_s=media.duration_s,
+            has_audio=media.has_audio,
+            width=media.width,
+            height=media.height,
+            fps=media.fps,
+            title=info.get("title"),
+            extractor=info.get("extractor_key"),
+            yt_dlp_version=ytdlp_version(),
+        )
 
     def _options(self, scratch: Path, item: DownloadItem) -> dict[str, Any]:
         return {
@@ -99,7 +110,7 @@ def _downloaded_file(info: dict[str, Any], scratch: Path) -> Path:
             return path
     files = [p for p in scratch.iterdir() if p.is_file() and not p.name.endswith((".part", ".ytdl"))]
     if len(files) != 1:
-        raise StageError(f"yt-dlp reported success but left {len(files)} file(s) in {scratch.name}")
+        raise StageError(f"yt-dlp reported success but left {len(files)} file(s) in {scratch.name}", ErrorKind.DOWNLOAD)
     return files[0]
 
 

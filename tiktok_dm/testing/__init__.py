@@ -1,1 +1,2 @@
-"""Factories for tests of tiktok-dm and of code built on it (shipped in the package, as lhotse does)."""
+"""Synthetic media, a loopback HTTP server and scripted stages: what the tests, the benchmarks and ``tiktok-dm demo``
+make their inputs with (shipped in the package, as lhotse ships its test factories)."""

@@ -2,30 +2,48 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from typing import Any
+from typing import ClassVar
 
-from tiktok_dm.records import StageError
-from tiktok_dm.workdir import BuildDir
+from tiktok_dm.model.build_dir import BuildDir
+from tiktok_dm.model.status import StageError
+from tiktok_dm.stages.base import Stage
 
 
-class ScriptedStage:
+@dataclasses.dataclass(frozen=True)
+class EchoOutput:
+    stage: ClassVar[str] = "scripted"
+
+    echo: str
+    pid: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ScriptedItem:
+    name: str
+
+    def identity(self) -> str:
+        return self.name
+
+
+class ScriptedStage(Stage[ScriptedItem, EchoOutput]):
     """Item ``"crash"`` kills its worker process, ``"bug"`` raises a programming error, ``"bad"`` a data
     error; anything else succeeds and echoes the item."""
 
-    name = "scripted"
+    output_type = EchoOutput
 
     def __init__(self, build_dir: BuildDir):
-        self.build_dir = build_dir
+        super().__init__(None, build_dir)
 
-    def key(self, item: str) -> str:
-        return item
+    def key(self, item: ScriptedItem) -> str:
+        return item.name
 
-    def run(self, item: str) -> dict[str, Any]:
-        if item == "crash":
+    def run(self, item: ScriptedItem) -> EchoOutput:
+        if item.name == "crash":
             os._exit(13)  # what the OOM killer or a segfault in native code looks like to Ray
-        if item == "bug":
+        if item.name == "bug":
             raise ZeroDivisionError("division by zero in a stage")
-        if item == "bad":
+        if item.name == "bad":
             raise StageError("bad input data")
-        return {"echo": item, "pid": os.getpid()}
+        return EchoOutput(echo=item.name, pid=os.getpid())

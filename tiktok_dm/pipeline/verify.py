@@ -17,10 +17,10 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from tiktok_dm.atomic import atomic_write_text
 from tiktok_dm.config import DownloadConfig
-from tiktok_dm.manifest import Manifest
-from tiktok_dm.ytdlp import base_options, clean_error
+from tiktok_dm.download.ytdlp import base_options, clean_error
+from tiktok_dm.model.atomic import atomic_write_text
+from tiktok_dm.model.manifest import Manifest
 
 ALIVE = "alive"
 DEAD = "dead"

@@ -1,6 +1,6 @@
 """Edited compilations with known clip spans, for the boundary tests and benchmark.
 
-``tiktok_dm.compose`` joins parts with hard cuts only. Real compilations also have cross-fades,
+``tiktok_dm.testing.compose`` joins parts with hard cuts only. Real compilations also have cross-fades,
 fades through black, title cards, clips with internal camera cuts, borders, captions and a
 channel watermark; :func:`compose_edited_compilation` renders all of those and returns the
 ground truth an annotator would give (one span per clip, cards excluded).
@@ -22,8 +22,8 @@ from typing import Literal, Sequence
 import numpy as np
 import soundfile as sf
 
-from tiktok_dm.atomic import atomic_path
 from tiktok_dm.media import run_ffmpeg
+from tiktok_dm.model.atomic import atomic_path
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 # Bump when the rendering changes, so cached compilations (bench/segment.py) are rebuilt.

@@ -19,15 +19,16 @@ import logging
 import math
 from pathlib import Path
 from string import Template
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import yaml
 
-from tiktok_dm.atomic import atomic_path, atomic_write_text
 from tiktok_dm.config import ExportConfig, SegmentConfig
-from tiktok_dm.workdir import BuildDir
+from tiktok_dm.model.atomic import atomic_path, atomic_write_text
+from tiktok_dm.model.build_dir import BuildDir
+from tiktok_dm.model.clips import ClipRecord
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,10 @@ def segments_features(segment: SegmentConfig, motion_width: int):
     })
 
 
-def export_dataset(build_dir: BuildDir, clips: pd.DataFrame, segments: pd.DataFrame, export: ExportConfig,
+def export_dataset(build_dir: BuildDir, clips: Sequence[ClipRecord], segments: pd.DataFrame, export: ExportConfig,
                    segment: SegmentConfig, card_figures: dict[str, Any]) -> Path:
-    """Write the dataset folder. ``clips`` has one row per exported clip (with ``split``, paths to its
-    audio and poses); ``segments`` one row per segment (with ``split``, ``audio``, ``motion`` paths)."""
+    """Write the dataset folder. ``clips``: the finished clips, each with its split; ``segments`` one row
+    per segment (with ``split``, ``audio``, ``motion`` paths)."""
     with datasets_progress_bars_off():
         return _export(build_dir, clips, segments, export, segment, card_figures)
 
@@ -90,12 +91,12 @@ def datasets_progress_bars_off() -> Iterator[None]:
             datasets.enable_progress_bars()
 
 
-def _export(build_dir: BuildDir, clips: pd.DataFrame, segments: pd.DataFrame, export: ExportConfig,
+def _export(build_dir: BuildDir, clips: Sequence[ClipRecord], segments: pd.DataFrame, export: ExportConfig,
             segment: SegmentConfig, card_figures: dict[str, Any]) -> Path:
     from tiktok_dm.pose import PoseSequence
 
     out = build_dir.dataset
-    poses = {row.clip_id: PoseSequence.load(build_dir.absolute(row.poses)) for row in clips.itertuples()}
+    poses = {clip.clip_id: PoseSequence.load(build_dir.absolute(clip.pose.poses)) for clip in clips}
     max_persons = max([p.keypoints.shape[1] for p in poses.values()] + [1])
     motion_width = int(np.load(build_dir.absolute(segments["motion"].iloc[0])).shape[1]) if len(segments) else 75
     features = {"clips": clips_features(max_persons, segment.sample_rate),
@@ -103,12 +104,12 @@ def _export(build_dir: BuildDir, clips: pd.DataFrame, segments: pd.DataFrame, ex
     sizes: dict[str, dict[str, int]] = {"clips": {}, "segments": {}}
     nbytes: dict[str, dict[str, int]] = {"clips": {}, "segments": {}}
     for split in SPLITS:
-        split_clips = clips[clips["split"] == split]
+        split_clips = [clip for clip in clips if clip.split == split]
         split_segments = segments[segments["split"] == split]
         sizes["clips"][split] = len(split_clips)
         sizes["segments"][split] = len(split_segments)
         nbytes["clips"][split] = _write_shards(out / "data" / "clips", split, features["clips"], export.rows_per_shard,
-                      (_clip_row(build_dir, row, poses[row.clip_id], max_persons) for row in split_clips.itertuples()),
+                      (_clip_row(build_dir, clip, poses[clip.clip_id], max_persons) for clip in split_clips),
                       len(split_clips))
         nbytes["segments"][split] = _write_shards(out / "data" / "segments", split, features["segments"], export.rows_per_shard,
                       (_segment_row(build_dir, row) for row in split_segments.itertuples()), len(split_segments))
@@ -138,14 +139,15 @@ def _write_shards(folder: Path, split: str, features, rows_per_shard: int, rows:
     return total_bytes
 
 
-def _clip_row(build_dir: BuildDir, row, sequence, max_persons: int) -> dict[str, Any]:
+def _clip_row(build_dir: BuildDir, clip: ClipRecord, sequence, max_persons: int) -> dict[str, Any]:
     keypoints = np.full((sequence.keypoints.shape[0], max_persons, 17, 3), np.nan, dtype=np.float32)
     track_ids = np.full((sequence.keypoints.shape[0], max_persons), -1, dtype=np.int32)
     persons = sequence.keypoints.shape[1]
     keypoints[:, :persons] = sequence.keypoints
     track_ids[:, :persons] = sequence.track_ids
-    values = {name: _nullable(getattr(row, name, None)) for name in METADATA_COLUMNS}
-    audio_path = build_dir.absolute(row.audio)
+    row = clip.row()
+    values = {name: _nullable(row.get(name)) for name in METADATA_COLUMNS}
+    audio_path = build_dir.absolute(clip.cut.audio)
     values.update({
         "audio": {"bytes": audio_path.read_bytes(), "path": audio_path.name},
         "keypoints": keypoints, "track_ids": track_ids, "frame_times": sequence.frame_times.tolist(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tiktok_dm.config import DownloadConfig
+from tiktok_dm.download.config import DownloadConfig
 
 log = logging.getLogger(__name__)
 

@@ -45,6 +45,11 @@ class ClipSpec:
         return self.start_s is not None and self.end_s is not None
 
     @property
+    def marked_unusable(self) -> bool:
+        """Annotators mark clips unusable in Label Studio; `annotate pull` writes that into a 'usable' column."""
+        return str(self.extra.get("usable", "")).strip().lower() in {"false", "no", "0", "unusable"}
+
+    @property
     def duration_s(self) -> float:
         if not self.has_span:
             raise ValueError(f"clip {self.clip_id!r} (line {self.line}) has no span")

@@ -12,15 +12,14 @@ is the official split in this format.
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Iterable, Literal
 
 import numpy as np
 import pandas as pd
 
-from tiktok_dm.atomic import atomic_write_text
-from tiktok_dm.qa import validate_splits
+from tiktok_dm.dataset.song_ids import normalise_song_id
+from tiktok_dm.model.atomic import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -30,19 +29,6 @@ SKIPPED = ""
 LEADING_COLUMNS = ("clip_id", "compilation_id", "song_id", "num_segments")
 
 UnknownSongPolicy = Literal["error", "train", "test"]
-
-
-def normalise_song_id(value: object) -> str:
-    """Song id as the text key used for grouping; "" for a missing id (None, NaN, blank)."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        # A NaN elsewhere in an int column turns 7 into 7.0; it still names song "7".
-        if value.is_integer():
-            return str(int(value))
-    return str(value).strip()
 
 
 def assign_splits(
@@ -73,7 +59,7 @@ def assign_splits(
        if test is empty its smallest song joins it, if train is empty test's smallest song
        moves back (the first in shuffled order wins a tie).
     """
-    _check_clip_table(clips)
+    _require_columns(clips, ("clip_id", "song_id"), "clip table")
     _check_test_fraction(test_fraction)
     result = clips.copy()
     song_keys = result["song_id"].map(normalise_song_id)
@@ -151,10 +137,10 @@ def write_split_files(assigned: pd.DataFrame, out_dir: str | Path) -> dict[str, 
     return written
 
 
-def _check_clip_table(clips: pd.DataFrame) -> None:
-    missing = [column for column in ("clip_id", "song_id") if column not in clips.columns]
+def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    missing = [column for column in columns if column not in frame.columns]
     if missing:
-        raise ValueError(f"clip table lacks column(s) {missing}; it has {list(clips.columns)}")
+        raise ValueError(f"{what} lacks column(s) {missing}; it has {list(frame.columns)}")
 
 
 def _check_test_fraction(test_fraction: float) -> None:
@@ -263,3 +249,41 @@ def _natural_key(value: str) -> tuple[int, int, str]:
 def _natural_order(values: pd.Series) -> list[int]:
     keys = [_natural_key(value) for value in values]
     return sorted(range(len(keys)), key=keys.__getitem__)
+
+
+# --------------------------------------------------------------------------- the split's invariant
+
+
+def validate_splits(assigned: pd.DataFrame) -> None:
+    """Raise ``ValueError`` if the split leaks a song across train/test or repeats a clip.
+
+    ``assigned`` needs the columns clip_id, song_id and split. Rows whose split is neither
+    "train" nor "test" (skipped clips, split "") are ignored for the song check, but still
+    count for the duplicate-clip check: a clip id must name one clip, placed or not.
+    Every problem is listed in one error so a bad split can be fixed in one go.
+    """
+    _require_columns(assigned, ("clip_id", "song_id", "split"), "split table")
+    problems = _duplicate_clip_problems(assigned) + _leaked_song_problems(assigned)
+    if problems:
+        raise ValueError("invalid train/test split:\n  " + "\n  ".join(problems))
+    logger.debug("split of %d clips passed validation", len(assigned))
+
+
+def _duplicate_clip_problems(assigned: pd.DataFrame) -> list[str]:
+    clip_ids = assigned["clip_id"].map(lambda value: str(value).strip())
+    duplicated = sorted(set(clip_ids[clip_ids.duplicated()]))
+    return [f"clip id {clip_id!r} appears {int((clip_ids == clip_id).sum())} times" for clip_id in duplicated]
+
+
+def _leaked_song_problems(assigned: pd.DataFrame) -> list[str]:
+    placed = assigned[assigned["split"].isin(SPLIT_NAMES)]
+    # str() so that ids read back from CSV (str) and ids built in memory (int) group alike.
+    songs = placed["song_id"].map(lambda value: str(value).strip())
+    problems = []
+    for song_id, rows in placed.groupby(songs, sort=True):
+        if rows["split"].nunique() < 2:
+            continue
+        train_clips = sorted(str(c) for c in rows.loc[rows["split"] == "train", "clip_id"])
+        test_clips = sorted(str(c) for c in rows.loc[rows["split"] == "test", "clip_id"])
+        problems.append(f"song {song_id!r} is in both splits: train clips {train_clips}, test clips {test_clips}")
+    return problems

@@ -8,11 +8,16 @@ ok" is the definition of done.
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, TypeVar
 
-from tiktok_dm.atomic import atomic_write_text
-from tiktok_dm.records import StageResult
+from tiktok_dm.model.atomic import atomic_write_text
+from tiktok_dm.model.records import StageRecord
+
+log = logging.getLogger(__name__)
+
+O = TypeVar("O")
 
 
 class BuildDir:
@@ -64,32 +69,37 @@ class BuildDir:
     def absolute(self, relative: str) -> Path:
         return self.root / relative
 
-    # Result records.
+    @property
+    def clips_table(self) -> Path:
+        """clips.csv: one row per manifest row (or proposed clip) with its status, song id and split."""
+        return self.root / "clips.csv"
+
+    # Stage records.
     def record_path(self, stage: str, key: str) -> Path:
         return self.root / "results" / stage / f"{key}.json"
 
-    def read_result(self, stage: str, key: str) -> StageResult | None:
-        path = self.record_path(stage, key)
+    def read_record(self, output_type: type[O], key: str) -> StageRecord[O] | None:
+        """The record of ``key`` in the stage that makes ``output_type``; None when there is none, or when it
+        cannot be read as one (written by another version: the item is then redone)."""
+        path = self.record_path(output_type.stage, key)
         if not path.exists():
             return None
-        return StageResult.from_json(path.read_text())
+        try:
+            return StageRecord.from_json(path.read_text(), output_type)
+        except ValueError as error:
+            log.info("%s: %s; the item will be redone", self.relative(path), error)
+            return None
 
-    def write_result(self, result: StageResult) -> None:
-        atomic_write_text(self.record_path(result.stage, result.key), result.to_json())
+    def write_record(self, record: StageRecord) -> None:
+        atomic_write_text(self.record_path(record.stage, record.key), record.to_json())
 
-    def is_done(self, stage: str, key: str) -> bool:
-        result = self.read_result(stage, key)
-        return result is not None and result.ok
-
-    def results(self, stage: str) -> Iterator[StageResult]:
-        folder = self.root / "results" / stage
+    def records(self, output_type: type[O]) -> Iterator[StageRecord[O]]:
+        """Every readable record of the stage that makes ``output_type``, by key."""
+        folder = self.root / "results" / output_type.stage
         for path in sorted(folder.glob("*.json")) if folder.exists() else ():
-            yield StageResult.from_json(path.read_text())
-
-
-def url_key(url: str) -> str:
-    """Stable file-safe key of a URL: the download done-list is keyed by URL, not by yt-dlp's id."""
-    return hashlib.sha1(url.encode("utf-8")).hexdigest()[:16]
+            record = self.read_record(output_type, path.stem)
+            if record is not None:
+                yield record
 
 
 def sha256_of(path: str | Path, chunk_bytes: int = 1 << 20) -> str:

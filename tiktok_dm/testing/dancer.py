@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from tiktok_dm.atomic import atomic_path
+from tiktok_dm.model.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def _dancer_frames(n_frames: int, fps: float, width: int, height: int, bpm: floa
 def dancer_keypoints(n_frames: int, fps: float, width: int, height: int, bpm: float, seed: int) -> np.ndarray:
     """Ground truth of :func:`render_dancer_frames` with the same arguments: float32
     [n_frames, 17, 3] COCO-17 joint centres in pixels, confidence 1 (every joint is drawn)."""
-    from tiktok_dm.pose.base import COCO17_JOINTS
+    from tiktok_dm.pose.sequence import COCO17_JOINTS
 
     _check_video_args(n_frames, fps, width, height, bpm)
     _, phase = _dancer_setup(seed)

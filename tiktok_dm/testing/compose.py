@@ -15,8 +15,8 @@ from typing import Sequence
 import numpy as np
 import soundfile as sf
 
-from tiktok_dm.atomic import atomic_path
 from tiktok_dm.media import run_ffmpeg
+from tiktok_dm.model.atomic import atomic_path
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from tiktok_dm.build import BuildReport, build
-from tiktok_dm.compose import CompilationPart, compose_compilation
 from tiktok_dm.config import BuildConfig
-from tiktok_dm.loopback import serve_directory
-from tiktok_dm.stages.export import datasets_progress_bars_off
-from tiktok_dm.synth_music import synth_song
+from tiktok_dm.dataset.export import datasets_progress_bars_off
+from tiktok_dm.pipeline.build import BuildReport, build
+from tiktok_dm.testing.compose import CompilationPart, compose_compilation
+from tiktok_dm.testing.loopback import serve_directory
+from tiktok_dm.testing.music import synth_song
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ FPS = 30
 
 def make_demo_compilation(folder: Path, sample_rate: int = 22050) -> list[tuple[float, float]]:
     """Write ``folder/compilation.mp4`` from DEMO_CLIPS; returns the clip spans."""
-    from tiktok_dm.demo_media import write_dancer_video
+    from tiktok_dm.testing.dancer import write_dancer_video
 
     folder.mkdir(parents=True, exist_ok=True)
     parts = []

@@ -1,14 +1,13 @@
 """Executors: run one stage over many items, locally or as Ray tasks, behind one interface.
 
-``import ray`` happens only here. Data problems come back as failure rows from ``run_item``;
-what the executor adds is the case where the worker process itself dies (OOM killer, segfault
-in a native library): Ray re-runs the task ``max_retries`` times, then the item is recorded as a
-failure and the run goes on.
+``import ray`` happens only here. Data problems and exceptions come back as failed or crashed
+records from ``run_item``; what the executor adds is the case where the worker process itself dies
+(OOM killer, segfault in a native library): Ray re-runs the task ``max_retries`` times, then the
+item is recorded as crashed (``ErrorKind.WORKER_DIED``) and the run goes on.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import shutil
@@ -19,8 +18,9 @@ from typing import Any, Iterable, Iterator, Protocol
 from tqdm.auto import tqdm
 
 from tiktok_dm.config import ExecutorConfig
-from tiktok_dm.records import StageResult
-from tiktok_dm.stages.base import Stage, fingerprint, is_done, run_item
+from tiktok_dm.model.records import StageRecord
+from tiktok_dm.model.status import ErrorKind, Status
+from tiktok_dm.stages.base import Stage, is_done, record_result, run_item
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class Executor(Protocol):
     # How many items it runs at once (a stage may use fewer processes per item when it is > 1).
     concurrency: int
 
-    def map(self, stage: Stage, items: Iterable[Any]) -> Iterator[StageResult]: ...
+    def map(self, stage: Stage, items: Iterable[Any]) -> Iterator[StageRecord]: ...
 
     def close(self) -> None: ...
 
@@ -39,7 +39,7 @@ class LocalExecutor:
 
     concurrency = 1
 
-    def map(self, stage: Stage, items: Iterable[Any]) -> Iterator[StageResult]:
+    def map(self, stage: Stage, items: Iterable[Any]) -> Iterator[StageRecord]:
         for item in items:
             yield run_item(stage, item)
 
@@ -122,14 +122,14 @@ class RayExecutor:
             ray.init(address="local", num_cpus=config.num_cpus, include_dashboard=False,
                      _node_ip_address="127.0.0.1", _temp_dir=self._temp_dir, log_to_driver=True,
                      runtime_env={"env_vars": {NUMBA_PARENT_ENV: self._temp_dir},
-                                  "worker_process_setup_hook": "tiktok_dm.distribute.use_private_numba_cache"})
+                                  "worker_process_setup_hook": "tiktok_dm.pipeline.distribute.use_private_numba_cache"})
             log.info("started a local Ray (%s CPUs) in %s", ray.cluster_resources().get("CPU"), self._temp_dir)
 
     @property
     def concurrency(self) -> int:
         return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
 
-    def map(self, stage: Stage, items: Iterable[Any]) -> Iterator[StageResult]:
+    def map(self, stage: Stage, items: Iterable[Any]) -> Iterator[StageRecord]:
         ray = self._ray
         remote_run = ray.remote(max_retries=self._max_retries, retry_exceptions=False)(run_item)
         stage_ref = ray.put(stage)
@@ -142,15 +142,13 @@ class RayExecutor:
             except ray.exceptions.RayError as error:
                 yield self._record_crash(stage, item, error)
 
-    def _record_crash(self, stage: Stage, item: Any, error: Exception) -> StageResult:
+    def _record_crash(self, stage: Stage, item: Any, error: Exception) -> StageRecord:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        result = dataclasses.replace(
-            StageResult.failure(stage.name, stage.key(item),
-                                f"worker crashed after {self._max_retries} retries: {type(error).__name__}: {message}"),
-            fingerprint=fingerprint(stage, item))
-        stage.build_dir.write_result(result)
-        log.error("%s %s: %s", stage.name, result.key, result.error)
-        return result
+        record = record_result(stage, item, StageRecord.failure(
+            stage.name, stage.key(item), f"worker crashed after {self._max_retries} retries: {type(error).__name__}: "
+            f"{message}", ErrorKind.WORKER_DIED, Status.CRASHED))
+        log.error("%s %s: %s", stage.name, record.key, record.error)
+        return record
 
     def close(self) -> None:
         if self._owns_ray and self._ray.is_initialized():
@@ -166,9 +164,10 @@ def get_executor(config: ExecutorConfig) -> Executor:
     return executors[config.kind]()
 
 
-def run_stage(executor: Executor, stage: Stage, items: list[Any], progress: bool = True) -> list[StageResult]:
-    """Run ``stage`` over the items that are not done yet; return the results of ALL items (done ones read back)."""
-    results: dict[str, StageResult] = {}
+def run_stage(executor: Executor, stage: Stage, items: list[Any], progress: bool = True) -> list[StageRecord]:
+    """Run ``stage`` over the items that are not done yet; return the records of ALL items, in order (done ones
+    read back)."""
+    results: dict[str, StageRecord] = {}
     todo = []
     for item in items:
         previous = is_done(stage, item)

@@ -1,10 +1,10 @@
 """Read the official D2M-GAN segment lists and convert them into this package's split files.
 
 TikTok segment files are named ``{COMP:06d}_{MUSIC}_{CLIP}_seg{K}`` (compilation, music id,
-global clip id, 1-based 2-second segment index); :func:`format_segment_name` is the one place
-that builds such a name, so the pipeline's files match the official lists.
+global clip id, 1-based 2-second segment index); :func:`tiktok_dm.model.names.format_segment_name`
+is the one place that builds such a name, so the pipeline's files match the official lists.
 
-Run ``python -m tiktok_dm.official ../shared/reference splits`` to (re)write
+Run ``python -m tiktok_dm.dataset.official ../shared/reference splits`` to (re)write
 ``splits/tiktok_official`` (official TikTok clip split) and ``splits/aistpp_crossmodal``
 (AIST++ crossmodal sequence lists).
 """
@@ -20,12 +20,12 @@ from typing import Iterator, Sequence
 
 import pandas as pd
 
-from tiktok_dm.atomic import atomic_write_text
-from tiktok_dm.stages.split import SPLIT_NAMES, write_split_files
+from tiktok_dm.dataset.split import SPLIT_NAMES, write_split_files
+from tiktok_dm.model.atomic import atomic_write_text
+from tiktok_dm.model.names import parse_segment_name
 
 logger = logging.getLogger(__name__)
 
-TIKTOK_STEM = re.compile(r"^(\d{6})_(\d+)_(\d+)_seg(\d+)$")
 TIKTOK_LINE = re.compile(r"^\./tiktok/(?P<modality>audio|video|motion)_s2/(?P<stem>[^/]+)\.(?P<ext>wav|npy)$")
 AIST_LINE = re.compile(
     r"^\./aistplus/(?P<modality>audio|video|motion)_s2/(?P<split>train|test)/"
@@ -33,28 +33,13 @@ AIST_LINE = re.compile(
 )
 # Audio segments are wav files, video (I3D) and motion (skeleton) segments are numpy arrays.
 EXTENSION_BY_MODALITY = {"audio": "wav", "video": "npy", "motion": "npy"}
-MAX_COMPILATION_ID = 999_999  # six digits in the name
 # AIST++ lists name a sequence with "cAll" or a concrete camera ("c01"); D2M uses c01.
 AIST_CAMERA = re.compile(r"_c(?:\d{2}|All)_")
 SEQUENCE_SUFFIXES = (".json", ".pkl")
 
 TIKTOK_OFFICIAL_DIR = "tiktok_official"
 AIST_CROSSMODAL_DIR = "aistpp_crossmodal"
-CONVERT_COMMAND = "python -m tiktok_dm.official ../shared/reference splits"
-
-
-@dataclasses.dataclass(frozen=True)
-class SegmentName:
-    """The four fields of a TikTok segment name."""
-
-    compilation: int
-    music: int
-    clip: int
-    k: int
-
-    @property
-    def stem(self) -> str:
-        return format_segment_name(self.compilation, self.music, self.clip, self.k)
+CONVERT_COMMAND = "python -m tiktok_dm.dataset.official ../shared/reference splits"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,33 +50,6 @@ class ConversionSummary:
     tiktok_songs: dict[str, int]
     tiktok_segments: dict[str, int]
     aist_sequences: dict[str, int]
-
-
-def format_segment_name(compilation: int, music: int, clip: int, k: int) -> str:
-    """Stem of a TikTok segment file, e.g. ``000007_7_188_seg3`` (the only place names are built)."""
-    fields = {"compilation": compilation, "music": music, "clip": clip, "k": k}
-    not_ints = {name: value for name, value in fields.items() if isinstance(value, bool) or not isinstance(value, int)}
-    if not_ints:
-        raise ValueError(f"segment name fields must be ints, got {not_ints}")
-    if not 0 <= compilation <= MAX_COMPILATION_ID:
-        raise ValueError(f"compilation must be within 0..{MAX_COMPILATION_ID}, got {compilation}")
-    if music < 0 or clip < 0:
-        raise ValueError(f"music and clip ids must be >= 0, got music={music}, clip={clip}")
-    if k < 1:
-        raise ValueError(f"segment index k is 1-based, got {k}")
-    return f"{compilation:06d}_{music}_{clip}_seg{k}"
-
-
-def parse_segment_name(stem: str) -> SegmentName:
-    """Inverse of :func:`format_segment_name`; rejects names it would not produce (e.g. ``seg03``)."""
-    match = TIKTOK_STEM.match(stem)
-    if match is None:
-        raise ValueError(f"segment name {stem!r} does not match COMP(6 digits)_MUSIC_CLIP_segK")
-    name = SegmentName(*(int(group) for group in match.groups()))
-    # Leading zeros would make two spellings of one segment; only the canonical one is accepted.
-    if name.stem != stem:
-        raise ValueError(f"segment name {stem!r} is not canonical; expected {name.stem!r}")
-    return name
 
 
 def read_tiktok_segment_list(path: str | Path) -> pd.DataFrame:
@@ -200,7 +158,7 @@ def convert_official_lists(reference_dir: str | Path, splits_dir: str | Path) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tiktok_dm.official",
+        prog="python -m tiktok_dm.dataset.official",
         description="Write splits/tiktok_official and splits/aistpp_crossmodal from the official lists.",
     )
     parser.add_argument("reference_dir", type=Path, help="folder with d2m_official/ and aistpp_splits/")
@@ -317,7 +275,7 @@ Provenance of the copy that was converted:
 |---|---|---|---|---|
 {table}
 
-No song is in both splits and no clip is repeated (checked by `tiktok_dm.qa.validate_splits`).
+No song is in both splits and no clip is repeated (checked by `tiktok_dm.dataset.split.validate_splits`).
 The lists hold {total_songs} distinct music ids; the paper speaks of 85 songs.
 
 ## Columns
@@ -330,7 +288,7 @@ The lists hold {total_songs} distinct music ids; the paper speaks of 85 songs.
 ## How these files were made
 
 Each line `./tiktok/audio_s2/{{COMP}}_{{MUSIC}}_{{CLIP}}_seg{{K}}.wav` of the audio lists was parsed
-(`tiktok_dm.official.read_tiktok_segment_list`) and grouped per clip; the video and motion lists were
+(`tiktok_dm.dataset.official.read_tiktok_segment_list`) and grouped per clip; the video and motion lists were
 checked to name the same segments in the same order. Regenerate (also writes `../{AIST_CROSSMODAL_DIR}`) with
 
     {CONVERT_COMMAND}

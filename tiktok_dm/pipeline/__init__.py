@@ -1,0 +1,1 @@
+"""Running a build: the build itself, executors (local or Ray), status, link checks and the demo."""
