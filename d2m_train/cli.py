@@ -119,25 +119,19 @@ def genre(generated: Path, generated_genres: Path | None, database: Path, databa
     default is used. The printed number and the result file name the embedder.
     """
     from d2m_train.evaluation import find_generation_info, write_genre_result
-    from d2m_train.metrics.genre import genre_accuracy, get_embedder
-    from d2m_train.metrics.io import aist_genres_from_names, embed_folder, read_genres
+    from d2m_train.metrics.genre import folder_genre_accuracy, get_embedder
 
     try:
         info = find_generation_info(generated, generation)
         embedder = get_embedder(str(vggish) if vggish else None, device=device)
-        query_genres = read_genres(generated_genres) if generated_genres else aist_genres_from_names(generated)
-        db_genres = read_genres(database_genres) if database_genres else aist_genres_from_names(database)
-        queries, query_names = embed_folder(generated, embedder, query_genres)
-        db, db_names = embed_folder(database, embedder, db_genres)
-        result = genre_accuracy(queries, [query_genres[n] for n in query_names], db,
-                                [db_genres[n] for n in db_names], embedder.name)
+        result, queries = folder_genre_accuracy(generated, database, embedder, generated_genres, database_genres)
     except (ValueError, FileNotFoundError) as error:
         _fail(error)
     click.echo(f"{label} accuracy {100 * result.accuracy:.1f} ({result.correct}/{result.total}), "
                f"embedder: {result.embedder}" + (f"  ({_describe(info)})" if info else ""))
     if out_dir is not None:
-        rows = [(q, query_genres[q], db_names[j], db_genres[db_names[j]]) for q, j in zip(query_names, result.nearest)]
-        click.echo(f"result written to {write_genre_result(result, rows, generated, database, label, out_dir, info)}")
+        written = write_genre_result(result, queries, generated, database, label, out_dir, info)
+        click.echo(f"result written to {written}")
 
 
 def _describe(info: dict) -> str:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from d2m_train.config import Config
 from d2m_train.metrics.beats import BeatsScore
-from d2m_train.metrics.genre import GenreAccuracy
+from d2m_train.metrics.genre import GenreAccuracy, GenreQuery
 from d2m_train.vqvae import JUKEBOX_5B, VQVAEHParams, read_vqvae_file
 
 logger = logging.getLogger(__name__)
@@ -121,12 +121,12 @@ def write_beats_result(score: BeatsScore, generated: Path, reference: Path, out_
     return write_json(payload, out_dir / BEATS_FILE)
 
 
-def write_genre_result(result: GenreAccuracy, queries: list[tuple[str, str, str, str]], generated: Path,
-                       database: Path, label: str, out_dir: Path, generation: dict | None) -> Path:
-    """``queries``: (query file, its label, nearest database file, that file's label) per query."""
+def write_genre_result(result: GenreAccuracy, queries: list[GenreQuery], generated: Path, database: Path, label: str,
+                       out_dir: Path, generation: dict | None) -> Path:
+    """``queries``: what each query retrieved (``folder_genre_accuracy``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame([{"query": q, "label": ql, "nearest": n, "nearest_label": nl, "correct": ql == nl}
-                  for q, ql, n, nl in queries]).to_csv(out_dir / "genre_queries.csv", index=False)
+    pd.DataFrame([{"query": q.query, "label": q.label, "nearest": q.nearest, "nearest_label": q.nearest_label,
+                   "correct": q.correct} for q in queries]).to_csv(out_dir / "genre_queries.csv", index=False)
     payload = {"format": FORMAT, "metric": "genre", "created": _now(), "generated": str(generated),
                "database": str(database), "label": label, "correct": result.correct, "total": result.total,
                "accuracy": result.accuracy, "embedder": result.embedder, "generation": generation}

@@ -26,13 +26,13 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 import torch
+from torch.utils.data import DataLoader, Subset
 
 from d2m_train import builders, checkpoint, distributed
 from d2m_train.config import load_config
-from d2m_train.data.loading import SeededSegments
 from d2m_train.data.segments import SAMPLE_RATE, SEGMENT_SAMPLES
 from d2m_train.evaluation import GENERATION_FILE, generation_info, write_json
-from d2m_train.solver import resolve_device
+from d2m_train.solver import features_dir, model_inputs, resolve_device, segment_items
 
 logger = logging.getLogger(__name__)
 _SEGMENT = re.compile(r"^(?P<clip>.+)_seg(?P<k>\d+)$")
@@ -68,32 +68,29 @@ def generate(run_dir: str | Path, split: str, out_dir: str | Path, checkpoint_pa
     generator.load_state_dict(state["generator"])
     generator.to(device).eval()
     synth = builders.get_synthesizer(cfg, device, vqvae)
-    features = Path(cfg.data.features_dir) if cfg.data.features_dir else run_dir / "features"
-    dataset = builders.get_dataset(cfg, split, train=False, features_dir=features)
-    items = SeededSegments(dataset, cfg.train.seed, with_genre=cfg.model.generator.genre_dim > 0)
+    items = segment_items(cfg, split, train=False, run_dir=run_dir)
     count = len(items) if limit is None else min(limit, len(items))
     folders = {name: out_dir / name for name in ("generated", "original", "vqvae")}
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
     written = []
+    # Batches of one, in order: the segments and inputs exactly as the solver's loader makes them.
+    batches = DataLoader(Subset(items, range(count)), batch_size=1, shuffle=False)
     with torch.no_grad():
-        for index in range(count):
-            item = items[index]
-            inputs = {k: torch.as_tensor(np.asarray(item[k]))[None].to(device)
-                      for k in ("motion", "video", "genre") if k in item}
-            latent = generator(**inputs)
+        for batch in batches:
+            latent = generator(**model_inputs(batch, device))
             predicted = synth.decode(synth.vqvae.dequantise(synth.vqvae.quantise(latent, synth.level), synth.level))
-            audio = torch.as_tensor(item["audio"])[None].to(device)
+            audio = torch.as_tensor(batch["audio"]).to(device)
             reconstructed = synth.decode(synth.targets(audio).quantised)
-            name = item["name"]
+            (name,) = batch["name"]
             _write(folders["generated"] / f"{name}.wav", predicted)
             _write(folders["original"] / f"{name}.wav", audio)
             _write(folders["vqvae"] / f"{name}.wav", reconstructed)
             written.append(folders["generated"] / f"{name}.wav")
     logger.info("wrote %d generated segments of %s to %s (checkpoint %s)", len(written), split, out_dir,
                 checkpoint_path.name)
-    write_json(generation_info(cfg, run_dir, checkpoint_path, int(state["step"]), split, len(written), features,
-                               vqvae or cfg.vqvae.path), out_dir / GENERATION_FILE)
+    write_json(generation_info(cfg, run_dir, checkpoint_path, int(state["step"]), split, len(written),
+                               features_dir(cfg, run_dir), vqvae or cfg.vqvae.path), out_dir / GENERATION_FILE)
     result = GenerationResult(written, [], [])
     if mux:
         placements = _placements(cfg, [p.stem for p in written], videos_dir)

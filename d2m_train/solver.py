@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 # Config sections that must not change when a run is resumed (the rest -- steps, logging, workers -- may).
 _FROZEN_ON_RESUME = ("model", "loss", "optim", "data.dataset", "data.visual", "data.use_motion", "train.batch_size",
                      "train.seed")
+# What the generator takes from a batch (each only when the data has it).
+MODEL_INPUTS = ("motion", "video", "genre")
 
 
 def resolve_device(name: str, info: distributed.DistInfo) -> torch.device:
@@ -39,6 +41,24 @@ def resolve_device(name: str, info: distributed.DistInfo) -> torch.device:
         device = torch.device("cuda", info.local_rank if device.index is None else device.index)
         torch.cuda.set_device(device)
     return device
+
+
+def features_dir(cfg: Config, run_dir: Path) -> Path:
+    """Where the run's visual features live: ``data.features_dir``, else ``RUN/features``."""
+    return Path(cfg.data.features_dir) if cfg.data.features_dir else Path(run_dir) / "features"
+
+
+def segment_items(cfg: Config, split: str, train: bool, run_dir: Path) -> SeededSegments:
+    """The segments of ``split`` as the solver feeds them (seeded crops; genres when the generator takes them)."""
+    dataset = builders.get_dataset(cfg, split, train=train, features_dir=features_dir(cfg, run_dir))
+    return SeededSegments(dataset, cfg.train.seed, with_genre=cfg.model.generator.genre_dim > 0)
+
+
+def model_inputs(batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
+    """The generator's inputs of a collated batch, on ``device``."""
+    non_blocking = device.type == "cuda"
+    return {key: torch.as_tensor(batch[key]).to(device, non_blocking=non_blocking)
+            for key in MODEL_INPUTS if key in batch}
 
 
 def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
@@ -78,21 +98,13 @@ class D2MSolver:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp)
 
-    def _inputs(self, batch: dict) -> dict[str, torch.Tensor]:
-        non_blocking = self.device.type == "cuda"
-        inputs = {}
-        for key in ("motion", "video", "genre"):
-            if key in batch:
-                inputs[key] = torch.as_tensor(batch[key]).to(self.device, non_blocking=non_blocking)
-        return inputs
-
     def run_step(self, batch: dict) -> dict[str, float]:
         """One D update then one G update; returns the step's losses as floats."""
         audio = torch.as_tensor(batch["audio"]).to(self.device, non_blocking=self.device.type == "cuda")
         self.g_train.train()
         self.d_train.train()
         with self._autocast():
-            latent = self.g_train(**self._inputs(batch))
+            latent = self.g_train(**model_inputs(batch, self.device))
         targets = self.synthesizer.targets(audio)
         size = latent.shape[0]
 
@@ -148,13 +160,9 @@ class D2MSolver:
         return checkpoint.save_checkpoint(self.run_dir, self.step, self.state_dict(), self.cfg.train.keep_last)
 
     # -------------------------------------------------------------------------------------------- the loop
-    def features_dir(self) -> Path:
-        return Path(self.cfg.data.features_dir) if self.cfg.data.features_dir else self.run_dir / "features"
-
     def train_loader(self, start_step: int) -> tuple[DataLoader, EpochBatchSampler]:
         cfg = self.cfg
-        dataset = builders.get_dataset(cfg, cfg.data.train_split, train=True, features_dir=self.features_dir())
-        items = SeededSegments(dataset, cfg.train.seed, with_genre=cfg.model.generator.genre_dim > 0)
+        items = segment_items(cfg, cfg.data.train_split, train=True, run_dir=self.run_dir)
         sampler = EpochBatchSampler(len(items), cfg.train.batch_size, cfg.train.seed, start_step, self.dist.rank,
                                     self.dist.world_size)
         loader = DataLoader(items, batch_sampler=sampler, num_workers=cfg.train.num_workers,

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from d2m_train.cli import cli
 from d2m_train.metrics.beats import beats_scores, pair_by_name, second_level_beats
-from d2m_train.metrics.genre import MfccStatsEmbedder, genre_accuracy
-from tiktok_dm.synth_music import synth_song
+from d2m_train.metrics.genre import MfccStatsEmbedder, folder_genre_accuracy, genre_accuracy
+from tiktok_dm.testing.music import synth_song
 
 # Per-pair values of the official Beats_Scores tool on its own sample wavs (see the reference doc, 6.1).
 EXPECTED_PAIRS = {"1.wav": (5 / 6, 5 / 6), "2.wav": (0.5, 0.5), "3.wav": (4 / 6, 4 / 6)}
@@ -79,6 +79,34 @@ def test_genre_accuracy_known_answers():
     # Held-out segments of the same synthetic genres are still retrieved by genre.
     held_out = genre_accuracy(vectors[1::2], labels[1::2], vectors[0::2], labels[0::2], MfccStatsEmbedder.name)
     assert held_out.accuracy >= 0.9
+
+
+def test_folder_genre_accuracy_retrieves_held_out_segments_by_their_labels(tmp_path):
+    """Queries and database are different segments: the even ones are the database, the odd ones the queries.
+    Labels from a file,genre CSV; a swapped label is counted wrong."""
+    generated, database = tmp_path / "generated", tmp_path / "database"
+    generated.mkdir()
+    database.mkdir()
+    rows = []
+    for genre in range(3):
+        song = synth_song(8.0, 16000, bpm=80 + 25 * genre, root_hz=90.0 * (genre + 1), seed=genre)
+        for k in range(4):
+            folder = database if k % 2 == 0 else generated
+            name = f"s{genre}_{k}.wav"
+            sf.write(folder / name, song[k * 32000:(k + 1) * 32000], 16000)
+            rows.append({"file": name, "genre": f"g{genre}"})
+    labels = tmp_path / "genres.csv"
+    pd.DataFrame(rows).to_csv(labels, index=False)
+    result, queries = folder_genre_accuracy(generated, database, MfccStatsEmbedder(), labels, labels)
+    assert (result.correct, result.total) == (6, 6)
+    assert [q.query for q in queries] == sorted(p.name for p in generated.glob("*.wav"))
+    assert all(q.correct and q.nearest.startswith(q.query.split("_")[0]) for q in queries)
+    swapped = pd.DataFrame(rows)
+    swapped.loc[swapped["file"] == "s0_1.wav", "genre"] = "g2"
+    swapped.to_csv(tmp_path / "swapped.csv", index=False)
+    result, queries = folder_genre_accuracy(generated, database, MfccStatsEmbedder(), tmp_path / "swapped.csv", labels)
+    assert (result.correct, result.total) == (5, 6)
+    assert [q.query for q in queries if not q.correct] == ["s0_1.wav"]
 
 
 def test_genre_cli_names_the_embedder(tmp_path):

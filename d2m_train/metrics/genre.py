@@ -12,6 +12,7 @@ network with weights from a path you give. Every reported number names the embed
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -74,6 +75,38 @@ def genre_accuracy(query_embeddings: np.ndarray, query_genres: Sequence[str], da
     nearest = distances.argmin(axis=1)
     correct = sum(str(query_genres[i]) == str(database_genres[j]) for i, j in enumerate(nearest))
     return GenreAccuracy(int(correct), len(queries), embedder_name, tuple(int(j) for j in nearest))
+
+
+@dataclasses.dataclass(frozen=True)
+class GenreQuery:
+    """One generated segment: its label, the database segment retrieved for it and that segment's label."""
+
+    query: str
+    label: str
+    nearest: str
+    nearest_label: str
+
+    @property
+    def correct(self) -> bool:
+        return self.label == self.nearest_label
+
+
+def folder_genre_accuracy(generated: str | Path, database: str | Path, embedder: Embedder,
+                          generated_genres: str | Path | None = None,
+                          database_genres: str | Path | None = None) -> tuple[GenreAccuracy, list[GenreQuery]]:
+    """Genre accuracy of the wavs in ``generated`` against the wavs in ``database``. Labels come from
+    ``file,genre`` CSVs when given, else from the AIST++ genre code in each file name."""
+    from d2m_train.metrics.io import aist_genres_from_names, embed_folder, read_genres
+
+    query_genres = read_genres(generated_genres) if generated_genres else aist_genres_from_names(generated)
+    db_genres = read_genres(database_genres) if database_genres else aist_genres_from_names(database)
+    queries, query_names = embed_folder(generated, embedder, query_genres)
+    db, db_names = embed_folder(database, embedder, db_genres)
+    result = genre_accuracy(queries, [query_genres[n] for n in query_names], db, [db_genres[n] for n in db_names],
+                            embedder.name)
+    rows = [GenreQuery(q, query_genres[q], db_names[j], db_genres[db_names[j]])
+            for q, j in zip(query_names, result.nearest)]
+    return result, rows
 
 
 def get_embedder(vggish: str | None = None, device: str = "cpu") -> Embedder:
