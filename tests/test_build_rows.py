@@ -76,3 +76,33 @@ def test_an_edited_row_redoes_only_the_work_that_depends_on_it(tmp_path):
     assert segments == {"000000_0_0_seg1", "000000_0_1_seg1", "000000_0_1_seg2"}
     on_disk = {p.stem for p in (out / "d2m" / "audio_s2").glob("*.wav")}
     assert on_disk == segments, "segment files of the old span / old song id were left behind"
+
+
+def test_rows_a_build_would_choke_on_are_refused_before_any_work(tmp_path):
+    """Each would have crashed or failed after downloads: a file-name-breaking id, an int32-breaking dancer count,
+    a clip shorter than one segment, song ids a fixed assignment lacks. Exit 2, every line named, nothing written."""
+    from click.testing import CliRunner
+
+    from tiktok_dm.cli import cli
+
+    assignment = tmp_path / "assignment"
+    assignment.mkdir()
+    pd.DataFrame([{"clip_id": "x", "song_id": "s1"}]).to_csv(assignment / "train.csv", index=False)
+    pd.DataFrame([{"clip_id": "y", "song_id": "s2"}]).to_csv(assignment / "test.csv", index=False)
+    url = "http://127.0.0.1:9/never-fetched.mp4"
+    rows = [("k" * 300, 0, 4, "s1", 1), ("k1", 4, 8, "s1", 99999999999), ("k2", 8, 9.5, "s2", 1),
+            ("k3", 10, 14, "s3", 1), ("k4", 14, 18, "", 1), ("k5", 18, 22, "s2", 1)]
+    pd.DataFrame([{"compilation_id": "c0", "url": url, "clip_id": clip_id, "start_s": start, "end_s": end,
+                   "song_id": song, "num_dancers": dancers} for clip_id, start, end, song, dancers in rows]).to_csv(
+        tmp_path / "manifest.csv", index=False)
+    result = CliRunner().invoke(cli, ["build", str(tmp_path / "manifest.csv"), "--out", str(tmp_path / "out"),
+                                      "--song-assignment", str(assignment), "--executor", "local"])
+    assert result.exit_code == 2, result.output
+    message = result.stderr
+    assert "line 2: clip_id 'kkkk" in message and "300 bytes long" in message
+    assert "line 3: num_dancers '99999999999' is more than 100" in message
+    assert "line 4: clip 'k2' lasts 1.50 s, shorter than one 2-s segment" in message
+    assert "line 5: song_id 's3' is not in the song assignment" in message
+    assert "line 6: no song_id: with a fixed song assignment" in message
+    assert "line 7" not in message and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()

@@ -18,7 +18,8 @@ from tiktok_dm.dataset.song_ids import resolve_clip_songs
 from tiktok_dm.model.build_dir import BuildDir
 from tiktok_dm.model.outputs import FingerprintOutput
 from tiktok_dm.model.records import StageRecord
-from tiktok_dm.pipeline.build import SongLibraryUnavailable, build
+from tiktok_dm.pipeline.build import build
+from tiktok_dm.pipeline.checks import SongLibraryUnavailable
 from tiktok_dm.songs import SongsConfig
 from tiktok_dm.stages import fingerprint as song_stage
 from tiktok_dm.stages.base import run_item
@@ -36,7 +37,7 @@ PLAN = [
     ("k4", "wanderer", 33.0, 6.0, "N"),  # really wanderer, labelled as northerners: a contradiction
     ("k5", "wanderer", 34.5, 6.0, "W"),
     ("k6", "northerners", 10.0, 6.0, "N"),
-    ("k7", "vengeful", 10.0, 0.6, ""),  # too short to fingerprint, and no id
+    ("k7", "vengeful", 10.0, 2.5, ""),  # too short to fingerprint (songs.fingerprint.min_duration_s 3), and no id
 ]
 
 
@@ -53,6 +54,7 @@ def built(music_files, tmp_path_factory):
     spans = compose_compilation(parts, media / "comp.mp4", width=320, height=240)
     config = BuildConfig.from_yaml("debug")
     config.songs.fingerprint.workers = 1
+    config.songs.fingerprint.min_duration_s = 3.0  # k7 is a whole segment long, but too short to fingerprint
     manifest, out = root / "manifest.csv", root / "out"
     with serve_directory(media) as base:
         pd.DataFrame([{"compilation_id": "c0", "url": f"{base}/comp.mp4", "clip_id": clip_id, "start_s": f"{start:.6f}",
@@ -171,7 +173,7 @@ def test_new_ids_never_take_a_given_id_and_a_library_names_the_song(music_files,
 def test_a_missing_song_library_is_refused_before_any_work(tmp_path):
     manifest = tmp_path / "manifest.csv"
     pd.DataFrame([{"compilation_id": "c0", "url": "https://example.com/v.mp4", "clip_id": "k0", "start_s": 0,
-                   "end_s": 1, "song_id": "", "num_dancers": 1}]).to_csv(manifest, index=False)
+                   "end_s": 4, "song_id": "", "num_dancers": 1}]).to_csv(manifest, index=False)
     config = BuildConfig.from_yaml("debug")
     config.songs.library = str(tmp_path / "no-such-tracks")
     with pytest.raises(SongLibraryUnavailable, match="no-such-tracks"):

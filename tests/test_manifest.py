@@ -84,9 +84,27 @@ def test_rows_without_spans_ask_for_segmentation(tmp_path):
 
 
 @pytest.mark.parametrize("value, safe", [("clip_01", True), ("a/b", False), ("..", False), ("a..b", False),
-                                         ("a\\b", False), ("tab\there", False), (" x", False), (".hidden", False)])
+                                         ("a\\b", False), ("tab\there", False), (" x", False), (".hidden", False),
+                                         ("000009-0001", True), ("舞者_01", True), ("a:b", False), ("a*b", False),
+                                         ("CON", False), ("nul.txt", False), ("console", True), ("clip.", False),
+                                         ("x" * 100, True), ("x" * 101, False), ("é" * 51, False), ("=1+2", False),
+                                         ("@SUM(1)", False), ("-x", False), ("-1", False), ("+1", True)])
 def test_safe_ids(value, safe):
     assert is_safe_id(value) is safe
+
+
+def test_rows_that_would_break_a_build_are_refused_with_their_line(tmp_path):
+    path = write(tmp_path, f"""
+        c0,http://h/a.mp4,{"x" * 300},0,4,1,1,
+        c0,http://h/a.mp4,k1,4,8,1,99999999999,
+        c0,http://h/a.mp4,k2,8,12,=HYPERLINK("http://x"),1,
+        c0,http://h/a.mp4,k3,12,16,@SUM(1),1,
+        """)
+    with pytest.raises(ManifestError) as raised:
+        Manifest.from_csv(path)
+    by_line = dict(raised.value.problems)
+    assert "300 bytes long" in by_line[2] and "more than 100" in by_line[3]
+    assert "spreadsheet formula" in by_line[4] and "spreadsheet formula" in by_line[5]
 
 
 def test_validate_cli_exit_codes(tmp_path):

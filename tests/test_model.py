@@ -3,7 +3,11 @@ records survive JSON with their typed outputs, a StageError keeps its kind acros
 
 from __future__ import annotations
 
+import os
 import pickle
+import stat
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -14,6 +18,7 @@ from tiktok_dm.model.names import D2MIndex, d2m_indices, proposed_clip_id
 from tiktok_dm.model.outputs import BoundaryOutput, ProposedSpan, SegmentFile, SegmentsOutput
 from tiktok_dm.model.records import StageRecord
 from tiktok_dm.model.status import ErrorKind, StageError, Status
+from tiktok_dm.model.tables import read_csv, write_csv
 
 
 def _spec(clip_id: str | None, line: int, song_id: str | None = None, **extra) -> ClipSpec:
@@ -83,3 +88,26 @@ def test_d2m_names_number_every_spanned_clip_with_a_song():
              ClipRecord.from_spec(_spec("12", 5, None)), ClipRecord.from_spec(_spec(None, 6))]
     assert d2m_indices(clips) == {"7": D2MIndex(0, 3, 7), "9": D2MIndex(0, 3, 9), "11": D2MIndex(0, 4, 11)}
     assert proposed_clip_id("000009", 3) == "000009-0003"
+
+
+def test_written_files_get_the_umasks_mode(tmp_path):
+    """mkstemp makes 0600 temporaries; what lands in the build must be readable as the umask allows."""
+    script = ("import os, sys; from tiktok_dm.model.atomic import atomic_write_text; "
+              "atomic_write_text(sys.argv[1], 'x')")
+    for umask, mode in ((0o022, 0o644), (0o007, 0o660), (0o077, 0o600)):
+        target = tmp_path / f"{umask:o}.txt"
+        subprocess.run([sys.executable, "-c", script, str(target)], check=True,
+                       preexec_fn=lambda umask=umask: os.umask(umask))
+        assert stat.S_IMODE(target.stat().st_mode) == mode, (oct(umask), oct(target.stat().st_mode))
+
+
+def test_formula_like_cells_are_neutralised_for_spreadsheets_and_read_back_true(tmp_path):
+    cells = ["=1+2", "@SUM(1)", '=HYPERLINK("http://x","y")', "+1-2", "-2+3", "\tcmd", "\rcmd", "'quoted", "''two",
+             "plain", "-0.5", "+3", "1e5", ""]
+    frame = pd.DataFrame({"text": cells, "number": [-1.5] * len(cells)})
+    write_csv(frame, tmp_path / "t.csv")
+    raw = pd.read_csv(tmp_path / "t.csv", dtype=str, keep_default_na=False)
+    assert list(raw["text"]) == ["'=1+2", "'@SUM(1)", '\'=HYPERLINK("http://x","y")', "'+1-2", "'-2+3", "'\tcmd",
+                                 "'\rcmd", "''quoted", "'''two", "plain", "-0.5", "+3", "1e5", ""]
+    assert set(raw["number"]) == {"-1.5"}
+    assert list(read_csv(tmp_path / "t.csv")["text"]) == cells

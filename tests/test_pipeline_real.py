@@ -7,6 +7,7 @@ import json
 import math
 import shutil
 import socket
+import stat
 
 import numpy as np
 import pandas as pd
@@ -168,3 +169,13 @@ def test_rerun_redoes_nothing(built, tmp_path):
     assert sorted(report.failures["clip_id"]) == sorted(built.failures["clip_id"])
     assert {p: p.stat().st_mtime_ns for p in ok_records} == ok_records
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_every_file_of_the_build_gets_the_umasks_mode(built):
+    """Files are written through temporaries that mkstemp makes 0600; each must end as the umask says."""
+    from tiktok_dm.model.atomic import file_mode
+
+    files = [path for path in built.build_dir.rglob("*") if path.is_file()]
+    wrong = {str(path.relative_to(built.build_dir)): oct(stat.S_IMODE(path.stat().st_mode)) for path in files
+             if stat.S_IMODE(path.stat().st_mode) != file_mode()}
+    assert len(files) > 50 and not wrong, wrong

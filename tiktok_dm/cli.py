@@ -84,13 +84,31 @@ def cli() -> None:
 @click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--allow-file-urls", is_flag=True, help="Accept file:// URLs (refused by default: a manifest "
                                                        "must not be able to read arbitrary local files).")
-def validate(manifest: Path, allow_file_urls: bool) -> None:
-    """Check MANIFEST and list every bad row with its line number (exit code 2 if any)."""
-    from tiktok_dm.model.manifest import Manifest, ManifestError
+@click.option("--config", "config", metavar="NAME|PATH",
+              help="Also check the manifest against a build config (clips shorter than one segment, ...).")
+@click.option("--song-assignment", metavar="DIR",
+              help="Also check that every clip's song id is in this fixed song -> split assignment.")
+def validate(manifest: Path, allow_file_urls: bool, config: str | None, song_assignment: str | None) -> None:
+    """Check MANIFEST and list every bad row with its line number (exit code 2 if any).
+
+    \b
+    Checked: required columns; ids that name files (compilation_id, clip_id) safe on every file
+    system (at most 100 bytes, no / \\ < > : " | ? *, no leading '.' or '-', no Windows device
+    names); no id starting like a spreadsheet formula (= + - @); numbers, spans (no overlaps, end
+    after start), URLs (http(s); file:// only with --allow-file-urls), num_dancers <= 100. With the
+    build's settings (the defaults, --config, --song-assignment): every clip at least one segment
+    long, every song id in the fixed assignment. `build` runs the same checks before any work.
+    """
+    from tiktok_dm.model.manifest import ManifestError
+    from tiktok_dm.pipeline.checks import SongAssignmentUnreadable, read_manifest
 
     try:
-        parsed = Manifest.from_csv(manifest, allow_file_urls=allow_file_urls)
-    except (ManifestError, FileNotFoundError) as error:
+        cfg = BuildConfig.from_yaml(config)
+        cfg.download.allow_file_urls = allow_file_urls or cfg.download.allow_file_urls
+        if song_assignment:
+            cfg.split.song_assignment = song_assignment
+        parsed = read_manifest(manifest, cfg)
+    except (ManifestError, FileNotFoundError, SongAssignmentUnreadable) as error:
         click.echo(f"invalid manifest: {error}", err=True)
         sys.exit(EXIT_INVALID_INPUT)
     songs = {c.song_id for c in parsed.clips if c.song_id}
@@ -128,8 +146,8 @@ def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment:
     OUT/failures.csv), 2 when the manifest is invalid (nothing is written then).
     """
     from tiktok_dm.model.manifest import ManifestError
-    from tiktok_dm.pipeline.build import PoseBackendUnavailable, SongLibraryUnavailable
     from tiktok_dm.pipeline.build import build as run_build
+    from tiktok_dm.pipeline.checks import PoseBackendUnavailable, SongAssignmentUnreadable, SongLibraryUnavailable
 
     _setup_logging(verbose)
     cfg = _load_config(config, executor, ray_address, num_cpus, allow_file_urls)
@@ -151,7 +169,7 @@ def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment:
     try:
         with logging_redirect_tqdm():
             report = run_build(manifest, out_dir, cfg, progress=not no_progress)
-    except (ManifestError, PoseBackendUnavailable, SongLibraryUnavailable) as error:
+    except (ManifestError, PoseBackendUnavailable, SongLibraryUnavailable, SongAssignmentUnreadable) as error:
         click.echo(f"invalid input: {error}", err=True)
         sys.exit(EXIT_INVALID_INPUT)
     click.echo(report.summary())

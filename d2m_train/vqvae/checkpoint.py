@@ -12,14 +12,13 @@ is taken from ``bottleneck.level_blocks.0.k``.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from d2m_train.vqvae.hparams import JUKEBOX_5B, VQVAEHParams
 from d2m_train.vqvae.jukebox import JukeboxVQVAE
+from tiktok_dm.model.atomic import atomic_path
 
 FORMAT = "d2m-train/jukebox-vqvae/v1"
 
@@ -110,15 +109,7 @@ def save_vqvae(model: JukeboxVQVAE, path: str | Path, step: int = 0, metrics: di
 
 
 def atomic_torch_save(payload: object, path: str | Path) -> Path:
-    """``torch.save`` to a temp file in the same folder, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
+    """``torch.save`` to a temp file in the same folder, then rename over ``path`` (tiktok_dm's atomic writes)."""
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)

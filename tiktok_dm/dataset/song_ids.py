@@ -35,11 +35,11 @@ from typing import TYPE_CHECKING, Mapping
 
 import pandas as pd
 
-from tiktok_dm.model.atomic import atomic_write_text
 from tiktok_dm.model.build_dir import BuildDir
 from tiktok_dm.model.clips import SongSource
 from tiktok_dm.model.outputs import FingerprintOutput
 from tiktok_dm.model.records import StageRecord
+from tiktok_dm.model.tables import write_csv
 from tiktok_dm.songs.cluster import assign_ids, cluster_clips, cluster_index
 from tiktok_dm.songs.config import SongsConfig
 from tiktok_dm.songs.fingerprint import Fingerprints
@@ -238,7 +238,7 @@ def resolve_clip_songs(records: Mapping[str, StageRecord[FingerprintOutput]], gi
         log.warning("clip %s: song id %r contradicted by its audio: it matches %d clip(s) with song id %r "
                     "(%d with %r in its fingerprint cluster); id kept, see %s", row.clip_id, row.given_song_id,
                     row.support, row.fingerprint_song_id, row.own_support, row.given_song_id, CONTRADICTIONS_CSV)
-    atomic_write_text(build_dir.root / CONTRADICTIONS_CSV, contradictions.to_csv(index=False))
+    write_csv(contradictions, build_dir.root / CONTRADICTIONS_CSV)
     from_fingerprint = sum(s is SongSource.FINGERPRINT for s in source.values())
     log.info("songs: %d clip(s) fingerprinted (%d failed), %d verified link(s), %d identified in the library; "
              "%d id(s) kept from the manifest, %d found by fingerprint, %d clip(s) left without id, "

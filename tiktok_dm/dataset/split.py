@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from tiktok_dm.dataset.song_ids import normalise_song_id
-from tiktok_dm.model.atomic import atomic_write_text
+from tiktok_dm.model.tables import read_csv, write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def read_split_file(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"split file {path} does not exist")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame = read_csv(path)
     missing = [column for column in ("clip_id", "song_id") if column not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; header is {list(frame.columns)}")
@@ -128,7 +128,7 @@ def write_split_files(assigned: pd.DataFrame, out_dir: str | Path) -> dict[str, 
         rows = assigned[assigned["split"] == split]
         rows = rows.iloc[_natural_order(rows["clip_id"])][columns]
         target = out_dir / f"{split}.csv"
-        atomic_write_text(target, rows.to_csv(index=False, lineterminator="\n"))
+        write_csv(rows, target, lineterminator="\n")
         logger.info("wrote %d %s clips to %s", len(rows), split, target)
         written[split] = target
     skipped = int((assigned["split"] == SKIPPED).sum())

@@ -1,13 +1,18 @@
 """Crash-safe file writes: write to a temporary sibling, fsync, then rename over the target.
 
 A ``kill -9`` at any moment leaves either the old file or the new one, never a torn file;
-leftover temporaries carry a ``.tmp-`` prefix and are ignored (and swept) by re-runs.
+leftover temporaries carry a ``.tmp-`` prefix and are ignored (and swept) by re-runs. The file
+gets the mode a plain ``open`` would give it (0666 less the umask): ``mkstemp`` makes its
+temporaries 0600, which would hide a dataset from the colleagues, containers and shared file
+systems the umask lets read it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -32,6 +37,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         if not tmp.exists():
             raise FileNotFoundError(f"nothing was written to {tmp} for {target}")
         _fsync(tmp)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -60,3 +66,22 @@ def sweep_temporaries(root: str | os.PathLike) -> int:
 def _fsync(path: Path) -> None:
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())
+
+
+@functools.cache
+def file_mode() -> int:
+    """The mode ``open`` gives a new file in this process: 0666 less the umask."""
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    try:  # Linux says it without changing it
+        status = Path("/proc/self/status").read_text()
+        found = re.search(r"^Umask:\s*([0-7]+)$", status, re.MULTILINE)
+        if found:
+            return int(found.group(1), 8)
+    except OSError:
+        pass
+    current = os.umask(0o022)  # elsewhere: read it by setting it, and put it back at once
+    os.umask(current)
+    return current

@@ -18,10 +18,10 @@ from typing import Any, Callable, Iterable, Iterator
 
 import pandas as pd
 
-from tiktok_dm.model.atomic import atomic_write_text
 from tiktok_dm.model.manifest import REQUIRED_COLUMNS, ClipSpec, Manifest
 from tiktok_dm.model.outputs import CutOutput, DownloadOutput, FingerprintOutput, PoseOutput, SegmentsOutput
 from tiktok_dm.model.status import ErrorKind, Status
+from tiktok_dm.model.tables import read_csv, write_csv
 
 
 class SongSource(str, enum.Enum):
@@ -166,13 +166,14 @@ class ClipSet:
         return pd.DataFrame(rows, columns=columns)
 
     def to_csv(self, path: str | Path) -> None:
-        atomic_write_text(path, self.to_frame().to_csv(index=False))
+        """Write clips.csv (formula-like text neutralised for spreadsheets: ``tiktok_dm.model.tables``)."""
+        write_csv(self.to_frame(), path)
 
     @classmethod
     def read_csv(cls, path: str | Path) -> "ClipSet":
         """The clips of a ``clips.csv``: spec, status, song id and split (stage outputs are not in the table;
         read them from the build's records). Raises ``ValueError`` naming the line of a row it cannot read."""
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        table = read_csv(path)
         missing = [c for c in ("line", "compilation_id", "clip_id", "status") if c not in table.columns]
         if missing:
             raise ValueError(f"{path} is not a clips.csv: missing column(s) {missing}")

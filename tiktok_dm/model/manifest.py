@@ -5,7 +5,9 @@ column is kept and travels with the clip. ``start_s``, ``end_s``, ``song_id`` an
 may be empty (later stages fill them); a row with empty ``clip_id``, ``start_s`` and ``end_s``
 asks for the compilation to be segmented automatically.
 
-Validation collects every problem before raising, so a user fixes the file in one pass.
+Validation collects every problem before raising, so a user fixes the file in one pass. Ids that name
+files (``compilation_id``, ``clip_id``) must be safe as a file name on every file system; no id may start like
+a spreadsheet formula; ``num_dancers`` is at most ``MAX_DANCERS``.
 """
 
 from __future__ import annotations
@@ -14,16 +16,26 @@ import dataclasses
 import math
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import urlparse
 
 import pandas as pd
+
+from tiktok_dm.model.tables import is_formula_like
 
 REQUIRED_COLUMNS = ("compilation_id", "url", "clip_id", "start_s", "end_s", "song_id", "num_dancers")
 ALLOWED_URL_SCHEMES = ("http", "https")
 # The header is line 1 of the CSV, so data row i (0-based) sits on line i + 2.
 _FIRST_DATA_LINE = 2
-_UNSAFE_ID = re.compile(r"[/\\\x00-\x1f\x7f]")
+# Ids become file names with a prefix and a suffix (".tmp-<id>-xxxxxxxx_skeleton.png"): 100 bytes leave room in
+# the 255 bytes every common file system allows a name.
+MAX_ID_BYTES = 100
+# D2M-GAN's clips show up to five dancers; a compilation frame cannot hold a hundred posed people.
+MAX_DANCERS = 100
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Not in a file name on Windows (and '/' nowhere), besides control characters.
+_NOT_IN_FILE_NAMES = re.compile(r'[/\\<>:"|?*]')
+_WINDOWS_DEVICES = re.compile(r"^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?$", re.IGNORECASE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,13 +85,17 @@ class ManifestError(ValueError):
         super().__init__(f"{self.path}: {len(self.problems)} problem(s); nothing was written\n{lines}")
 
 
+# A check of all rows that needs more than the manifest (a build's settings): (line, problem) for each bad row.
+RowCheck = Callable[[Sequence["ClipSpec"]], list[tuple[int, str]]]
+
+
 @dataclasses.dataclass(frozen=True)
 class Manifest:
     path: str
     clips: tuple[ClipSpec, ...]
 
     @classmethod
-    def from_csv(cls, path: str | Path, allow_file_urls: bool = False) -> "Manifest":
+    def from_csv(cls, path: str | Path, allow_file_urls: bool = False, checks: Iterable[RowCheck] = ()) -> "Manifest":
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"manifest {path} does not exist")
@@ -87,10 +103,11 @@ class Manifest:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
             raise ManifestError(path, [(1, f"not a readable CSV: {error}")]) from error
-        return cls.from_frame(frame, path=str(path), allow_file_urls=allow_file_urls)
+        return cls.from_frame(frame, path=str(path), allow_file_urls=allow_file_urls, checks=checks)
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, path: str = "<manifest>", allow_file_urls: bool = False) -> "Manifest":
+    def from_frame(cls, frame: pd.DataFrame, path: str = "<manifest>", allow_file_urls: bool = False,
+                   checks: Iterable[RowCheck] = ()) -> "Manifest":
         missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
         if missing:
             raise ManifestError(path, [(1, f"missing column(s) {missing}; required: {list(REQUIRED_COLUMNS)}")])
@@ -98,6 +115,8 @@ class Manifest:
         clips = [_parse_row(row, _FIRST_DATA_LINE + index, problems, allow_file_urls)
                  for index, row in enumerate(frame.to_dict("records"))]
         problems += _cross_row_problems(clips)
+        for check in checks:
+            problems += check(clips)
         if problems:
             raise ManifestError(path, problems)
         return cls(path=path, clips=tuple(clips))
@@ -126,9 +145,13 @@ def _parse_row(row: dict[str, str], line: int, problems: list[tuple[int, str]], 
         return value or None
 
     compilation_id, clip_id, song_id, url = text("compilation_id"), text("clip_id"), text("song_id"), text("url")
-    for column, value in (("compilation_id", compilation_id), ("clip_id", clip_id), ("song_id", song_id)):
-        if value is not None and not is_safe_id(value):
-            problems.append((line, f"{column} {value!r} is unsafe as a file name (no '/', '\\', '..', control characters)"))
+    for column, value in (("compilation_id", compilation_id), ("clip_id", clip_id)):
+        problem = id_problem(value) if value is not None else None
+        if problem:
+            problems.append((line, f"{column} {value!r} {problem}"))
+    problem = song_id_problem(song_id) if song_id is not None else None
+    if problem:
+        problems.append((line, f"song_id {song_id!r} {problem}"))
     if compilation_id is None:
         problems.append((line, "compilation_id is empty"))
     problems += [(line, message) for message in _url_problems(url, allow_file_urls)]
@@ -150,6 +173,8 @@ def _parse_row(row: dict[str, str], line: int, problems: list[tuple[int, str]], 
     if dancers is not None:
         if dancers < 0 or dancers != int(dancers):
             problems.append((line, f"num_dancers {row['num_dancers']!r} is not a non-negative integer"))
+        elif dancers > MAX_DANCERS:
+            problems.append((line, f"num_dancers {row['num_dancers']!r} is more than {MAX_DANCERS}"))
         else:
             num_dancers = int(dancers)
 
@@ -227,6 +252,33 @@ def _overlap_problems(clips: list[ClipSpec]) -> list[tuple[int, str]]:
     return problems
 
 
+def id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a compilation or clip id (it names files on every file system), or None."""
+    if not value.strip() or value != value.strip():
+        return "is empty or has spaces around it"
+    if _CONTROL.search(value) or _NOT_IN_FILE_NAMES.search(value):
+        return 'is unsafe as a file name (no control characters, no / \\ < > : " | ? *)'
+    if ".." in value or value.startswith(".") or value.endswith("."):
+        return "is unsafe as a file name (no '..', no leading or trailing '.')"
+    if len(value.encode("utf-8")) > MAX_ID_BYTES:
+        return f"is {len(value.encode('utf-8'))} bytes long; ids name files and may have at most {MAX_ID_BYTES}"
+    if _WINDOWS_DEVICES.match(value):
+        return "is a device name on Windows (CON, PRN, AUX, NUL, COM1-9, LPT1-9)"
+    if is_formula_like(value) or value.startswith("-"):
+        return "starts like a spreadsheet formula or a command-line option (=, +, -, @)"
+    return None
+
+
+def song_id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a song id, or None (song ids name no file)."""
+    if _CONTROL.search(value):
+        return "has control characters"
+    if len(value.encode("utf-8")) > MAX_ID_BYTES:
+        return f"is {len(value.encode('utf-8'))} bytes long; at most {MAX_ID_BYTES}"
+    if is_formula_like(value):
+        return "starts like a spreadsheet formula (=, +, -, @)"
+    return None
+
+
 def is_safe_id(value: str) -> bool:
-    return bool(value.strip()) and value == value.strip() and ".." not in value \
-        and not value.startswith(".") and _UNSAFE_ID.search(value) is None
+    return id_problem(value) is None

@@ -31,7 +31,8 @@ from tiktok_dm.dataset.split import assign_splits, song_assignment_from_split_di
 from tiktok_dm.model.atomic import atomic_write_text, sweep_temporaries
 from tiktok_dm.model.build_dir import BuildDir
 from tiktok_dm.model.clips import ClipSet, SongSource
-from tiktok_dm.model.manifest import Manifest
+from tiktok_dm.model.tables import write_csv
+from tiktok_dm.pipeline.checks import check_before_work, read_manifest
 from tiktok_dm.pipeline.distribute import get_executor
 from tiktok_dm.pipeline.steps import BuildSteps
 
@@ -105,35 +106,9 @@ class BuildReport:
         return "\n".join(lines)
 
 
-class PoseBackendUnavailable(RuntimeError):
-    """The configured pose backend cannot run here (not installed, no checkpoint): checked before any work."""
-
-
-def check_pose_backend(config: BuildConfig) -> None:
-    if config.pose.backend != "openpifpaf":
-        return
-    try:
-        from tiktok_dm.pose.openpifpaf_backend import resolve_checkpoint
-
-        resolve_checkpoint(config.pose.checkpoint or "shufflenetv2k16")
-    except Exception as error:  # ImportError, CheckpointUnavailableError: every clip would fail the same way
-        raise PoseBackendUnavailable(str(error)) from error
-
-
-class SongLibraryUnavailable(FileNotFoundError):
-    """The configured song library (songs.library / --song-library) is not a folder: checked before any work."""
-
-
-def check_song_library(config: BuildConfig) -> None:
-    library = config.songs.library
-    if config.songs.enabled and library and not Path(library).is_dir():
-        raise SongLibraryUnavailable(f"song library {library} is not a folder (songs.library / --song-library)")
-
-
 def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, progress: bool = True) -> BuildReport:
-    manifest = Manifest.from_csv(manifest_path, allow_file_urls=config.download.allow_file_urls)
-    check_pose_backend(config)
-    check_song_library(config)
+    manifest = read_manifest(manifest_path, config)
+    check_before_work(config)
     build_dir = BuildDir(out_dir)
     build_dir.root.mkdir(parents=True, exist_ok=True)
     swept = sweep_temporaries(build_dir.root)
@@ -167,7 +142,7 @@ def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, p
         clips, dataset_dir = _split_and_export(clips, build_dir, config)
     failures = failures_table(clips)
     clips.to_csv(build_dir.clips_table)
-    _write_csv(failures, build_dir.failures_table)
+    write_csv(failures, build_dir.failures_table)
     with timer("qa report"):
         qa_report = _quality_report(build_dir, config, progress)
     return BuildReport(build_dir.root, clips, failures, dataset_dir, timer.seconds, pose_qa_report, contradictions,
@@ -225,7 +200,7 @@ def _split_and_export(clips: ClipSet, build_dir: BuildDir, config: BuildConfig) 
          "end_s": segment.end_s, "audio": segment.audio, "motion": segment.motion,
          "motion_visible": segment.motion_visible}
         for clip in placed for segment in clip.segments.segments], columns=SEGMENT_COLUMNS)
-    _write_csv(segments_table, build_dir.segments_table)
+    write_csv(segments_table, build_dir.segments_table)
     if not placed:
         log.warning("no clip made it through the pipeline: no dataset written")
         return clips, None
@@ -262,7 +237,3 @@ def failures_table(clips: ClipSet) -> pd.DataFrame:
          "key": clip.clip_id if clip.clip_id is not None else clip.compilation_id,
          "compilation_id": clip.compilation_id, "clip_id": clip.clip_id, "error": clip.error}
         for clip in clips if not clip.ok], columns=FAILURE_COLUMNS)
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    atomic_write_text(path, frame.to_csv(index=False))

@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 
 from tiktok_dm.config import DownloadConfig
 from tiktok_dm.download.ytdlp import base_options, clean_error
-from tiktok_dm.model.atomic import atomic_write_text
 from tiktok_dm.model.manifest import Manifest
+from tiktok_dm.model.tables import write_csv
 
 ALIVE = "alive"
 DEAD = "dead"
@@ -65,4 +65,4 @@ def verify_manifest(manifest_path: str | Path, config: DownloadConfig, workers: 
 
 
 def write_link_table(table: pd.DataFrame, path: str | Path) -> None:
-    atomic_write_text(path, table.to_csv(index=False))
+    write_csv(table, path)

@@ -35,6 +35,7 @@ from tiktok_dm.model.build_dir import BuildDir
 from tiktok_dm.model.clips import ClipRecord, ClipSet
 from tiktok_dm.model.outputs import CutOutput, PoseOutput
 from tiktok_dm.model.status import StageError, Status
+from tiktok_dm.model.tables import write_csv
 from tiktok_dm.pose.qa import PoseQA, QAThresholds, pose_qa
 from tiktok_dm.pose.sequence import PoseSequence
 from tiktok_dm.quality.alignment import BeatAlignment, OffsetEstimate, beat_alignment, cross_baseline, estimate_offset
@@ -295,7 +296,7 @@ def run_quality(build_dir: str | Path, config: QAConfig = QAConfig(), progress: 
         row.update(flagged=bool(result.flags), flags="; ".join(result.flags))
 
     table = pd.DataFrame(rows, columns=_columns(rows))
-    atomic_write_text(build.root / QA_TABLE, table.to_csv(index=False))
+    write_csv(table, build.root / QA_TABLE)
     return QualityResult(build.root, table, duplicates, measured, time.perf_counter() - started)
 
 

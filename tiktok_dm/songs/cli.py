@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from tiktok_dm.model.atomic import atomic_write_text
+from tiktok_dm.model.tables import write_csv
 from tiktok_dm.songs.config import SongsConfig
 
 EXIT_FAILURES = 1
@@ -43,7 +43,7 @@ def _config(config_path: Path | None, workers: int | None) -> SongsConfig:
 
 
 def _write_csv(table: pd.DataFrame, out: Path) -> None:
-    atomic_write_text(out, table.to_csv(index=False))
+    write_csv(table, out)
 
 
 def _report_failures(table: pd.DataFrame) -> int:

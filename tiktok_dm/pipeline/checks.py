@@ -1,0 +1,91 @@
+"""What ``build`` checks before any work: every problem a build would meet later and can know now ends the
+run at once (exit 2), the manifest's problems each with its line.
+
+The manifest checks itself (``tiktok_dm.model.manifest``: ids, numbers, spans, URLs); here are the checks that
+need the build's settings: clip spans against the segment length, song ids against a fixed song assignment,
+the pose backend and the song library.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Sequence
+
+from tiktok_dm.config import BuildConfig
+from tiktok_dm.dataset.split import song_assignment_from_split_dir
+from tiktok_dm.dataset.song_ids import normalise_song_id
+from tiktok_dm.model.manifest import ClipSpec, Manifest, RowCheck
+
+
+class PoseBackendUnavailable(RuntimeError):
+    """The configured pose backend cannot run here (not installed, no checkpoint): checked before any work."""
+
+
+class SongLibraryUnavailable(FileNotFoundError):
+    """The configured song library (songs.library / --song-library) is not a folder: checked before any work."""
+
+
+class SongAssignmentUnreadable(ValueError):
+    """The fixed song assignment (split.song_assignment / --song-assignment) cannot be read."""
+
+
+def read_manifest(path: str | Path, config: BuildConfig) -> Manifest:
+    """The manifest at ``path``, every row checked, against ``config`` too; one ManifestError lists every problem."""
+    return Manifest.from_csv(path, allow_file_urls=config.download.allow_file_urls, checks=manifest_checks(config))
+
+
+def check_before_work(config: BuildConfig) -> None:
+    """The settings' own problems: every clip would fail the same way."""
+    check_pose_backend(config)
+    check_song_library(config)
+
+
+def manifest_checks(config: BuildConfig) -> list[RowCheck]:
+    """The checks of manifest rows that ``config`` asks for (raises SongAssignmentUnreadable)."""
+    checks: list[RowCheck] = []
+    if not config.segment.keep_partial:
+        checks.append(functools.partial(_shorter_than_a_segment, config.segment.seconds))
+    if config.split.song_assignment:
+        folder = config.split.song_assignment
+        try:
+            assignment = {normalise_song_id(song) for song in song_assignment_from_split_dir(folder)}
+        except (OSError, ValueError) as error:
+            raise SongAssignmentUnreadable(f"song assignment {folder} (split.song_assignment / --song-assignment): "
+                                           f"{error}") from error
+        checks.append(functools.partial(_not_in_assignment, assignment, folder))
+    return checks
+
+
+def _shorter_than_a_segment(seconds: float, clips: Sequence[ClipSpec]) -> list[tuple[int, str]]:
+    return [(clip.line, f"clip {clip.clip_id!r} lasts {clip.duration_s:.2f} s, shorter than one {seconds:g}-s "
+                        "segment (segment.seconds): it would make no segment")
+            for clip in clips if clip.has_span and 0 < clip.duration_s < seconds]
+
+
+def _not_in_assignment(assignment: set[str], folder: str, clips: Sequence[ClipSpec]) -> list[tuple[int, str]]:
+    problems = []
+    for clip in clips:
+        if not clip.song_id:
+            problems.append((clip.line, f"no song_id: with a fixed song assignment ({folder}) every clip needs the "
+                                        "song id that places it; ids found from the audio are in no assignment"))
+        elif normalise_song_id(clip.song_id) not in assignment:
+            problems.append((clip.line, f"song_id {clip.song_id!r} is not in the song assignment {folder}"))
+    return problems
+
+
+def check_pose_backend(config: BuildConfig) -> None:
+    if config.pose.backend != "openpifpaf":
+        return
+    try:
+        from tiktok_dm.pose.openpifpaf_backend import resolve_checkpoint
+
+        resolve_checkpoint(config.pose.checkpoint or "shufflenetv2k16")
+    except Exception as error:  # ImportError, CheckpointUnavailableError: every clip would fail the same way
+        raise PoseBackendUnavailable(str(error)) from error
+
+
+def check_song_library(config: BuildConfig) -> None:
+    library = config.songs.library
+    if config.songs.enabled and library and not Path(library).is_dir():
+        raise SongLibraryUnavailable(f"song library {library} is not a folder (songs.library / --song-library)")
