@@ -6,6 +6,7 @@ import pandas as pd
 
 from tiktok_dm.config import BuildConfig
 from tiktok_dm.dataset.song_ids import SONGS_OFF
+from tiktok_dm.model.clips import ClipSet
 from tiktok_dm.pipeline.build import build
 from tiktok_dm.testing.compose import CompilationPart, compose_compilation
 from tiktok_dm.testing.dancer import write_dancer_video
@@ -54,10 +55,16 @@ def test_an_edited_row_redoes_only_the_work_that_depends_on_it(tmp_path):
     manifest, out = tmp_path / "manifest.csv", tmp_path / "out"
     with serve_directory(media) as base:
         rows = pd.DataFrame([{"compilation_id": "c0", "url": f"{base}/comp.mp4", "clip_id": f"k{i}",
-                              "start_s": start, "end_s": end, "song_id": f"s{i}", "num_dancers": 1, "note": ""}
+                              "start_s": start, "end_s": end, "song_id": f"s{i}", "num_dancers": 1,
+                              "note": '=HYPERLINK("http://x","y")' if i == 0 else ""}
                              for i, (start, end) in enumerate(spans)])
         rows.to_csv(manifest, index=False)
         build(manifest, out, config, progress=False)
+        # A formula in a note reaches clips.csv neutralised for spreadsheets, and reads back as it was.
+        raw = pd.read_csv(out / "clips.csv", dtype=str, keep_default_na=False).set_index("clip_id")
+        assert raw.loc["k0", "note"] == '\'=HYPERLINK("http://x","y")'
+        assert ClipSet.read_csv(out / "clips.csv").by_clip_id()["k0"].spec.extra["note"] == '=HYPERLINK("http://x","y")'
+
         records = {p.relative_to(out): p.stat().st_mtime_ns for p in (out / "results").rglob("*.json")}
         old_segments = set(pd.read_csv(out / "segments.csv")["segment"])
 
@@ -106,3 +113,40 @@ def test_rows_a_build_would_choke_on_are_refused_before_any_work(tmp_path):
     assert "line 6: no song_id: with a fixed song assignment" in message
     assert "line 7" not in message and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_lost_cluster_ends_the_build_with_what_finished_and_how_to_resume(tmp_path, monkeypatch):
+    """The cluster goes away after the downloads: exit 3, the stage it stopped in, the finished items, and a re-run
+    (here on the local executor) resumes without downloading again."""
+    from click.testing import CliRunner
+
+    from tiktok_dm.cli import cli
+    import tiktok_dm.pipeline.build as build_module
+    from tiktok_dm.pipeline.distribute import ClusterLost, LocalExecutor
+
+    class LosesTheClusterAfterTheDownloads(LocalExecutor):
+        def map(self, stage, items):
+            items = list(items)
+            if stage.name != "download" and items:
+                raise ClusterLost(f"the Ray cluster at 127.0.0.1:1 stopped answering during stage {stage.name}")
+            yield from super().map(stage, items)
+
+    media = tmp_path / "media"
+    media.mkdir()
+    dancer = write_dancer_video(media / "dancer.mp4", seconds=2.0, fps=30, width=320, height=240, bpm=120, seed=2)
+    spans = compose_compilation([CompilationPart(dancer, 3.0, synth_song(3.0, 22050, 110, 220.0, seed=0))],
+                                media / "comp.mp4", width=320, height=240)
+    manifest, out = tmp_path / "manifest.csv", tmp_path / "out"
+    with serve_directory(media) as base:
+        pd.DataFrame([{"compilation_id": "c0", "url": f"{base}/comp.mp4", "clip_id": "k0", "start_s": spans[0][0],
+                       "end_s": spans[0][1], "song_id": "s0", "num_dancers": 1}]).to_csv(manifest, index=False)
+        with monkeypatch.context() as patch:
+            patch.setattr(build_module, "get_executor", lambda config: LosesTheClusterAfterTheDownloads())
+            lost = CliRunner().invoke(cli, ["build", str(manifest), "--out", str(out), "--config", "debug"])
+        assert lost.exit_code == 3, lost.output
+        assert "build stopped: the Ray cluster at 127.0.0.1:1 stopped answering during stage cut" in lost.stderr
+        assert "download" in lost.stderr and "run the same command again" in lost.stderr
+        downloaded = next((out / "results" / "download").glob("*.json")).stat().st_mtime_ns
+        again = CliRunner().invoke(cli, ["build", str(manifest), "--out", str(out), "--config", "debug"])
+    assert again.exit_code == 0, again.output
+    assert next((out / "results" / "download").glob("*.json")).stat().st_mtime_ns == downloaded

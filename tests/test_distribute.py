@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,80 @@ def test_ray_workers_keep_private_numba_caches():
         executor.close()
     assert all(folder and "tdm-ray-" in folder and f"numba-{pid}-" in folder for pid, folder in seen.items()), seen
     assert len(set(seen.values())) == len(seen)
+
+
+def test_a_dead_ray_address_is_named_within_seconds(tmp_path):
+    """Nothing listens at the address: the build ends at once with exit 3 and the address, before any work."""
+    import socket
+    import time
+
+    from click.testing import CliRunner
+
+    from tiktok_dm.cli import cli
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there once the socket is closed
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("compilation_id,url,clip_id,start_s,end_s,song_id,num_dancers\n"
+                        "c0,http://127.0.0.1:9/v.mp4,k0,0,4,s0,1\n")
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["build", str(manifest), "--out", str(tmp_path / "out"),
+                                      "--ray-address", f"127.0.0.1:{port}"])
+    assert result.exit_code == 3, result.output
+    assert time.monotonic() - started < 30
+    assert f"no Ray cluster answers at 127.0.0.1:{port}" in result.stderr and "ray start --head" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("address, head", [("10.1.2.3:6379", "10.1.2.3:6379"), ("ray://head.local:10001/",
+                                                                                  "head.local:10001")])
+def test_ray_addresses_name_their_head(address, head):
+    from tiktok_dm.pipeline.distribute import head_address
+
+    assert head_address(address) == head
+
+
+def test_a_malformed_ray_address_is_refused():
+    from tiktok_dm.pipeline.distribute import ClusterUnavailable, head_address
+
+    with pytest.raises(ClusterUnavailable, match="not host:port"):
+        head_address("headnode")
+
+
+@pytest.mark.slow
+def test_a_cluster_lost_mid_stage_ends_the_stage_with_what_finished(tmp_path):
+    """The cluster's head dies while items run: ClusterLost names it within lost_after_s, finished items keep
+    their records (Ray alone would end the whole process 60 s later with its own message)."""
+    import signal
+    import time
+
+    from tiktok_dm.pipeline.distribute import ClusterLost
+
+    executor = RayExecutor(ExecutorConfig(kind="ray", num_cpus=1, lost_after_s=4.0))
+    try:
+        stage = ScriptedStage(BuildDir(tmp_path))
+        results = executor.map(stage, _items("a", "sleep:60", "sleep:60"))
+        assert next(results).key == "a"
+        heads = [pid for pid, command in _processes() if "gcs_server" in command and executor._temp_dir in command]
+        assert len(heads) == 1, heads
+        os.kill(heads[0], signal.SIGKILL)
+        started = time.monotonic()
+        with pytest.raises(ClusterLost, match="stopped answering during stage scripted"):
+            next(results)
+        assert time.monotonic() - started < 4.0 + 10
+    finally:
+        executor.close()
+    assert BuildDir(tmp_path).read_record(EchoOutput, "a").ok
+    assert BuildDir(tmp_path).read_record(EchoOutput, "sleep:60") is None
+
+
+def _processes() -> list[tuple[int, str]]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                found.append((int(entry.name), (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()))
+            except OSError:
+                continue
+    return found

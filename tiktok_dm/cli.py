@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from tiktok_dm.config import BuildConfig
 
 EXIT_FAILURES = 1
 EXIT_INVALID_INPUT = 2
+EXIT_CLUSTER = 3  # the Ray cluster did not answer, or was lost mid-build
 
 
 def _setup_logging(verbose: int) -> None:
@@ -37,14 +39,36 @@ def _load_config(config: str | None, executor: str | None, ray_address: str | No
     return cfg
 
 
+@contextlib.contextmanager
+def _cluster_errors(out_dir: Path):
+    """A Ray cluster that never answered, or was lost mid-build: what finished, how to resume, exit 3."""
+    from tiktok_dm.pipeline.distribute import ClusterLost, ClusterUnavailable
+
+    try:
+        yield
+    except ClusterUnavailable as error:
+        click.echo(f"Ray cluster unavailable: {error}", err=True)
+        sys.exit(EXIT_CLUSTER)
+    except ClusterLost as error:
+        from tiktok_dm.pipeline.status import format_status
+
+        done = format_status(out_dir) if (out_dir / "results").is_dir() else "nothing had finished"
+        click.echo(f"build stopped: {error}\nwhat finished is kept in {out_dir}:\n{done}\nrun the same command again "
+                   "(with a live cluster, or without --ray-address) to resume: finished items are not redone",
+                   err=True)
+        sys.exit(EXIT_CLUSTER)
+
+
 _executor_options = [
     click.option("--config", "config", metavar="NAME|PATH",
                  help="YAML config overriding the defaults: a file, or a built-in name ('default', 'debug')."),
     click.option("--executor", type=click.Choice(["ray", "local"]),
                  help="'ray' (default) fans stages out as Ray tasks; 'local' runs them one by one in this process."),
     click.option("--ray-address", metavar="ADDR",
-                 help="Join an existing Ray cluster (e.g. 'ray://head:10001' or 'auto') instead of starting a "
-                      "private local Ray on 127.0.0.1. All nodes must see --out at the same path."),
+                 help="Join an existing Ray cluster ('head:6379', 'ray://head:10001' or 'auto') instead of starting "
+                      "a private local Ray on 127.0.0.1. All nodes must see --out at the same path. A cluster that "
+                      "does not answer within executor.connect_timeout_s (10 s), or whose head stops answering "
+                      "for executor.lost_after_s (15 s) mid-build, ends the build with exit code 3."),
     click.option("--num-cpus", type=int, help="CPUs for the local Ray (default: all)."),
     click.option("-v", "--verbose", count=True, help="More log output (-v: our debug messages, -vv: everything)."),
 ]
@@ -143,7 +167,9 @@ def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment:
     """Build the dataset of MANIFEST into --out.
 
     Exit code 0 when every clip made it, 1 when some failed (listed at the end and in
-    OUT/failures.csv), 2 when the manifest is invalid (nothing is written then).
+    OUT/failures.csv), 2 when the manifest or the settings are invalid (checked before any work;
+    nothing is written then), 3 when the Ray cluster did not answer or was lost mid-build (what
+    finished is kept: run the same command again to resume).
     """
     from tiktok_dm.model.manifest import ManifestError
     from tiktok_dm.pipeline.build import build as run_build
@@ -167,7 +193,7 @@ def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment:
         click.echo(f"invalid input: manifest {manifest} does not exist", err=True)
         sys.exit(EXIT_INVALID_INPUT)
     try:
-        with logging_redirect_tqdm():
+        with logging_redirect_tqdm(), _cluster_errors(out_dir):
             report = run_build(manifest, out_dir, cfg, progress=not no_progress)
     except (ManifestError, PoseBackendUnavailable, SongLibraryUnavailable, SongAssignmentUnreadable) as error:
         click.echo(f"invalid input: {error}", err=True)
@@ -243,7 +269,7 @@ def demo(out_dir: Path, no_progress: bool, config: str | None, executor: str | N
 
     _setup_logging(verbose)
     cfg = _load_config(config or "debug", executor or "ray", ray_address, num_cpus, allow_file_urls=False)
-    with logging_redirect_tqdm():
+    with logging_redirect_tqdm(), _cluster_errors(out_dir / "build"):
         report, summary = run_demo(out_dir, cfg, progress=not no_progress)
     click.echo(summary)
     sys.exit(0 if report.ok else EXIT_FAILURES)

@@ -93,6 +93,11 @@ class ExecutorConfig:
     num_cpus: int | None = None
     # How often Ray re-runs a task whose worker process died before recording it as a failure.
     max_retries: int = 2
+    # --ray-address: how long the cluster may take to answer before the build ends (exit 3), naming the address.
+    connect_timeout_s: float = 10.0
+    # A cluster whose head stops answering for this long is lost: the build ends with what finished (exit 3).
+    # Ray itself ends the process after 60 s without its head, so this stays well below.
+    lost_after_s: float = 15.0
 
 
 @dataclasses.dataclass

@@ -109,17 +109,16 @@ class BuildReport:
 def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, progress: bool = True) -> BuildReport:
     manifest = read_manifest(manifest_path, config)
     check_before_work(config)
+    executor = get_executor(config.executor)  # a cluster that does not answer ends the build before any write
     build_dir = BuildDir(out_dir)
-    build_dir.root.mkdir(parents=True, exist_ok=True)
-    swept = sweep_temporaries(build_dir.root)
-    if swept:
-        log.info("removed %d temporary file(s) left by an interrupted run", swept)
-    atomic_write_text(build_dir.root / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
-
     timer = _StageTimer()
     clips = ClipSet.from_manifest(manifest)
-    executor = get_executor(config.executor)
     try:
+        build_dir.root.mkdir(parents=True, exist_ok=True)
+        swept = sweep_temporaries(build_dir.root)
+        if swept:
+            log.info("removed %d temporary file(s) left by an interrupted run", swept)
+        atomic_write_text(build_dir.root / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
         steps = BuildSteps(build_dir, config, executor, progress)
         with timer("download"):
             clips = steps.download(clips, manifest)

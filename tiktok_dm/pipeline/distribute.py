@@ -4,6 +4,12 @@
 records from ``run_item``; what the executor adds is the case where the worker process itself dies
 (OOM killer, segfault in a native library): Ray re-runs the task ``max_retries`` times, then the
 item is recorded as crashed (``ErrorKind.WORKER_DIED``) and the run goes on.
+
+A cluster is another matter: ``--ray-address`` where nothing answers raises ``ClusterUnavailable``
+within ``executor.connect_timeout_s`` (Ray itself would retry for minutes), and a cluster whose head
+stops answering mid-stage raises ``ClusterLost`` after ``executor.lost_after_s`` (Ray itself would end
+the process after 60 s with its own message): items finished before keep their records, and the
+same build run again resumes.
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol
 
@@ -47,7 +55,19 @@ class LocalExecutor:
         pass
 
 
+class ClusterUnavailable(RuntimeError):
+    """No Ray cluster answers at the address given: nothing was run."""
+
+
+class ClusterLost(RuntimeError):
+    """The Ray cluster stopped answering during a stage; what finished before has its records."""
+
+
 RAY_DIR_PREFIX = "tdm-ray-"
+# Where `ray start` leaves the address of the cluster it runs on this machine (what --ray-address auto joins).
+RAY_CURRENT_CLUSTER = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+# How often a stage waiting on its tasks checks that the cluster's head still answers.
+POLL_S = 2.0
 DRIVER_PID_FILE = "driver.pid"
 NUMBA_PARENT_ENV = "TIKTOK_DM_NUMBA_CACHE_PARENT"
 
@@ -103,18 +123,19 @@ class RayExecutor:
         # Must be set before ray is imported: keeps a local Ray on the loopback interface.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        # Ray ends the driver when its head is gone this long; ClusterLost must come first.
+        os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", str(int(config.lost_after_s + 60)))
         import ray
 
         self._ray = ray
         self._max_retries = config.max_retries
+        self._lost_after_s = config.lost_after_s
         self._temp_dir = None
         self._owns_ray = not ray.is_initialized()
-        if not self._owns_ray:
-            return
-        if config.ray_address:
-            ray.init(address=config.ray_address, log_to_driver=True)
+        if self._owns_ray and config.ray_address:
+            join_cluster(ray, config.ray_address, config.connect_timeout_s)
             log.info("joined Ray cluster at %s", config.ray_address)
-        else:
+        elif self._owns_ray:
             # A short private path: Ray's socket names must fit in 107 characters, and /tmp/ray may be another user's.
             remove_orphaned_ray_dirs()
             self._temp_dir = tempfile.mkdtemp(prefix=RAY_DIR_PREFIX)
@@ -124,6 +145,9 @@ class RayExecutor:
                      runtime_env={"env_vars": {NUMBA_PARENT_ENV: self._temp_dir},
                                   "worker_process_setup_hook": "tiktok_dm.pipeline.distribute.use_private_numba_cache"})
             log.info("started a local Ray (%s CPUs) in %s", ray.cluster_resources().get("CPU"), self._temp_dir)
+        # What answers while the cluster lives: the Ray client server for ray://, else the head's GCS.
+        client = (config.ray_address or "").startswith("ray://")
+        self._head = head_address(config.ray_address) if client else ray.get_runtime_context().gcs_address
 
     @property
     def concurrency(self) -> int:
@@ -134,13 +158,28 @@ class RayExecutor:
         remote_run = ray.remote(max_retries=self._max_retries, retry_exceptions=False)(run_item)
         stage_ref = ray.put(stage)
         pending = {remote_run.remote(stage_ref, item): item for item in items}
+        silent_since = None
         while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
+            if not ready:
+                silent_since = self._check_head(silent_since, stage)
+                continue
             item = pending.pop(ready[0])
             try:
                 yield ray.get(ready[0])
             except ray.exceptions.RayError as error:
                 yield self._record_crash(stage, item, error)
+
+    def _check_head(self, silent_since: float | None, stage: Stage) -> float | None:
+        """None while the cluster's head answers, else since when it has not; ClusterLost when too long."""
+        problem = unreachable(self._head, POLL_S)
+        if problem is None:
+            return None
+        silent_since = silent_since or time.monotonic()
+        if time.monotonic() - silent_since >= self._lost_after_s:
+            raise ClusterLost(f"the Ray cluster at {self._head} stopped answering during stage {stage.name} "
+                              f"({problem}; silent for {self._lost_after_s:g} s)")
+        return silent_since
 
     def _record_crash(self, stage: Stage, item: Any, error: Exception) -> StageRecord:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -155,6 +194,46 @@ class RayExecutor:
             self._ray.shutdown()
         if self._temp_dir:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
+
+
+def join_cluster(ray: Any, address: str, timeout_s: float) -> None:
+    """``ray.init`` on the cluster at ``address``, after checking that its head answers within ``timeout_s``."""
+    head = head_address(address)
+    problem = unreachable(head, timeout_s)
+    if problem is not None:
+        raise ClusterUnavailable(f"no Ray cluster answers at {address} ({problem} within {timeout_s:g} s); start one "
+                                 "with `ray start --head`, or leave out --ray-address for a private local Ray")
+    try:
+        ray.init(address=address, log_to_driver=True)
+    except ConnectionError as error:
+        raise ClusterUnavailable(f"could not join the Ray cluster at {address}: {error}") from error
+
+
+def head_address(address: str) -> str:
+    """``host:port`` of the cluster head a Ray address names; ``auto`` is the cluster ``RAY_ADDRESS`` names, else
+    the one `ray start` runs on this machine."""
+    if address == "auto":
+        found = os.environ.get("RAY_ADDRESS") or (RAY_CURRENT_CLUSTER.read_text().strip()
+                                                  if RAY_CURRENT_CLUSTER.is_file() else "")
+        if not found or found == "auto":
+            raise ClusterUnavailable("--ray-address auto: no Ray cluster runs on this machine (RAY_ADDRESS is unset "
+                                     f"and {RAY_CURRENT_CLUSTER} does not exist); start one with `ray start --head`")
+        return head_address(found)
+    host_port = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = host_port.rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterUnavailable(f"--ray-address {address!r} is not host:port, ray://host:port or auto")
+    return f"{host}:{port}"
+
+
+def unreachable(head: str, timeout_s: float) -> str | None:
+    """Why nothing answers at ``host:port`` within ``timeout_s`` (None when something does)."""
+    host, _, port = head.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        return f"{head}: {error.strerror or error}"
+    return None
 
 
 def get_executor(config: ExecutorConfig) -> Executor:

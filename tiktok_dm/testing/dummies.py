@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from typing import ClassVar
 
 from tiktok_dm.model.build_dir import BuildDir
@@ -29,7 +30,7 @@ class ScriptedItem:
 
 class ScriptedStage(Stage[ScriptedItem, EchoOutput]):
     """Item ``"crash"`` kills its worker process, ``"bug"`` raises a programming error, ``"bad"`` a data
-    error; anything else succeeds and echoes the item."""
+    error, ``"sleep:S"`` takes S seconds; anything else succeeds and echoes the item."""
 
     output_type = EchoOutput
 
@@ -46,4 +47,6 @@ class ScriptedStage(Stage[ScriptedItem, EchoOutput]):
             raise ZeroDivisionError("division by zero in a stage")
         if item.name == "bad":
             raise StageError("bad input data")
+        if item.name.startswith("sleep:"):
+            time.sleep(float(item.name.split(":", 1)[1]))
         return EchoOutput(echo=item.name, pid=os.getpid())
