@@ -8,6 +8,7 @@ from tiktok_dm.config import BuildConfig
 from tiktok_dm.dataset.song_ids import SONGS_OFF
 from tiktok_dm.model.clips import ClipSet
 from tiktok_dm.pipeline.build import build
+from tiktok_dm.songs.index import FingerprintIndex
 from tiktok_dm.testing.compose import CompilationPart, compose_compilation
 from tiktok_dm.testing.dancer import write_dancer_video
 from tiktok_dm.testing.loopback import serve_directory
@@ -150,3 +151,35 @@ def test_a_lost_cluster_ends_the_build_with_what_finished_and_how_to_resume(tmp_
         again = CliRunner().invoke(cli, ["build", str(manifest), "--out", str(out), "--config", "debug"])
     assert again.exit_code == 0, again.output
     assert next((out / "results" / "download").glob("*.json")).stat().st_mtime_ns == downloaded
+
+
+def test_a_row_removed_from_the_manifest_leaves_no_file_behind(tmp_path):
+    """Takedown: after a rebuild without a clip's row, nothing of that clip is left under the build folder."""
+    media = tmp_path / "media"
+    media.mkdir()
+    dancer = write_dancer_video(media / "dancer.mp4", seconds=2.0, fps=30, width=320, height=240, bpm=120, seed=4)
+    parts = [CompilationPart(dancer, 3.0, synth_song(3.0, 22050, 100 + 15 * i, 110.0 * (i + 1), seed=i))
+             for i in range(2)]
+    spans = compose_compilation(parts, media / "comp.mp4", width=320, height=240)
+    config = BuildConfig.from_yaml("debug")
+    manifest, out = tmp_path / "manifest.csv", tmp_path / "out"
+    with serve_directory(media) as base:
+        rows = pd.DataFrame([{"compilation_id": "c0", "url": f"{base}/comp.mp4", "clip_id": f"take{i}",
+                              "start_s": start, "end_s": end, "song_id": "", "num_dancers": 1}
+                             for i, (start, end) in enumerate(spans)])
+        rows.to_csv(manifest, index=False)
+        first = build(manifest, out, config, progress=False)
+        assert first.ok, first.summary()
+        segments_of_take1 = set(first.clip_set.by_clip_id()["take1"].segments.files())
+        assert segments_of_take1 and any("take1" in p.name for p in out.rglob("*"))
+        rows[rows["clip_id"] != "take1"].to_csv(manifest, index=False)
+        again = build(manifest, out, config, progress=False)
+    assert again.ok and again.withdrawn.clips == ("take1",)
+    assert "removed the files of 1 clip(s)" in again.summary()
+    left = [str(p.relative_to(out)) for p in out.rglob("*") if "take1" in p.name or
+            str(p.relative_to(out)) in segments_of_take1]
+    assert not left, left
+    assert "take1" not in FingerprintIndex(out / "songs" / "index", config.songs.fingerprint)
+    shards = list((out / "songs" / "index" / "shards").iterdir())
+    assert len(shards) == 1  # compacted: the removed clip's peaks are gone from disk, not only unlisted
+    assert (out / "clips" / "take0.mp4").is_file() and len(again.clips) == 1

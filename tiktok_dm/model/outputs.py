@@ -1,7 +1,8 @@
 """What each stage makes of one item: one frozen type per stage, read by attribute, never by string key.
 
 Paths are relative to the build directory. Each type names its stage (``stage``), which is also the
-folder of its records (``results/<stage>/``). Field names are the keys of the record's JSON.
+folder of its records (``results/<stage>/``), and the files it wrote (``files()``). Field names are the
+keys of the record's JSON.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class DownloadOutput:
     extractor: str | None
     yt_dlp_version: str
 
+    def files(self) -> tuple[str, ...]:
+        return (self.path,)
+
 
 @dataclasses.dataclass(frozen=True)
 class ProposedSpan:
@@ -49,6 +53,9 @@ class BoundaryOutput:
     duration_s: float
     has_audio: bool
     warnings: tuple[str, ...] = ()
+
+    def files(self) -> tuple[str, ...]:
+        return (self.csv,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +77,9 @@ class CutOutput:
     peak_dbfs: float
     ffmpeg_version: str
 
+    def files(self) -> tuple[str, ...]:
+        return (self.video, self.audio)
+
 
 @dataclasses.dataclass(frozen=True)
 class FingerprintOutput:
@@ -80,6 +90,9 @@ class FingerprintOutput:
     path: str
     num_peaks: int
     duration_s: float
+
+    def files(self) -> tuple[str, ...]:
+        return (self.path,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +114,9 @@ class PoseOutput:
     pose_flags: tuple[str, ...]
     # tiktok_dm.pose.qa.PoseQA.to_dict() (rebuilt with PoseQA.from_dict): the pose library's own type.
     pose_qa: dict[str, Any]
+
+    def files(self) -> tuple[str, ...]:
+        return (self.poses,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,3 +141,6 @@ class SegmentsOutput:
     compilation_index: int
     music_index: int
     clip_index: int
+
+    def files(self) -> tuple[str, ...]:
+        return tuple(path for segment in self.segments for path in (segment.audio, segment.motion))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,13 @@ from tiktok_dm.model.tables import write_csv
 from tiktok_dm.pipeline.checks import check_before_work, read_manifest
 from tiktok_dm.pipeline.distribute import get_executor
 from tiktok_dm.pipeline.steps import BuildSteps
+from tiktok_dm.pipeline.takedown import Withdrawn, remove_withdrawn
 
 log = logging.getLogger(__name__)
 
 SEGMENT_COLUMNS = ["segment", "clip_id", "compilation_id", "song_id", "split", "k", "start_s", "end_s", "audio",
                    "motion", "motion_visible"]
+POSE_QA_DIR = "pose_qa"
 FAILURE_COLUMNS = ["line", "stage", "status", "error_kind", "key", "compilation_id", "clip_id", "error"]
 
 
@@ -55,6 +58,7 @@ class BuildReport:
     # tiktok_dm.dataset.song_ids.CONTRADICTION_COLUMNS); written to song_contradictions.csv.
     song_contradictions: pd.DataFrame | None = None
     qa_report: Path | None = None  # dataset QA page (report/index.html); its table is qa.csv
+    withdrawn: Withdrawn | None = None  # clips and sources no longer in the manifest, whose files were removed
 
     @property
     def clips(self) -> pd.DataFrame:
@@ -90,6 +94,10 @@ class BuildReport:
                          f"(ids kept; see {self.build_dir / CONTRADICTIONS_CSV}):")
             lines += [f"  {r.clip_id}: given {r.given_song_id!r}, its audio matches {r.support} clip(s) of "
                       f"{r.fingerprint_song_id!r}" for r in self.song_contradictions.itertuples()]
+        if self.withdrawn:
+            lines.append(f"removed the files of {len(self.withdrawn.clips)} clip(s) and "
+                         f"{len(self.withdrawn.compilations)} source video(s) no longer in the manifest "
+                         f"({self.withdrawn.files} file(s)): " + ", ".join(self.withdrawn.clips))
         if self.dataset_dir:
             lines.append(f"dataset: {self.dataset_dir}")
         if self.qa_report:
@@ -135,6 +143,7 @@ def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, p
     finally:
         executor.close()
     clips = steps.finish(clips)
+    withdrawn = remove_withdrawn(build_dir, manifest, clips, config.songs.fingerprint)
 
     pose_qa_report = _pose_qa_report(build_dir, clips)
     with timer("split+export"):
@@ -145,7 +154,7 @@ def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, p
     with timer("qa report"):
         qa_report = _quality_report(build_dir, config, progress)
     return BuildReport(build_dir.root, clips, failures, dataset_dir, timer.seconds, pose_qa_report, contradictions,
-                       qa_report)
+                       qa_report, withdrawn)
 
 
 def _quality_report(build_dir: BuildDir, config: BuildConfig, progress: bool) -> Path | None:
@@ -176,11 +185,13 @@ class _StageTimer:
 
 
 def _pose_qa_report(build_dir: BuildDir, clips: ClipSet) -> Path | None:
+    """The page of the clips pose QA flagged, written whole (no page or image of an earlier build stays)."""
     from tiktok_dm.pose.qa import report_flagged_clips
 
+    shutil.rmtree(build_dir.root / POSE_QA_DIR, ignore_errors=True)
     flagged = [(clip.clip_id, build_dir.absolute(clip.cut.video), build_dir.absolute(clip.pose.poses),
                 clip.pose.pose_qa) for clip in clips if clip.pose is not None and clip.pose.pose_flags]
-    return report_flagged_clips(flagged, build_dir.root / "pose_qa") if flagged else None
+    return report_flagged_clips(flagged, build_dir.root / POSE_QA_DIR) if flagged else None
 
 
 def _split_and_export(clips: ClipSet, build_dir: BuildDir, config: BuildConfig) -> tuple[ClipSet, Path | None]:

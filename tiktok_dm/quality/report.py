@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,9 @@ def build_report(build_dir: str | Path, config: QAConfig = QAConfig(), progress:
 
 
 def write_report(result: QualityResult, config: QAConfig = QAConfig()) -> Path:
+    """Write the report folder whole: no page or image of an earlier report (of a clip since removed) stays."""
     out = result.build_dir / REPORT_DIR
+    shutil.rmtree(out, ignore_errors=True)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     write_config(config, out / "qa_config.yaml")
     table = result.table

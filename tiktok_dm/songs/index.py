@@ -278,6 +278,17 @@ class FingerprintIndex:
             if folder.name not in live:
                 shutil.rmtree(folder, ignore_errors=True)
 
+    def compact(self) -> None:
+        """Rewrite the stored shards without the items removed since they were written, then save: a removed
+        recording's peaks must not stay on disk (a takedown)."""
+        if self.path is None:
+            raise ValueError("this index lives in memory only (no path)")
+        self.save()
+        if self._shards:
+            self._shards = [self._write(_Shard.merge(self._shards, self._alive()))]
+            self.dirty = True
+            self.save()
+
     def _write(self, shard: _Shard) -> _Shard:
         name = f"s{self._next_shard:06d}"
         self._next_shard += 1

@@ -97,7 +97,6 @@ class SegmentStage(Stage[SegmentItem, SegmentsOutput]):
         previous = self.build_dir.read_record(SegmentsOutput, clip_id)
         if previous is None or not previous.ok:
             return
-        for segment in previous.output.segments:
-            for relative in (segment.audio, segment.motion):
-                if relative not in keep:
-                    self.build_dir.absolute(relative).unlink(missing_ok=True)
+        for relative in previous.output.files():
+            if relative not in keep:
+                self.build_dir.absolute(relative).unlink(missing_ok=True)
