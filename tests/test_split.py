@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiktok_dm.dataset.split import validate_splits
 from tiktok_dm.dataset.split import (
+    LeakingAssignment,
     assign_splits,
     read_split_file,
     song_assignment_from_split_dir,
+    song_groups,
+    validate_splits,
     write_split_files,
 )
 
@@ -267,3 +269,43 @@ def test_validate_splits_accepts_a_clean_split_with_skipped_clips() -> None:
 def test_validate_splits_needs_its_columns() -> None:
     with pytest.raises(ValueError, match="split"):
         validate_splits(pd.DataFrame({"clip_id": ["0"], "song_id": ["7"]}))
+
+
+def test_links_between_songs_keep_them_on_one_side():
+    """Clips that share content but carry different song ids (a clip cut across two videos) join their songs."""
+    clips = synthetic_clips(n_clips=200, n_songs=40, seed=3)
+    plain = assign_splits(clips, 0.3, seed=1)
+    assert list(assign_splits(clips, 0.3, seed=1, links=[]).split) == list(plain.split)
+    first_of = clips.groupby("song_id")["clip_id"].first()
+    train_song = plain.loc[plain["split"] == "train", "song_id"].iloc[0]
+    test_song = plain.loc[plain["split"] == "test", "song_id"].iloc[0]
+    links = [(first_of[train_song], first_of[test_song])]
+    linked = assign_splits(clips, 0.3, seed=1, links=links)
+    together = linked[linked["song_id"].isin([train_song, test_song])]
+    assert together["split"].nunique() == 1
+    assert set(linked["split"]) == {"train", "test"}
+    # Links inside one song, or with clips the table lacks, change nothing.
+    same_song = clips[clips["song_id"] == train_song]["clip_id"].tolist()[:2]
+    assert list(assign_splits(clips, 0.3, seed=1, links=[tuple(same_song), ("x", "y")]).split) == list(plain.split)
+
+
+def test_song_groups_are_named_by_their_smallest_song_and_follow_links_transitively():
+    song_of = {"a": "10", "b": "2", "c": "x", "d": "7", "e": ""}
+    groups = song_groups(song_of, [("a", "b"), ("b", "c"), ("e", "d")])
+    assert groups == {"10": "2", "2": "2", "x": "2", "7": "7"}
+
+
+def test_a_fixed_assignment_that_splits_linked_clips_is_refused():
+    clips = pd.DataFrame({"clip_id": ["a", "b", "c"], "song_id": ["s1", "s2", "s3"]})
+    assignment = {"s1": "train", "s2": "test", "s3": "train"}
+    with pytest.raises(LeakingAssignment, match=r"clip 'a' \(song 's1', train\) shares content with clip 'b'"):
+        assign_splits(clips, 0.3, seed=0, song_assignment=assignment, links=[("a", "b")])
+    assert list(assign_splits(clips, 0.3, 0, song_assignment=assignment, links=[("a", "c")]).split) == \
+        ["train", "test", "train"]
+
+
+def test_validation_catches_a_link_across_the_split():
+    assigned = pd.DataFrame({"clip_id": ["a", "b"], "song_id": ["s1", "s2"], "split": ["train", "test"]})
+    validate_splits(assigned)
+    with pytest.raises(ValueError, match="clips 'a' \\(train\\) and 'b' \\(test\\) share content"):
+        validate_splits(assigned, [("a", "b")])

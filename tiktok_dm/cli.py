@@ -171,6 +171,7 @@ def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment:
     nothing is written then), 3 when the Ray cluster did not answer or was lost mid-build (what
     finished is kept: run the same command again to resume).
     """
+    from tiktok_dm.dataset.split import LeakingAssignment
     from tiktok_dm.model.manifest import ManifestError
     from tiktok_dm.pipeline.build import build as run_build
     from tiktok_dm.pipeline.checks import PoseBackendUnavailable, SongAssignmentUnreadable, SongLibraryUnavailable
@@ -197,6 +198,10 @@ def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment:
             report = run_build(manifest, out_dir, cfg, progress=not no_progress)
     except (ManifestError, PoseBackendUnavailable, SongLibraryUnavailable, SongAssignmentUnreadable) as error:
         click.echo(f"invalid input: {error}", err=True)
+        sys.exit(EXIT_INVALID_INPUT)
+    except LeakingAssignment as error:
+        click.echo(f"invalid input: {error}\nthe stages' work is kept: fix the song ids or the assignment and run the "
+                   "same command again", err=True)
         sys.exit(EXIT_INVALID_INPUT)
     click.echo(report.summary())
     sys.exit(0 if report.ok else EXIT_FAILURES)

@@ -10,7 +10,10 @@
   re-run and does not depend on the order of the manifest. A new id never equals a given id (a suffix
   ``-2``, ``-3``, ... is added if it would).
 * Clips whose fingerprint groups them with clips of another given id are reported
-  (``song_contradictions.csv``), never silently relabelled.
+  (``song_contradictions.csv``), never silently relabelled; so is a clip without an id whose audio joins
+  clips of several given ids (it takes the id most of them carry, and the split keeps them together).
+* Every verified audio link between two clips is kept (``ClipSongs.links``): the split places linked clips
+  on one side whatever their song ids (``tiktok_dm.dataset.split``).
 * A clip without a given id whose audio cannot be fingerprinted gets no id: it fails at stage ``songs``
   (``ErrorKind.NO_SONG_ID``); with automatic song ids off it is skipped instead.
 * An empty or missing id, written any way a table may hold it (None, NaN, blank), is ``""`` when ids are
@@ -31,7 +34,7 @@ import os
 import shutil
 import time
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 import pandas as pd
 
@@ -53,10 +56,17 @@ log = logging.getLogger(__name__)
 
 SONGS_DIR = "songs"
 CONTRADICTIONS_CSV = "song_contradictions.csv"
-CONTRADICTION_COLUMNS = ["clip_id", "given_song_id", "fingerprint_song_id", "support", "own_support", "library_song"]
+CONTRADICTION_COLUMNS = ["clip_id", "given_song_id", "fingerprint_song_id", "support", "own_support", "library_song",
+                         "cluster_song_ids"]
 RESOLVED_COLUMNS = ["file", "song_id", "source", "cluster_id", "library_song", "error"]
 SONGS_OFF = ("song_id is empty and automatic song ids are off (songs.enabled: false); give song_id to place the "
              "clip in a split")
+
+
+def _natural_key(value: str) -> tuple[int, int, str]:
+    """Numbers before text, numbers by value: "2" < "10" < "a"."""
+    text = str(value).strip()
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
 
 
 def normalise_song_id(value: object) -> str:
@@ -81,9 +91,12 @@ class Contradiction:
     # The song id most clips of the clip's fingerprint cluster carry.
     fingerprint_song_id: str
     cluster_id: str
-    # How many clips of that cluster carry fingerprint_song_id, and how many carry the clip's own id.
+    # How many clips of that cluster carry fingerprint_song_id, and how many carry the clip's own id (a clip
+    # without a given id that links songs: how many clips with a given id its audio links it to, and 0).
     support: int
     own_support: int
+    # Every given id in the cluster, in natural order (two or more: that is the contradiction).
+    cluster_song_ids: tuple[str, ...] = ()
 
 
 def find_contradictions(assignments: Mapping[str, str], clusters: pd.DataFrame) -> list[Contradiction]:
@@ -104,13 +117,36 @@ def find_contradictions(assignments: Mapping[str, str], clusters: pd.DataFrame) 
             continue
         top = counts.iloc[0]
         winners = sorted(counts[counts == top].index)
+        ids = tuple(sorted(counts.index, key=_natural_key))
         for file, label in zip(group["file"], labels):
             if label in winners and len(winners) == 1:
                 continue
             other = winners[0] if winners[0] != label else (winners[1] if len(winners) > 1 else winners[0])
             found.append(Contradiction(file=file, given_song_id=label, fingerprint_song_id=other,
                                        cluster_id=str(cluster_id), support=int(counts[other]),
-                                       own_support=int(counts[label])))
+                                       own_support=int(counts[label]), cluster_song_ids=ids))
+    return found
+
+
+def find_bridges(given: Mapping[str, str | None], song_of: Mapping[str, str], links: Iterable[AudioLink],
+                 cluster_of: Mapping[str, str]) -> list[Contradiction]:
+    """Clips without a given id whose audio links them straight to clips of two or more given ids (a clip cut across
+    two videos): each is a contradiction, whatever id it took (``song_of``)."""
+    neighbours: dict[str, set[str]] = {}
+    for link in links:
+        for clip, other in ((link.clip_a, link.clip_b), (link.clip_b, link.clip_a)):
+            if not given.get(clip) and given.get(other):
+                neighbours.setdefault(clip, set()).add(given[other])
+    found = []
+    for clip, ids in sorted(neighbours.items()):
+        if len(ids) < 2:
+            continue
+        took = song_of.get(clip, "")
+        linked = {other for link in links for a, other in ((link.clip_a, link.clip_b), (link.clip_b, link.clip_a))
+                  if a == clip and given.get(other)}
+        found.append(Contradiction(file=clip, given_song_id="", fingerprint_song_id=took,
+                                   cluster_id=cluster_of.get(clip, ""), support=len(linked), own_support=0,
+                                   cluster_song_ids=tuple(sorted(ids, key=_natural_key))))
     return found
 
 
@@ -195,6 +231,15 @@ def _new_ids(unlabelled: pd.DataFrame, names: Mapping[str, str], taken: set[str]
 
 
 @dataclasses.dataclass(frozen=True)
+class AudioLink:
+    """Two clips whose audio matches (a verified fingerprint link): they share a stretch of sound."""
+
+    clip_a: str
+    clip_b: str
+    score: int  # matched peaks, the weaker of the two directions
+
+
+@dataclasses.dataclass(frozen=True)
 class ClipSongs:
     """The outcome for the clips that were cut: their song ids and what the fingerprints said."""
 
@@ -202,6 +247,7 @@ class ClipSongs:
     source: dict[str, SongSource]  # clip -> where its id came from
     errors: dict[str, str]  # clip without a given id whose audio could not be fingerprinted -> why
     contradictions: pd.DataFrame  # CONTRADICTION_COLUMNS, one row per clip
+    links: tuple[AudioLink, ...] = ()  # every verified match between two clips' audio
 
 
 def resolve_clip_songs(records: Mapping[str, StageRecord[FingerprintOutput]], given: Mapping[str, str | None],
@@ -230,14 +276,22 @@ def resolve_clip_songs(records: Mapping[str, StageRecord[FingerprintOutput]], gi
         if row["error"] and given.get(clip_id):
             log.warning("clip %s: song id %r kept but not checked against its audio: %s", clip_id, given[clip_id],
                         row["error"])
+    links = tuple(AudioLink(edge.a, edge.b, edge.score) for edge in clusters.edges)
+    bridges = find_bridges(given, song_id, links, dict(zip(by_clip.index, by_clip["cluster_id"])))
     contradictions = pd.DataFrame([{
         "clip_id": c.file, "given_song_id": c.given_song_id, "fingerprint_song_id": c.fingerprint_song_id,
         "support": c.support, "own_support": c.own_support, "library_song": by_clip.loc[c.file, "library_song"],
-    } for c in resolved.contradictions], columns=CONTRADICTION_COLUMNS)
+        "cluster_song_ids": " ".join(c.cluster_song_ids),
+    } for c in [*resolved.contradictions, *bridges]], columns=CONTRADICTION_COLUMNS)
     for row in contradictions.itertuples():
-        log.warning("clip %s: song id %r contradicted by its audio: it matches %d clip(s) with song id %r "
-                    "(%d with %r in its fingerprint cluster); id kept, see %s", row.clip_id, row.given_song_id,
-                    row.support, row.fingerprint_song_id, row.own_support, row.given_song_id, CONTRADICTIONS_CSV)
+        if row.given_song_id:
+            log.warning("clip %s: song id %r contradicted by its audio: it matches %d clip(s) with song id %r "
+                        "(%d with %r in its fingerprint cluster); id kept, see %s", row.clip_id, row.given_song_id,
+                        row.support, row.fingerprint_song_id, row.own_support, row.given_song_id, CONTRADICTIONS_CSV)
+        else:
+            log.warning("clip %s has no song id and its audio links it to clips of song ids %s (%d link(s)): it takes "
+                        "%r; the split keeps them all on one side, see %s", row.clip_id, row.cluster_song_ids,
+                        row.support, row.fingerprint_song_id, CONTRADICTIONS_CSV)
     write_csv(contradictions, build_dir.root / CONTRADICTIONS_CSV)
     from_fingerprint = sum(s is SongSource.FINGERPRINT for s in source.values())
     log.info("songs: %d clip(s) fingerprinted (%d failed), %d verified link(s), %d identified in the library; "
@@ -245,7 +299,7 @@ def resolve_clip_songs(records: Mapping[str, StageRecord[FingerprintOutput]], gi
              "%d contradiction(s) (%.1f s)", len(fingerprinted), len(errors), len(clusters.edges),
              len(clusters.songs), len(source) - from_fingerprint, from_fingerprint, len(failed), len(contradictions),
              time.perf_counter() - started)
-    return ClipSongs(song_id=song_id, source=source, errors=failed, contradictions=contradictions)
+    return ClipSongs(song_id=song_id, source=source, errors=failed, contradictions=contradictions, links=links)
 
 
 def _synced_index(build_dir: BuildDir, records: Mapping[str, StageRecord[FingerprintOutput]],

@@ -1,8 +1,13 @@
-"""Song-disjoint, deterministic train/test split of the clip table.
+"""Song-disjoint, leak-free, deterministic train/test split of the clip table.
 
 D2M-GAN splits TikTok clips by music id so that no song is heard in both train and test
 (392/53 clips, 43/43 songs). The split is made per song, never per clip: every clip of a song
 lands in the same split. Clips without a song id cannot be placed that way and are skipped.
+
+Song ids alone do not stop a leak: two clips that share audio (a fingerprint link) or show the same
+recording may carry different song ids (a clip cut across two videos, a mislabelled row). Such links
+join their songs into one group, and groups, not songs, are placed: no link crosses the split. A fixed
+song assignment that would put two linked clips on both sides is refused, naming the link.
 
 Split files (``train.csv`` / ``test.csv``) have one row per clip and the columns clip_id,
 [compilation_id,] song_id, [num_segments,] then any other columns; ``splits/tiktok_official``
@@ -29,6 +34,12 @@ SKIPPED = ""
 LEADING_COLUMNS = ("clip_id", "compilation_id", "song_id", "num_segments")
 
 UnknownSongPolicy = Literal["error", "train", "test"]
+# Two clips whose content overlaps (shared audio, the same recording): they must land in one split.
+Link = tuple[str, str]
+
+
+class LeakingAssignment(ValueError):
+    """A fixed song assignment would put two linked clips (shared audio or video) in different splits."""
 
 
 def assign_splits(
@@ -37,6 +48,7 @@ def assign_splits(
     seed: int,
     song_assignment: dict[str, str] | None = None,
     unknown_songs: UnknownSongPolicy = "error",
+    links: Iterable[Link] = (),
 ) -> pd.DataFrame:
     """Return a copy of ``clips`` with a ``split`` column: "train", "test", or "" (skipped).
 
@@ -58,6 +70,11 @@ def assign_splits(
     4. with at least two songs and 0 < test_fraction < 1, each split gets at least one song:
        if test is empty its smallest song joins it, if train is empty test's smallest song
        moves back (the first in shuffled order wins a tie).
+
+    ``links`` (pairs of clip ids whose content overlaps) join the songs of their clips into one
+    group; the rule above then places groups, each named by its smallest song id (so without links,
+    or with links inside songs only, it is the per-song rule exactly). With ``song_assignment``, a
+    link between songs assigned to different splits raises ``LeakingAssignment``.
     """
     _require_columns(clips, ("clip_id", "song_id"), "clip table")
     _check_test_fraction(test_fraction)
@@ -66,14 +83,53 @@ def assign_splits(
     songless = song_keys == SKIPPED
     _log_songless(result.loc[songless, "clip_id"])
     placeable = song_keys[~songless]
+    links = list(links)
+    group_of = song_groups(dict(zip(result["clip_id"].map(str), song_keys)), links)
     if song_assignment is None:
-        song_to_split = random_song_assignment(placeable.value_counts().to_dict(), test_fraction, seed)
+        groups = placeable.map(group_of)
+        group_to_split = random_song_assignment(groups.value_counts().to_dict(), test_fraction, seed)
+        song_to_split = {song: group_to_split[group_of[song]] for song in set(placeable)}
     else:
         song_to_split = _complete_assignment(song_assignment, set(placeable), unknown_songs)
+        _refuse_leaks(song_to_split, dict(zip(result["clip_id"].map(str), song_keys)), links)
     result["split"] = song_keys.map(lambda song: song_to_split.get(song, SKIPPED))
-    validate_splits(result)
+    validate_splits(result, links)
     _log_summary(result["split"], song_keys, test_fraction)
     return result
+
+
+def song_groups(song_of_clip: dict[str, str], links: Iterable[Link]) -> dict[str, str]:
+    """Song id -> the group it is placed with: songs joined by a link between two of their clips (transitively),
+    each group named by its smallest song id (numbers first). Clips without a song id or not in the table and
+    links inside one song join nothing."""
+    parent = {song: song for song in song_of_clip.values() if song != SKIPPED}
+
+    def root(song: str) -> str:
+        while parent[song] != song:
+            parent[song] = parent[parent[song]]
+            song = parent[song]
+        return song
+
+    for a, b in links:
+        song_a, song_b = song_of_clip.get(str(a), SKIPPED), song_of_clip.get(str(b), SKIPPED)
+        if song_a == SKIPPED or song_b == SKIPPED:
+            continue
+        first, second = sorted((root(song_a), root(song_b)), key=_natural_key)
+        parent[second] = first
+    return {song: root(song) for song in parent}
+
+
+def _refuse_leaks(song_to_split: dict[str, str], song_of_clip: dict[str, str], links: Iterable[Link]) -> None:
+    leaks = []
+    for a, b in links:
+        song_a, song_b = song_of_clip.get(str(a), SKIPPED), song_of_clip.get(str(b), SKIPPED)
+        split_a, split_b = song_to_split.get(song_a), song_to_split.get(song_b)
+        if split_a and split_b and split_a != split_b:
+            leaks.append(f"clip {a!r} (song {song_a!r}, {split_a}) shares content with clip {b!r} (song {song_b!r}, "
+                         f"{split_b})")
+    if leaks:
+        raise LeakingAssignment("the fixed song assignment would put clips that share audio or video on both sides "
+                                "of the split:\n  " + "\n  ".join(leaks))
 
 
 def random_song_assignment(clips_per_song: dict[str, int], test_fraction: float, seed: int) -> dict[str, str]:
@@ -254,16 +310,17 @@ def _natural_order(values: pd.Series) -> list[int]:
 # --------------------------------------------------------------------------- the split's invariant
 
 
-def validate_splits(assigned: pd.DataFrame) -> None:
-    """Raise ``ValueError`` if the split leaks a song across train/test or repeats a clip.
+def validate_splits(assigned: pd.DataFrame, links: Iterable[Link] = ()) -> None:
+    """Raise ``ValueError`` if the split leaks a song or a link across train/test or repeats a clip.
 
     ``assigned`` needs the columns clip_id, song_id and split. Rows whose split is neither
-    "train" nor "test" (skipped clips, split "") are ignored for the song check, but still
-    count for the duplicate-clip check: a clip id must name one clip, placed or not.
+    "train" nor "test" (skipped clips, split "") are ignored for the song and link checks, but
+    still count for the duplicate-clip check: a clip id must name one clip, placed or not.
     Every problem is listed in one error so a bad split can be fixed in one go.
     """
     _require_columns(assigned, ("clip_id", "song_id", "split"), "split table")
-    problems = _duplicate_clip_problems(assigned) + _leaked_song_problems(assigned)
+    problems = (_duplicate_clip_problems(assigned) + _leaked_song_problems(assigned)
+                + _leaked_link_problems(assigned, links))
     if problems:
         raise ValueError("invalid train/test split:\n  " + "\n  ".join(problems))
     logger.debug("split of %d clips passed validation", len(assigned))
@@ -273,6 +330,12 @@ def _duplicate_clip_problems(assigned: pd.DataFrame) -> list[str]:
     clip_ids = assigned["clip_id"].map(lambda value: str(value).strip())
     duplicated = sorted(set(clip_ids[clip_ids.duplicated()]))
     return [f"clip id {clip_id!r} appears {int((clip_ids == clip_id).sum())} times" for clip_id in duplicated]
+
+
+def _leaked_link_problems(assigned: pd.DataFrame, links: Iterable[Link]) -> list[str]:
+    split_of = {str(clip): split for clip, split in zip(assigned["clip_id"], assigned["split"]) if split in SPLIT_NAMES}
+    return [f"clips {a!r} ({split_of[str(a)]}) and {b!r} ({split_of[str(b)]}) share content but are in both splits"
+            for a, b in links if str(a) in split_of and str(b) in split_of and split_of[str(a)] != split_of[str(b)]]
 
 
 def _leaked_song_problems(assigned: pd.DataFrame) -> list[str]:

@@ -20,14 +20,14 @@ import logging
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 import yaml
 
 from tiktok_dm.config import BuildConfig
 from tiktok_dm.dataset.export import export_dataset
-from tiktok_dm.dataset.song_ids import CONTRADICTIONS_CSV
+from tiktok_dm.dataset.song_ids import CONTRADICTIONS_CSV, AudioLink
 from tiktok_dm.dataset.split import assign_splits, song_assignment_from_split_dir, write_split_files
 from tiktok_dm.model.atomic import atomic_write_text, sweep_temporaries
 from tiktok_dm.model.build_dir import BuildDir
@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 SEGMENT_COLUMNS = ["segment", "clip_id", "compilation_id", "song_id", "split", "k", "start_s", "end_s", "audio",
                    "motion", "motion_visible"]
 POSE_QA_DIR = "pose_qa"
+SPLIT_LINKS_CSV = "split_links.csv"
+SPLIT_LINK_COLUMNS = ["clip_a", "song_a", "clip_b", "song_b", "shared", "score"]
 FAILURE_COLUMNS = ["line", "stage", "status", "error_kind", "key", "compilation_id", "clip_id", "error"]
 
 
@@ -59,6 +61,8 @@ class BuildReport:
     song_contradictions: pd.DataFrame | None = None
     qa_report: Path | None = None  # dataset QA page (report/index.html); its table is qa.csv
     withdrawn: Withdrawn | None = None  # clips and sources no longer in the manifest, whose files were removed
+    # Links between finished clips of different song ids that the split kept on one side (split_links.csv).
+    split_links: pd.DataFrame | None = None
 
     @property
     def clips(self) -> pd.DataFrame:
@@ -90,10 +94,18 @@ class BuildReport:
                          f"found by fingerprint ({len(new)} new id(s)"
                          + (f": {', '.join(new[:8])}{', ...' if len(new) > 8 else ''}" if new else "") + ")")
         if self.song_contradictions is not None and len(self.song_contradictions):
-            lines.append(f"{len(self.song_contradictions)} clip(s) whose audio contradicts the given song id "
+            lines.append(f"{len(self.song_contradictions)} clip(s) whose audio contradicts a given song id "
                          f"(ids kept; see {self.build_dir / CONTRADICTIONS_CSV}):")
             lines += [f"  {r.clip_id}: given {r.given_song_id!r}, its audio matches {r.support} clip(s) of "
-                      f"{r.fingerprint_song_id!r}" for r in self.song_contradictions.itertuples()]
+                      f"{r.fingerprint_song_id!r}" if r.given_song_id else
+                      f"  {r.clip_id}: no song id; its audio links it to {r.support} clip(s) of song ids "
+                      f"{r.cluster_song_ids}; it took {r.fingerprint_song_id!r}"
+                      for r in self.song_contradictions.itertuples()]
+        if self.split_links is not None and len(self.split_links):
+            songs = sorted({song for row in self.split_links.itertuples() for song in (row.song_a, row.song_b)})
+            lines.append(f"{len(self.split_links)} link(s) of shared content between clips of different song ids "
+                         f"kept song(s) {', '.join(songs)} on one side of the split (see "
+                         f"{self.build_dir / SPLIT_LINKS_CSV})")
         if self.withdrawn:
             lines.append(f"removed the files of {len(self.withdrawn.clips)} clip(s) and "
                          f"{len(self.withdrawn.compilations)} source video(s) no longer in the manifest "
@@ -135,7 +147,7 @@ def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, p
         with timer("cut"):
             clips = steps.cut(clips)
         with timer("songs"):
-            clips, contradictions = steps.songs(clips)
+            clips, contradictions, audio_links = steps.songs(clips)
         with timer("pose"):
             clips = steps.pose(clips)
         with timer("segments"):
@@ -147,14 +159,14 @@ def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, p
 
     pose_qa_report = _pose_qa_report(build_dir, clips)
     with timer("split+export"):
-        clips, dataset_dir = _split_and_export(clips, build_dir, config)
+        clips, dataset_dir, split_links = _split_and_export(clips, build_dir, config, audio_links)
     failures = failures_table(clips)
     clips.to_csv(build_dir.clips_table)
     write_csv(failures, build_dir.failures_table)
     with timer("qa report"):
         qa_report = _quality_report(build_dir, config, progress)
     return BuildReport(build_dir.root, clips, failures, dataset_dir, timer.seconds, pose_qa_report, contradictions,
-                       qa_report, withdrawn)
+                       qa_report, withdrawn, split_links)
 
 
 def _quality_report(build_dir: BuildDir, config: BuildConfig, progress: bool) -> Path | None:
@@ -194,11 +206,17 @@ def _pose_qa_report(build_dir: BuildDir, clips: ClipSet) -> Path | None:
     return report_flagged_clips(flagged, build_dir.root / POSE_QA_DIR) if flagged else None
 
 
-def _split_and_export(clips: ClipSet, build_dir: BuildDir, config: BuildConfig) -> tuple[ClipSet, Path | None]:
-    """The song-disjoint split of the finished clips, its split files, segments.csv and the dataset."""
+def _split_and_export(clips: ClipSet, build_dir: BuildDir, config: BuildConfig, audio_links: Sequence[AudioLink]
+                      ) -> tuple[ClipSet, Path | None, pd.DataFrame]:
+    """The song-disjoint, leak-free split of the finished clips (linked clips on one side), its split files,
+    split_links.csv, segments.csv and the dataset."""
     done = ClipSet(clips.done)
     assignment = song_assignment_from_split_dir(config.split.song_assignment) if config.split.song_assignment else None
-    assigned = assign_splits(done.to_frame(), config.split.test_fraction, config.split.seed, song_assignment=assignment)
+    links = [(link.clip_a, link.clip_b) for link in audio_links]
+    assigned = assign_splits(done.to_frame(), config.split.test_fraction, config.split.seed, song_assignment=assignment,
+                             links=links)
+    split_links = _cross_song_links(done, audio_links)
+    write_csv(split_links, build_dir.root / SPLIT_LINKS_CSV)
     split_of = dict(zip(assigned["clip_id"], assigned["split"]))
     clips = clips.map(lambda clip: dataclasses.replace(clip, split=split_of.get(clip.clip_id, "")))
     write_split_files(assigned[["clip_id", "compilation_id", "song_id", "num_segments", "split"]], build_dir.splits)
@@ -213,9 +231,23 @@ def _split_and_export(clips: ClipSet, build_dir: BuildDir, config: BuildConfig) 
     write_csv(segments_table, build_dir.segments_table)
     if not placed:
         log.warning("no clip made it through the pipeline: no dataset written")
-        return clips, None
+        return clips, None, split_links
     return clips, export_dataset(build_dir, placed, segments_table, config.export, config.segment,
-                                 card_figures=card_figures(ClipSet(placed).to_frame(), segments_table, config))
+                                 card_figures=card_figures(ClipSet(placed).to_frame(), segments_table, config)), \
+        split_links
+
+
+def _cross_song_links(done: ClipSet, audio_links: Sequence[AudioLink]) -> pd.DataFrame:
+    """The links between finished clips of different song ids: each joins their songs on one side of the split."""
+    song_of = {clip.clip_id: clip.song_id for clip in done}
+    rows = [{"clip_a": link.clip_a, "song_a": song_of[link.clip_a], "clip_b": link.clip_b,
+             "song_b": song_of[link.clip_b], "shared": "audio", "score": link.score}
+            for link in audio_links if link.clip_a in song_of and link.clip_b in song_of
+            and song_of[link.clip_a] != song_of[link.clip_b]]
+    for row in rows:
+        log.warning("clips %s (song %s) and %s (song %s) share audio: their songs go to one side of the split",
+                    row["clip_a"], row["song_a"], row["clip_b"], row["song_b"])
+    return pd.DataFrame(rows, columns=SPLIT_LINK_COLUMNS)
 
 
 def card_figures(clips: pd.DataFrame, segments: pd.DataFrame, config: BuildConfig) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from tiktok_dm import __version__
 from tiktok_dm.config import BuildConfig
-from tiktok_dm.dataset.song_ids import SONGS_OFF, resolve_clip_songs
+from tiktok_dm.dataset.song_ids import SONGS_OFF, AudioLink, resolve_clip_songs
 from tiktok_dm.model.build_dir import BuildDir
 from tiktok_dm.model.clips import ClipRecord, ClipSet
 from tiktok_dm.model.manifest import ClipSpec, Manifest
@@ -134,13 +134,14 @@ class BuildSteps:
         return _attach(clips, self.cut_records, self.stages.cut.name,
                        lambda clip, cut: dataclasses.replace(clip, cut=cut))
 
-    def songs(self, clips: ClipSet) -> tuple[ClipSet, pd.DataFrame | None]:
-        """Song ids from the clips' audio (see tiktok_dm.dataset.song_ids); also returns the contradictions."""
+    def songs(self, clips: ClipSet) -> tuple[ClipSet, pd.DataFrame | None, tuple[AudioLink, ...]]:
+        """Song ids from the clips' audio (see tiktok_dm.dataset.song_ids); also returns the contradictions and the
+        clips whose audio matches (the split keeps them together)."""
         if not self.config.songs.enabled:
-            return clips, None
+            return clips, None, ()
         cut = [clip for clip in clips if clip.ok and clip.cut is not None]
         if not cut:
-            return clips, None
+            return clips, None, ()
         stage = self.stages.fingerprint
         records = self._run(stage, [FingerprintItem(clip.clip_id, clip.cut.audio,
                                                     self.cut_records[clip.clip_id].input_hash) for clip in cut])
@@ -160,7 +161,7 @@ class BuildSteps:
                                            song_source=songs.source[clip.clip_id])
             return dataclasses.replace(clip, fingerprint=record.output)
 
-        return clips.map(resolved), songs.contradictions
+        return clips.map(resolved), songs.contradictions, songs.links
 
     def pose(self, clips: ClipSet) -> ClipSet:
         items = [PoseItem(clip.clip_id, clip.cut.video, self.cut_records[clip.clip_id].input_hash,
