@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the tests' compilations (tests/compilations.py)
 
 TABLES = ("clips.csv", "failures.csv", "segments.csv", "song_contradictions.csv", "splits/train.csv",
-          "splits/test.csv")
+          "splits/test.csv", "split_links.csv", "recordings.csv")
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -1,5 +1,5 @@
-"""A clip cut across two real videos (different dancer, room and song) links their songs: the split must keep
-every clip that shares its audio or frames on its side. Checked the way a reviewer would: no test clip's audio
+"""A clip cut across two real videos (different dancer, room and song) links their songs, and one video re-used
+under another song links a third: the split must keep every clip that shares its audio or frames on its side. Checked the way a reviewer would: no test clip's audio
 is found in a train clip (fingerprint identification against the train clips), and no test clip's frames match
 a train clip's (perceptual hashes)."""
 
@@ -28,9 +28,10 @@ TWO_VIDEOS = [PlannedClip("x1", "iper_akun_1.mp4", 4.0, 0, 20.0, 1),
 ALONE = [PlannedClip("a", "iper_akun_1.mp4", 4.0, 0, 20.0, 1),
          PlannedClip("b", "unianimate_source_video.mp4", 4.0, 1, 30.0, 1),
          PlannedClip("c", "romp_sample_video2.mp4", 4.0, 2, 10.0, 1),
-         PlannedClip("d", "mimic_raw_0.mp4", 4.0, 3, 15.0, 1)]
-SONG_IDS = {"a": "A", "b": "B", "c": "C", "d": "D"}
-# A seed whose song-by-song split (links ignored) puts songs A and B on different sides: the trap (asserted below).
+         PlannedClip("d", "mimic_raw_0.mp4", 4.0, 3, 15.0, 1),
+         PlannedClip("e", "iper_akun_1.mp4", 4.0, 3, 40.0, 1)]  # a's video under another song: the same recording
+SONG_IDS = {"a": "A", "b": "B", "c": "C", "d": "D", "e": "E"}
+# A seed whose song-by-song split (links ignored) puts song A on one side and B and E on the other: the trap.
 SEED, TEST_FRACTION = 1, 0.4
 
 
@@ -58,14 +59,14 @@ def built(tmp_path_factory, real_dance_dir, music_files):
 def test_the_song_by_song_split_would_leak_here(built):
     done = built.clips[built.clips["status"] == "ok"]
     naive = assign_splits(done, TEST_FRACTION, SEED).set_index("clip_id")["split"]
-    assert naive["a"] != naive["b"], "the seed no longer sets the trap: pick one that splits songs A and B"
+    assert naive["a"] != naive["b"] and naive["a"] != naive["e"], "the seed no longer sets the trap: pick another"
 
 
 def test_no_test_clip_shares_audio_or_frames_with_a_train_clip(built, tmp_path):
     clips = built.clips.set_index("clip_id")
     assert set(clips["status"]) == {"ok"}, clips[["status", "error"]]
     assert set(clips["split"]) == {"train", "test"}
-    assert clips.loc["x", "split"] == clips.loc["a", "split"] == clips.loc["b", "split"]
+    assert clips.loc["x", "split"] == clips.loc["a", "split"] == clips.loc["b", "split"] == clips.loc["e", "split"]
     out = built.build_dir
     train = tmp_path / "train_audio"
     train.mkdir()
@@ -92,4 +93,7 @@ def test_the_bridging_clip_and_the_merged_songs_are_reported(built):
     links = pd.read_csv(built.build_dir / "split_links.csv", dtype=str)
     assert (links["song_a"] != links["song_b"]).all()
     assert frozenset({"b", "x"}) in {frozenset(pair) for pair in zip(links["clip_a"], links["clip_b"])}
+    # e is a's video under another song: no shared audio, the same recording.
+    recorded = links[links["shared"] == "recording"]
+    assert frozenset({"a", "e"}) in {frozenset(pair) for pair in zip(recorded["clip_a"], recorded["clip_b"])}
     assert "on one side of the split" in built.summary()

@@ -37,6 +37,7 @@ from tiktok_dm.pipeline.checks import check_before_work, read_manifest
 from tiktok_dm.pipeline.distribute import get_executor
 from tiktok_dm.pipeline.steps import BuildSteps
 from tiktok_dm.pipeline.takedown import Withdrawn, remove_withdrawn
+from tiktok_dm.quality.recordings import RecordingMatch
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +157,12 @@ def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, p
         executor.close()
     clips = steps.finish(clips)
     withdrawn = remove_withdrawn(build_dir, manifest, clips, config.songs.fingerprint)
+    with timer("same recordings"):
+        recordings = steps.same_recordings(clips)
 
     pose_qa_report = _pose_qa_report(build_dir, clips)
     with timer("split+export"):
-        clips, dataset_dir, split_links = _split_and_export(clips, build_dir, config, audio_links)
+        clips, dataset_dir, split_links = _split_and_export(clips, build_dir, config, audio_links, recordings)
     failures = failures_table(clips)
     clips.to_csv(build_dir.clips_table)
     write_csv(failures, build_dir.failures_table)
@@ -206,16 +209,17 @@ def _pose_qa_report(build_dir: BuildDir, clips: ClipSet) -> Path | None:
     return report_flagged_clips(flagged, build_dir.root / POSE_QA_DIR) if flagged else None
 
 
-def _split_and_export(clips: ClipSet, build_dir: BuildDir, config: BuildConfig, audio_links: Sequence[AudioLink]
-                      ) -> tuple[ClipSet, Path | None, pd.DataFrame]:
-    """The song-disjoint, leak-free split of the finished clips (linked clips on one side), its split files,
-    split_links.csv, segments.csv and the dataset."""
+def _split_and_export(clips: ClipSet, build_dir: BuildDir, config: BuildConfig, audio_links: Sequence[AudioLink],
+                      recordings: Sequence[RecordingMatch]) -> tuple[ClipSet, Path | None, pd.DataFrame]:
+    """The song-disjoint, leak-free split of the finished clips (clips that share audio or show the same recording
+    on one side), its split files, split_links.csv, segments.csv and the dataset."""
     done = ClipSet(clips.done)
     assignment = song_assignment_from_split_dir(config.split.song_assignment) if config.split.song_assignment else None
-    links = [(link.clip_a, link.clip_b) for link in audio_links]
+    shared = [(link.clip_a, link.clip_b, "audio", link.score) for link in audio_links] + \
+        [(match.clip_a, match.clip_b, "recording", match.share) for match in recordings]
     assigned = assign_splits(done.to_frame(), config.split.test_fraction, config.split.seed, song_assignment=assignment,
-                             links=links)
-    split_links = _cross_song_links(done, audio_links)
+                             links=[(a, b) for a, b, _, _ in shared])
+    split_links = _cross_song_links(done, shared)
     write_csv(split_links, build_dir.root / SPLIT_LINKS_CSV)
     split_of = dict(zip(assigned["clip_id"], assigned["split"]))
     clips = clips.map(lambda clip: dataclasses.replace(clip, split=split_of.get(clip.clip_id, "")))
@@ -237,16 +241,15 @@ def _split_and_export(clips: ClipSet, build_dir: BuildDir, config: BuildConfig, 
         split_links
 
 
-def _cross_song_links(done: ClipSet, audio_links: Sequence[AudioLink]) -> pd.DataFrame:
-    """The links between finished clips of different song ids: each joins their songs on one side of the split."""
+def _cross_song_links(done: ClipSet, shared: Sequence[tuple[str, str, str, float]]) -> pd.DataFrame:
+    """The links (clip, clip, what they share, score) between finished clips of different song ids: each joins their
+    songs on one side of the split."""
     song_of = {clip.clip_id: clip.song_id for clip in done}
-    rows = [{"clip_a": link.clip_a, "song_a": song_of[link.clip_a], "clip_b": link.clip_b,
-             "song_b": song_of[link.clip_b], "shared": "audio", "score": link.score}
-            for link in audio_links if link.clip_a in song_of and link.clip_b in song_of
-            and song_of[link.clip_a] != song_of[link.clip_b]]
+    rows = [{"clip_a": a, "song_a": song_of[a], "clip_b": b, "song_b": song_of[b], "shared": what, "score": score}
+            for a, b, what, score in shared if a in song_of and b in song_of and song_of[a] != song_of[b]]
     for row in rows:
-        log.warning("clips %s (song %s) and %s (song %s) share audio: their songs go to one side of the split",
-                    row["clip_a"], row["song_a"], row["clip_b"], row["song_b"])
+        log.warning("clips %s (song %s) and %s (song %s) share their %s: their songs go to one side of the split",
+                    row["clip_a"], row["song_a"], row["clip_b"], row["song_b"], row["shared"])
     return pd.DataFrame(rows, columns=SPLIT_LINK_COLUMNS)
 
 

@@ -26,6 +26,9 @@ from tiktok_dm.model.outputs import CutOutput, PoseOutput, ProposedSpan
 from tiktok_dm.model.records import StageRecord
 from tiktok_dm.model.status import ErrorKind, Status
 from tiktok_dm.pipeline.distribute import Executor, run_stage
+from tiktok_dm.pose.sequence import PoseSequence
+from tiktok_dm.quality.recordings import (RECORDINGS_CSV, RecordingMatch, find_same_recordings, motion_signature,
+                                          write_matches)
 from tiktok_dm.stages.base import Stage
 from tiktok_dm.stages.boundaries import BoundaryItem
 from tiktok_dm.stages.cut import CutItem
@@ -186,6 +189,20 @@ class BuildSteps:
         records = self._run(self.stages.segments, items)
         return _attach(clips, records, self.stages.segments.name,
                        lambda clip, segments: dataclasses.replace(clip, segments=segments))
+
+    def same_recordings(self, clips: ClipSet) -> list[RecordingMatch]:
+        """The finished clips that show the same recording (the dancer moves the same way, frame by frame), written to
+        recordings.csv: the split keeps them on one side, QA lists them."""
+        config = self.config.quality.recordings
+        done = clips.done
+        signatures = {clip.clip_id: motion_signature(PoseSequence.load(self.build_dir.absolute(clip.pose.poses)),
+                                                     config) for clip in done}
+        matches = find_same_recordings(signatures, {clip.clip_id: clip.compilation_id for clip in done}, config)
+        write_matches(matches, self.build_dir.root / RECORDINGS_CSV)
+        if matches:
+            log.info("%d pair(s) of clips show the same recording: %s", len(matches),
+                     ", ".join(f"{m.clip_a}~{m.clip_b}" for m in matches[:10]) + (", ..." if len(matches) > 10 else ""))
+        return matches
 
     def finish(self, clips: ClipSet) -> ClipSet:
         """A clip still ok without segments was never reached (a bug); finished clips get their provenance."""

@@ -3,8 +3,9 @@
 For every clip the build finished (clips.csv status ``ok``) :func:`clip_qa` measures:
 beat alignment and audio-video offset (:mod:`tiktok_dm.quality.alignment`), pose coverage and
 the main dancer's track (figures of :mod:`tiktok_dm.pose.qa`), loudness and silent stretches,
-duration against the manifest span; :func:`run_quality` adds duplicates across the build
-(:mod:`tiktok_dm.quality.duplicates`) and the cross baseline (other clips' music). A clip whose
+duration against the manifest span; :func:`run_quality` adds the clips that show the same recording
+(:mod:`tiktok_dm.quality.recordings`: the build's ``recordings.csv``, else matched from the pose files) and the
+cross baseline (other clips' music). A clip whose
 files cannot be read gets ``qa_status`` ``failed`` (``crashed`` for an unexpected exception) with the
 reason, and the others go on; clips the build did not finish get ``skipped`` (one vocabulary with the
 build: ``tiktok_dm.model.status.Status``).
@@ -40,9 +41,10 @@ from tiktok_dm.pose.qa import PoseQA, QAThresholds, pose_qa
 from tiktok_dm.pose.sequence import PoseSequence
 from tiktok_dm.quality.alignment import BeatAlignment, OffsetEstimate, beat_alignment, cross_baseline, estimate_offset
 from tiktok_dm.quality.config import QAConfig
-from tiktok_dm.quality.duplicates import DuplicatePair, find_duplicates, video_hashes
 from tiktok_dm.quality.kinematic import QAError, kinematic_beats, kinematic_envelope, main_dancer_keypoints
 from tiktok_dm.quality.music import AudioLevels, audio_levels, load_audio, music_events
+from tiktok_dm.quality.recordings import (RECORDINGS_CSV, RecordingMatch, find_same_recordings, motion_signature,
+                                          read_matches)
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +79,9 @@ class ClipQA:
     kinematic_beats: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0), repr=False)
     music_beats: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0), repr=False)
     offset: OffsetEstimate | None = dataclasses.field(default=None, repr=False)
-    hashes: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.uint64), repr=False)
 
 
-def clip_qa(inputs: ClipInputs, config: QAConfig = QAConfig(), hashes: bool = True) -> ClipQA:
+def clip_qa(inputs: ClipInputs, config: QAConfig = QAConfig()) -> ClipQA:
     """Every per-clip check of one clip; raises QAError (or OSError/ValueError) on unreadable input."""
     sequence = PoseSequence.load(inputs.poses)
     audio = load_audio(inputs.audio)
@@ -139,8 +140,7 @@ def clip_qa(inputs: ClipInputs, config: QAConfig = QAConfig(), hashes: bool = Tr
     if offset.out_of_sync(config.offset.sync_tolerance_s):
         flags.append(f"likely out of sync: audio {'late' if offset.offset_s > 0 else 'early'} by "
                      f"{abs(offset.offset_s):.3f} s (|offset| > {config.offset.sync_tolerance_s} s)")
-    hashed = video_hashes(inputs.video, config.duplicates) if hashes else np.zeros(0, dtype=np.uint64)
-    return ClipQA(inputs.clip_id, row, flags, beats, music.beats, offset, hashed)
+    return ClipQA(inputs.clip_id, row, flags, beats, music.beats, offset)
 
 
 def _pose_rate(sequence: PoseSequence) -> float:
@@ -187,7 +187,7 @@ def _offset_row(offset: OffsetEstimate) -> dict[str, Any]:
 class QualityResult:
     build_dir: Path
     table: pd.DataFrame  # one row per clip of clips.csv
-    duplicates: list[DuplicatePair]
+    duplicates: list[RecordingMatch]  # pairs of clips that show the same recording
     clips: dict[str, ClipQA]  # the clips measured, with their beats and offset curves
     seconds: float = 0.0
 
@@ -250,6 +250,7 @@ def run_quality(build_dir: str | Path, config: QAConfig = QAConfig(), progress: 
     clips = ClipSet.read_csv(build.clips_table)
     rows: list[dict[str, Any]] = []
     measured: dict[str, ClipQA] = {}
+    poses: dict[str, Path] = {}
     from tqdm.auto import tqdm
 
     for clip in tqdm(list(clips), desc="dataset QA", unit="clip", disable=not progress):
@@ -261,7 +262,8 @@ def run_quality(build_dir: str | Path, config: QAConfig = QAConfig(), progress: 
             continue
         clip_started = time.perf_counter()
         try:
-            result = cached_clip_qa(build, clip_inputs_from_build(build, clip), config)
+            inputs = clip_inputs_from_build(build, clip)
+            result = cached_clip_qa(build, inputs, config)
         except Exception as error:  # one unreadable clip must not stop the others
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
             status = Status.FAILED if isinstance(error, DATA_ERRORS) else Status.CRASHED
@@ -270,11 +272,12 @@ def run_quality(build_dir: str | Path, config: QAConfig = QAConfig(), progress: 
                          "seconds": round(time.perf_counter() - clip_started, 3)})
             continue
         measured[result.clip_id] = result
+        poses[result.clip_id] = inputs.poses
         rows.append({**base, "qa_status": Status.OK.value, "error": "", **result.row,
                      "seconds": round(time.perf_counter() - clip_started, 3)})
 
     compilation_of = {r["clip_id"]: str(r["compilation_id"]) for r in rows}
-    duplicates = find_duplicates({c: q.hashes for c, q in measured.items()}, compilation_of, config.duplicates)
+    duplicates = _same_recordings(build, poses, compilation_of, config)
     duplicate_of: dict[str, list[str]] = {}
     for pair in duplicates:
         duplicate_of.setdefault(pair.clip_a, []).append(pair.clip_b)
@@ -292,12 +295,23 @@ def run_quality(build_dir: str | Path, config: QAConfig = QAConfig(), progress: 
             row["duplicate_of"] = " ".join(duplicate_of[clip_id])
             elsewhere = [other for other in duplicate_of[clip_id] if compilation_of[other] != compilation_of[clip_id]]
             if elsewhere:  # the issue's concern: one TikTok in two compilations (same-compilation pairs are listed only)
-                result.flags.append("same video as " + ", ".join(elsewhere) + " (another compilation)")
+                result.flags.append("same recording as " + ", ".join(elsewhere) + " (another compilation)")
         row.update(flagged=bool(result.flags), flags="; ".join(result.flags))
 
     table = pd.DataFrame(rows, columns=_columns(rows))
     write_csv(table, build.root / QA_TABLE)
     return QualityResult(build.root, table, duplicates, measured, time.perf_counter() - started)
+
+
+def _same_recordings(build: BuildDir, poses: dict[str, Path], compilation_of: dict[str, str],
+                     config: QAConfig) -> list[RecordingMatch]:
+    """The pairs of measured clips that show the same recording: the build's recordings.csv when it covers exactly
+    these clips' matches (written by the build with the same settings), else matched here from the pose files."""
+    stored = build.root / RECORDINGS_CSV
+    if stored.is_file() and stored.stat().st_mtime >= max((path.stat().st_mtime for path in poses.values()), default=0):
+        return [m for m in read_matches(stored) if m.clip_a in poses and m.clip_b in poses]
+    signatures = {clip_id: motion_signature(PoseSequence.load(path), config.recordings) for clip_id, path in poses.items()}
+    return find_same_recordings(signatures, compilation_of, config.recordings)
 
 
 FIRST_COLUMNS = ["clip_id", "compilation_id", "song_id", "split", "qa_status", "error", "flagged", "flags"]

@@ -142,6 +142,38 @@ class DuplicateConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class RecordingConfig:
+    """The same recording in two clips by the main dancer's motion (tiktok_dm.quality.recordings). Chosen on the
+    calibration footage of bench/duplicates.py (8 real clips x 6 compilation layouts) and reported on its
+    held-out footage (7 other clips, among them three AIST++ dancers in one studio)."""
+
+    # The pose stage runs at up to 15-30 frames per second; at 5 a re-upload trimmed by half a frame's time
+    # compares poses 0.1 s apart (calibration recall 0.64 at 5 Hz, 0.79 at 15 Hz).
+    rate_hz: float = 15.0
+    # Joints below this confidence are not compared.
+    min_confidence: float = 0.3
+    # Two frames hold the same body configuration when the median distance of their body joint pairs is at most
+    # this (in shoulder widths, each frame centred between the shoulders): a re-encoded, rescaled copy stays
+    # within ~0.05-0.1, a mirrored breakdance within ~0.4.
+    max_pose_distance: float = 0.4
+    # Clips are the same recording when at least this share of the frames compared at the best offset agree ...
+    min_matching_share: float = 0.5
+    # ... over at least this long (frames seen in both), and at least this share of the shorter clip's seen frames.
+    min_overlap_s: float = 1.5
+    min_overlap_share: float = 0.5
+    # ... and the joints' paths about their means over those frames correlate at least this much (calibration:
+    # 0.7 kept precision 1.00 and gave recall 0.84; 0.9 gave 0.69) ...
+    min_correlation: float = 0.7
+    # ... with at least this much motion (RMS per coordinate of the joints about their mean place, shoulder widths):
+    # the pose detector's own noise between two layouts of one recording (calibration median 0.06 per joint, 0.04
+    # per coordinate); below it a correlation says nothing.
+    min_motion: float = 0.04
+    # Offsets tried in full: those where most frames agree (the right one was not among the top 3 for some
+    # layouts: calibration recall 0.84 with 3, 0.91 with 10, precision 1.00 both).
+    candidate_offsets: int = 10
+
+
+@dataclasses.dataclass(frozen=True)
 class QAConfig:
     # Run the QA checks and write qa.csv + report/index.html at the end of every build
     # (`tiktok-dm report BUILD` does the same on demand).
@@ -153,7 +185,8 @@ class QAConfig:
     audio: AudioCheckConfig = dataclasses.field(default_factory=AudioCheckConfig)
     duration: DurationCheckConfig = dataclasses.field(default_factory=DurationCheckConfig)
     pose: PoseCheckConfig = dataclasses.field(default_factory=PoseCheckConfig)
-    duplicates: DuplicateConfig = dataclasses.field(default_factory=DuplicateConfig)
+    # The same recording in two clips (also links for the split: tiktok_dm.quality.recordings).
+    recordings: RecordingConfig = dataclasses.field(default_factory=RecordingConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

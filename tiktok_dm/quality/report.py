@@ -230,12 +230,14 @@ def _offset_plot(clip_id: str, offset, config: QAConfig, path: Path) -> Path:
 
 def _duplicates_html(result: QualityResult) -> str:
     if not result.duplicates:
-        return "<h2>Duplicates</h2><p>no two clips share their video content</p>"
-    rows = "".join(f"<tr><td>{html.escape(p.clip_a)}</td><td>{html.escape(p.clip_b)}</td><td>{p.share:.2f}</td>"
-                   f"<td>{'same compilation' if p.same_compilation else 'different compilations'}</td></tr>"
-                   for p in result.duplicates)
-    return ("<h2>Duplicates</h2><table><tr><th>clip</th><th>clip</th><th>matching frames</th><th></th></tr>"
-            f"{rows}</table>")
+        return "<h2>Same recording</h2><p>no two clips show the same recording</p>"
+    rows = "".join(f"<tr><td>{html.escape(m.clip_a)}</td><td>{html.escape(m.clip_b)}</td><td>{m.share:.2f}</td>"
+                   f"<td>{m.frames}</td><td>{'mirrored' if m.mirrored else ''}</td>"
+                   f"<td>{'same compilation' if m.same_compilation else 'different compilations'}</td></tr>"
+                   for m in result.duplicates)
+    return ("<h2>Same recording</h2><p>Clips whose dancer moves the same way, frame by frame (rescaled, cropped, "
+            "mirrored or trimmed copies of one video).</p><table><tr><th>clip</th><th>clip</th>"
+            f"<th>agreeing frames</th><th>frames compared</th><th></th><th></th></tr>{rows}</table>")
 
 
 def _errors_html(table: pd.DataFrame) -> str:

@@ -1,0 +1,91 @@
+"""The same recording in two clips, by the dancer's motion: a copy re-laid-out, trimmed or mirrored matches; other
+dancers, even in the same studio, and people standing still do not."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from tiktok_dm.pose.sequence import PoseSequence
+from tiktok_dm.quality.config import RecordingConfig
+from tiktok_dm.quality.recordings import find_same_recordings, motion_signature, same_recording
+
+CONFIG = RecordingConfig()
+
+
+def _dance(seconds: float, seed: int, fps: float = 30.0, still: bool = False) -> PoseSequence:
+    """A drawn-free dancer: COCO-17 joints swinging on smooth random paths around a standing body."""
+    rng = np.random.default_rng(seed)
+    frames = int(seconds * fps)
+    times = np.arange(frames) / fps
+    body = np.array([[320, 100], [325, 95], [315, 95], [330, 100], [310, 100], [350, 150], [290, 150], [370, 210],
+                     [270, 210], [380, 260], [260, 260], [340, 270], [300, 270], [345, 350], [295, 350], [348, 430],
+                     [292, 430]], np.float32)
+    phases, speeds = rng.uniform(0, 2 * np.pi, (17, 2)), rng.uniform(0.5, 2.5, (17, 2))
+    amplitude = 0.0 if still else 40.0
+    swing = amplitude * np.sin(2 * np.pi * speeds[None] * times[:, None, None] + phases[None])
+    swing[:, 5:7] *= 0.2  # shoulders move less
+    keypoints = np.concatenate([body[None] + swing, np.full((frames, 17, 1), 0.9, np.float32)], axis=-1)
+    return PoseSequence(keypoints[:, None], np.zeros((frames, 1), np.int32), times, fps, 640, 480)
+
+
+def _transformed(sequence: PoseSequence, scale: float = 1.0, shift: tuple[float, float] = (0, 0),
+                 mirror: bool = False, trim_s: float = 0.0) -> PoseSequence:
+    keypoints = sequence.keypoints.copy()
+    keypoints[..., :2] = keypoints[..., :2] * scale + np.array(shift, np.float32)
+    if mirror:
+        keypoints[..., 0] = sequence.width * scale - keypoints[..., 0]
+        swap = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
+        keypoints = keypoints[:, :, swap]
+    keep = sequence.frame_times >= trim_s
+    return PoseSequence(keypoints[keep], sequence.track_ids[keep], sequence.frame_times[keep] - trim_s, sequence.fps,
+                        sequence.width, sequence.height)
+
+
+def test_a_copy_rescaled_shifted_trimmed_or_mirrored_is_the_same_recording():
+    original = _dance(6.0, seed=1)
+    signature = motion_signature(original, CONFIG)
+    for copy in (_transformed(original, scale=0.4, shift=(200, 30)), _transformed(original, trim_s=1.3),
+                 _transformed(original, mirror=True), _transformed(original, scale=2.0, mirror=True, trim_s=0.7)):
+        share, frames, offset_s, _ = same_recording(signature, motion_signature(copy, CONFIG), CONFIG)
+        assert share >= CONFIG.min_matching_share and frames >= CONFIG.min_overlap_s * CONFIG.rate_hz
+    trimmed = motion_signature(_transformed(original, trim_s=1.3), CONFIG)
+    assert same_recording(signature, trimmed, CONFIG)[2] == pytest.approx(1.3, abs=1 / CONFIG.rate_hz)
+
+
+def test_other_dancers_and_people_standing_still_are_not():
+    signatures = {"a": motion_signature(_dance(6.0, seed=1), CONFIG), "b": motion_signature(_dance(6.0, seed=2), CONFIG),
+                  "still_1": motion_signature(_dance(6.0, seed=3, still=True), CONFIG),
+                  "still_2": motion_signature(_dance(6.0, seed=4, still=True), CONFIG)}
+    assert find_same_recordings(signatures, {}, CONFIG) == []
+    signatures["a_again"] = motion_signature(_transformed(_dance(6.0, seed=1), scale=0.5, mirror=True), CONFIG)
+    (match,) = find_same_recordings(signatures, {"a": "c1", "a_again": "c2"}, CONFIG)
+    assert (match.clip_a, match.clip_b, match.mirrored, match.same_compilation) == ("a", "a_again", True, False)
+
+
+@pytest.mark.needs_shared
+def test_real_dancers_in_one_studio_never_match_while_a_relaid_copy_does(real_dance_dir, tmp_path):
+    """Three AIST++ dancers filmed in one white studio hash alike as whole frames; their motion differs. A real clip
+    letterboxed into a portrait compilation frame, and mirrored, is still the same recording."""
+    from tiktok_dm.pose import estimate_video, get_backend
+
+    def posed(video):
+        with get_backend("mediapipe") as backend:
+            return motion_signature(estimate_video(video, backend, max_fps=15), CONFIG)
+
+    studio = {name: posed(real_dance_dir / f"{name}.mp4") for name in ("d2m_D2M_high1", "d2m_D2M_low1", "cdcd_recons_gt")}
+    assert all(signature.seen_frames >= CONFIG.min_overlap_s * CONFIG.rate_hz for signature in studio.values())
+    assert find_same_recordings(studio, {}, CONFIG) == []
+    layouts = {"portrait": "scale=720:-2,pad=720:1280:(ow-iw)/2:(oh-ih)/2:black", "mirror": "hflip,scale=640:-2"}
+    copies = {}
+    for name, vf in layouts.items():
+        target = tmp_path / f"{name}.mp4"
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(real_dance_dir / "iper_akun_1.mp4"),
+                        "-vf", vf, "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "28", str(target)],
+                       check=True)
+        copies[name] = posed(target)
+    copies["original"] = posed(real_dance_dir / "iper_akun_1.mp4")
+    matches = {(m.clip_a, m.clip_b) for m in find_same_recordings(copies, {}, CONFIG)}
+    assert matches == {("mirror", "original"), ("mirror", "portrait"), ("original", "portrait")}
