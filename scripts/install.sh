@@ -72,5 +72,6 @@ fi
 if [ "$with_openpifpaf" = 1 ]; then
   bash scripts/install_openpifpaf.sh
 fi
-.venv/bin/python -c "import mediapipe.python.solutions.pose, torchcodec, datasets, ray, yt_dlp" \
+# yt-dlp[default,deno] (pyproject): the ejs scripts and the JS runtime YouTube's player challenges need.
+.venv/bin/python -c "import mediapipe.python.solutions.pose, torchcodec, datasets, ray, yt_dlp, yt_dlp_ejs, deno; deno.find_deno_bin()" \
   && echo "== installed: $(.venv/bin/tiktok-dm --help >/dev/null && echo 'tiktok-dm ready in .venv')"

@@ -40,14 +40,14 @@ def test_clips_csv_reads_back_into_the_same_records(tmp_path):
         ClipRecord.from_spec(_spec("a", 2, "s1", note="=1+2")),
         ClipRecord.from_spec(_spec("b", 3, None, note="")).failed("songs", "no id", ErrorKind.NO_SONG_ID),
         ClipRecord(_spec("c", 4, None, note="x"), song_id="fp:c", song_source=SongSource.FINGERPRINT, split="test"),
-        ClipRecord.from_spec(_spec(None, 5, note="")).failed("download", "HTTP Error 404", ErrorKind.DOWNLOAD),
+        ClipRecord.from_spec(_spec(None, 5, note="")).failed("download", "HTTP Error 404", ErrorKind.UNAVAILABLE),
     ])
     clips.to_csv(tmp_path / "clips.csv")
     table = pd.read_csv(tmp_path / "clips.csv", dtype=str, keep_default_na=False)
     assert list(table.columns[:10]) == ["line", "compilation_id", "url", "clip_id", "start_s", "end_s", "song_id",
                                         "song_source", "num_dancers", "note"]
     assert list(table["status"]) == ["ok", "failed", "ok", "failed"]
-    assert list(table["error_kind"]) == ["", "no_song_id", "", "download"]
+    assert list(table["error_kind"]) == ["", "no_song_id", "", "unavailable"]
     assert list(ClipSet.read_csv(tmp_path / "clips.csv")) == list(clips)
 
 

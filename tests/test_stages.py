@@ -72,7 +72,7 @@ def test_download_failures_carry_the_original_error(media, tmp_path):
     _, base = media
     missing = _download(tmp_path, f"{base}/nope.mp4")
     assert not missing.ok and "HTTP Error 404" in missing.error and f"{base}/nope.mp4" in missing.error
-    assert (missing.status, missing.error_kind) == (Status.FAILED, ErrorKind.DOWNLOAD)
+    assert (missing.status, missing.error_kind) == (Status.FAILED, ErrorKind.UNAVAILABLE)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

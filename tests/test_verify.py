@@ -29,7 +29,7 @@ def test_verify_reports_alive_404_and_refused_without_downloading(tmp_path):
     assert result.exit_code == 1, result.output
     assert "1 of 3 source URL(s) answer" in result.output
     table = pd.read_csv(out, keep_default_na=False).set_index("compilation_id")
-    assert list(table.loc[["a", "b", "c"], "status"]) == ["alive", "dead", "dead"]
+    assert list(table.loc[["a", "b", "c"], "status"]) == ["ok", "failed", "failed"]
     assert "HTTP Error 404" in table.loc["b", "error"]
     assert "Connection refused" in table.loc["c", "error"]
     assert table.loc["a", "error"] == ""

@@ -80,6 +80,30 @@ def executor_options(function):
     return function
 
 
+_download_options = [
+    click.option("--cookies", "cookies_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+                 help="Cookies of a browser signed in to the site, as a Netscape cookies.txt (YouTube's 'Sign in to "
+                      "confirm you're not a bot', age gates). Read where it is: never copied into the build "
+                      "folder or a log (yt-dlp writes refreshed cookies back into it)."),
+    click.option("--cookies-from-browser", metavar="BROWSER[+KEYRING][:PROFILE][::CONTAINER]",
+                 help="Read the cookies from a browser on this machine, as yt-dlp's option of that name "
+                      "(e.g. firefox, 'chrome:Profile 1')."),
+]
+
+
+def download_options(function):
+    for option in reversed(_download_options):
+        function = option(function)
+    return function
+
+
+def _apply_download_options(cfg: BuildConfig, cookies_file: Path | None, cookies_from_browser: str | None) -> None:
+    if cookies_file:
+        cfg.download.cookies_file = str(cookies_file)
+    if cookies_from_browser:
+        cfg.download.cookies_from_browser = cookies_from_browser
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def cli() -> None:
     """Rebuild the TikTok dance-music dataset of D2M-GAN (ECCV 2022) from compilation videos.
@@ -159,11 +183,12 @@ def validate(manifest: Path, allow_file_urls: bool, config: str | None, song_ass
               help="Skeleton detector of the pose stage (default: mediapipe, from the config).")
 @click.option("--pose-checkpoint", metavar="PATH|NAME", help="openpifpaf checkpoint file or name.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
+@download_options
 @executor_options
 def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment: str | None, song_library: str | None,
           test_fraction: float | None, seed: int | None, pose_backend: str | None, pose_checkpoint: str | None,
-          no_progress: bool, config: str | None, executor: str | None, ray_address: str | None,
-          num_cpus: int | None, verbose: int) -> None:
+          no_progress: bool, cookies_file: Path | None, cookies_from_browser: str | None, config: str | None,
+          executor: str | None, ray_address: str | None, num_cpus: int | None, verbose: int) -> None:
     """Build the dataset of MANIFEST into --out.
 
     Exit code 0 when every clip made it, 1 when some failed (listed at the end and in
@@ -172,12 +197,14 @@ def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment:
     finished is kept: run the same command again to resume).
     """
     from tiktok_dm.dataset.split import LeakingAssignment
+    from tiktok_dm.download.ytdlp import DownloadSetupError
     from tiktok_dm.model.manifest import ManifestError
     from tiktok_dm.pipeline.build import build as run_build
     from tiktok_dm.pipeline.checks import PoseBackendUnavailable, SongAssignmentUnreadable, SongLibraryUnavailable
 
     _setup_logging(verbose)
     cfg = _load_config(config, executor, ray_address, num_cpus, allow_file_urls)
+    _apply_download_options(cfg, cookies_file, cookies_from_browser)
     if song_assignment:
         cfg.split.song_assignment = song_assignment
     if song_library:
@@ -196,7 +223,8 @@ def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment:
     try:
         with logging_redirect_tqdm(), _cluster_errors(out_dir):
             report = run_build(manifest, out_dir, cfg, progress=not no_progress)
-    except (ManifestError, PoseBackendUnavailable, SongLibraryUnavailable, SongAssignmentUnreadable) as error:
+    except (ManifestError, PoseBackendUnavailable, SongLibraryUnavailable, SongAssignmentUnreadable,
+            DownloadSetupError) as error:
         click.echo(f"invalid input: {error}", err=True)
         sys.exit(EXIT_INVALID_INPUT)
     except LeakingAssignment as error:
@@ -210,32 +238,48 @@ def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment:
 @cli.command()
 @click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default="linkrot.csv",
-              show_default=True, help="Link-rot table: compilation_id, url, status (alive/dead), error, title, "
-                                      "duration_s, extractor, checked_at.")
-@click.option("--workers", type=int, default=4, show_default=True, help="URLs checked at the same time.")
+              show_default=True, help="Link-rot table: compilation_id, url, status (ok/failed), error_kind, error, "
+                                      "remedy, title, duration_s, extractor, checked_at.")
+@click.option("--workers", type=int, default=4, show_default=True,
+              help="URLs checked at the same time (at most download.max_per_host of one host).")
 @click.option("--allow-file-urls", is_flag=True, help="Accept file:// URLs in the manifest.")
+@click.option("--config", "config", metavar="NAME|PATH",
+              help="Build config whose download settings to use (JS runtime, sleeps, max_per_host).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def verify(manifest: Path, out_path: Path, workers: int, allow_file_urls: bool, no_progress: bool) -> None:
+@download_options
+def verify(manifest: Path, out_path: Path, workers: int, allow_file_urls: bool, config: str | None, no_progress: bool,
+           cookies_file: Path | None, cookies_from_browser: str | None) -> None:
     """Check which source URLs of MANIFEST still answer (metadata only, nothing is downloaded).
 
-    Exit code 0 when every URL answers, 1 when some are dead (listed), 2 for an invalid manifest.
+    \b
+    Each failed URL gets the same error kind a build would give it, with the remedy:
+      unavailable     removed, private, or no video there (HTTP 404/410)
+      bot_check       "Sign in to confirm you're not a bot": pass --cookies / --cookies-from-browser
+      age_restricted  only for signed-in viewers of age: cookies of such an account
+      geo_blocked     not shown in this machine's country
+      rate_limited    too many requests (HTTP 429): wait, ask less often
+      network         host unreachable, refused, timed out, HTTP 5xx
+      extractor       yt-dlp could not read the page (JS challenge, site change): update yt-dlp
+    Exit code 0 when every URL answers, 1 when some do not (listed), 2 for an invalid manifest or settings.
     """
-    from tiktok_dm.config import DownloadConfig
+    from tiktok_dm.download.ytdlp import DownloadSetupError
     from tiktok_dm.model.manifest import ManifestError
-    from tiktok_dm.pipeline.verify import DEAD, verify_manifest, write_link_table
+    from tiktok_dm.model.status import Status
+    from tiktok_dm.pipeline.verify import verify_manifest, write_link_table
 
     try:
-        table = verify_manifest(manifest, DownloadConfig(allow_file_urls=allow_file_urls), workers=workers,
-                                progress=not no_progress)
-    except (ManifestError, FileNotFoundError) as error:
+        cfg = _load_config(config, None, None, None, allow_file_urls)
+        _apply_download_options(cfg, cookies_file, cookies_from_browser)
+        table = verify_manifest(manifest, cfg.download, workers=workers, progress=not no_progress)
+    except (ManifestError, FileNotFoundError, DownloadSetupError) as error:
         click.echo(f"invalid input: {error}", err=True)
         sys.exit(EXIT_INVALID_INPUT)
     write_link_table(table, out_path)
-    dead = table[table["status"] == DEAD]
-    click.echo(f"{len(table) - len(dead)} of {len(table)} source URL(s) answer; table: {out_path}")
-    for row in dead.itertuples():
-        click.echo(f"  dead: {row.compilation_id} {row.url}: {row.error}")
-    sys.exit(EXIT_FAILURES if len(dead) else 0)
+    failed = table[table["status"] == Status.FAILED.value]
+    click.echo(f"{len(table) - len(failed)} of {len(table)} source URL(s) answer; table: {out_path}")
+    for row in failed.itertuples():
+        click.echo(f"  {row.error_kind}: {row.compilation_id} {row.url}: {row.error}\n    what to do: {row.remedy}")
+    sys.exit(EXIT_FAILURES if len(failed) else 0)
 
 
 @cli.command()

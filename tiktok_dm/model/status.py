@@ -23,7 +23,14 @@ class Status(str, enum.Enum):
 class ErrorKind(str, enum.Enum):
     # failed: the data
     BAD_INPUT = "bad_input"  # the item's data is unusable in a way no finer kind below names
-    DOWNLOAD = "download"  # the source could not be fetched (the error carries yt-dlp's words)
+    # the source could not be fetched (tiktok_dm.download.failures says which from yt-dlp's error, with the remedy)
+    UNAVAILABLE = "unavailable"  # removed, private, or no video at the URL (HTTP 404/410, "Video unavailable")
+    BOT_CHECK = "bot_check"  # the site wants proof this is not a bot ("Sign in to confirm you're not a bot")
+    AGE_RESTRICTED = "age_restricted"  # only for signed-in viewers of age ("Sign in to confirm your age")
+    GEO_BLOCKED = "geo_blocked"  # not available from this machine's country
+    RATE_LIMITED = "rate_limited"  # too many requests (HTTP 429, YouTube's "try again later"), after backing off
+    NETWORK = "network"  # the host could not be reached or broke off (refused, timed out, DNS, HTTP 5xx)
+    EXTRACTOR = "extractor"  # yt-dlp could not read the page (a JavaScript challenge, a site change, no format)
     UNREADABLE = "unreadable"  # a file is not readable media: corrupt, no stream, undecodable
     NO_AUDIO = "no_audio"  # no sound track, or only silence
     BAD_SPAN = "bad_span"  # the span runs past the video's end, or is too short for what is asked of it

@@ -129,7 +129,7 @@ class BuildReport:
 
 def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, progress: bool = True) -> BuildReport:
     manifest = read_manifest(manifest_path, config)
-    check_before_work(config)
+    check_before_work(config, manifest)
     executor = get_executor(config.executor)  # a cluster that does not answer ends the build before any write
     build_dir = BuildDir(out_dir)
     timer = _StageTimer()

@@ -3,7 +3,7 @@ run at once (exit 2), the manifest's problems each with its line.
 
 The manifest checks itself (``tiktok_dm.model.manifest``: ids, numbers, spans, URLs); here are the checks that
 need the build's settings: clip spans against the segment length, song ids against a fixed song assignment,
-the pose backend and the song library.
+the pose backend, the song library and the download settings (cookies, a JS runtime for YouTube).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Sequence
 from tiktok_dm.config import BuildConfig
 from tiktok_dm.dataset.split import song_assignment_from_split_dir
 from tiktok_dm.dataset.song_ids import normalise_song_id
+from tiktok_dm.download.ytdlp import check_setup as check_download_setup
 from tiktok_dm.model.manifest import ClipSpec, Manifest, RowCheck
 
 
@@ -35,8 +36,10 @@ def read_manifest(path: str | Path, config: BuildConfig) -> Manifest:
     return Manifest.from_csv(path, allow_file_urls=config.download.allow_file_urls, checks=manifest_checks(config))
 
 
-def check_before_work(config: BuildConfig) -> None:
-    """The settings' own problems: every clip would fail the same way."""
+def check_before_work(config: BuildConfig, manifest: Manifest) -> None:
+    """The settings' own problems: every clip would fail the same way (raises DownloadSetupError,
+    PoseBackendUnavailable, SongLibraryUnavailable)."""
+    check_download_setup(config.download, [compilation.url for compilation in manifest.compilations])
     check_pose_backend(config)
     check_song_library(config)
 

@@ -3,7 +3,9 @@
 ``import ray`` happens only here. Data problems and exceptions come back as failed or crashed
 records from ``run_item``; what the executor adds is the case where the worker process itself dies
 (OOM killer, segfault in a native library): Ray re-runs the task ``max_retries`` times, then the
-item is recorded as crashed (``ErrorKind.WORKER_DIED``) and the run goes on.
+item is recorded as crashed (``ErrorKind.WORKER_DIED``) and the run goes on. A stage that groups its
+items (``Stage.concurrency_group``: downloads by host) has at most ``max_per_group`` of a group running at
+once, however many workers the cluster has: the driver holds the rest back (``GroupGate``).
 
 A cluster is another matter: ``--ray-address`` where nothing answers raises ``ClusterUnavailable``
 within ``executor.connect_timeout_s`` (Ray itself would retry for minutes), and a cluster whose head
@@ -14,6 +16,7 @@ same build run again resumes.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import shutil
@@ -53,6 +56,37 @@ class LocalExecutor:
 
     def close(self) -> None:
         pass
+
+
+class GroupGate:
+    """Which items may start: at most ``stage.max_per_group`` of one ``stage.concurrency_group`` at once, the rest
+    held back in order until one of their group finishes (items without a group start at once)."""
+
+    def __init__(self, stage: Stage):
+        self._stage = stage
+        self._running: collections.Counter[str] = collections.Counter()
+        self._waiting: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+
+    def admit(self, items: Iterable[Any]) -> Iterator[Any]:
+        for item in items:
+            group = self._stage.concurrency_group(item)
+            if group is None:
+                yield item
+            elif self._running[group] < self._stage.max_per_group:
+                self._running[group] += 1
+                yield item
+            else:
+                self._waiting[group].append(item)
+
+    def release(self, item: Any) -> Iterator[Any]:
+        """``item`` finished: the next waiting item of its group, if any, may start."""
+        group = self._stage.concurrency_group(item)
+        if group is None:
+            return
+        self._running[group] -= 1
+        if self._waiting[group]:
+            self._running[group] += 1
+            yield self._waiting[group].popleft()
 
 
 class ClusterUnavailable(RuntimeError):
@@ -157,7 +191,10 @@ class RayExecutor:
         ray = self._ray
         remote_run = ray.remote(max_retries=self._max_retries, retry_exceptions=False)(run_item)
         stage_ref = ray.put(stage)
-        pending = {remote_run.remote(stage_ref, item): item for item in items}
+        gate = GroupGate(stage)
+        pending: dict[Any, Any] = {}
+        for item in gate.admit(items):
+            pending[remote_run.remote(stage_ref, item)] = item
         silent_since = None
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
@@ -165,6 +202,8 @@ class RayExecutor:
                 silent_since = self._check_head(silent_since, stage)
                 continue
             item = pending.pop(ready[0])
+            for waiting in gate.release(item):
+                pending[remote_run.remote(stage_ref, waiting)] = waiting
             try:
                 yield ray.get(ready[0])
             except ray.exceptions.RayError as error:

@@ -217,9 +217,9 @@ def select_quads(peaks: Peaks, config: SongsConfig) -> tuple[np.ndarray, np.ndar
     """
     n = peaks.time.size
     span = config.max_span_s * config.sample_rate / config.hop_length
-    if n < 4:
-        return np.zeros(0, np.int64), np.zeros((0, 3), np.int64)
     scan = min(n - 1, 6 * config.partner_window)
+    if n < 4 or scan < config.fan_out:  # too few peaks for one anchor's fan-out
+        return np.zeros(0, np.int64), np.zeros((0, 3), np.int64)
     anchor = np.arange(n)[:, None]
     cand = np.minimum(anchor + np.arange(1, scan + 1)[None, :], n - 1)
     dt = peaks.time[cand] - peaks.time[anchor]

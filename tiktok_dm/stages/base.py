@@ -68,6 +68,15 @@ class Stage(abc.ABC, Generic[I, O]):
         """The settings that shape this stage's outputs (by default its whole config section)."""
         return repr(self.config)
 
+    def concurrency_group(self, item: I) -> str | None:
+        """Items of one group run at most ``max_per_group`` at a time, on any executor and cluster size (the
+        download stage groups by host, to be polite to it). None: the item runs whenever a worker is free."""
+        return None
+
+    @property
+    def max_per_group(self) -> int:
+        return 1
+
 
 def input_hash(stage: Stage, item: StageItem) -> str:
     """What a record was made from: the stage, the settings that shape its output and the item."""

@@ -1,5 +1,10 @@
 """Download stage: one compilation video per URL through the yt-dlp Python API.
 
+A failure says its kind (``tiktok_dm.download.failures``: unavailable, bot_check, age_restricted,
+geo_blocked, rate_limited, network, extractor) with yt-dlp's words and the remedy. "Too many
+requests" is retried with a growing wait; at most ``download.max_per_host`` downloads ask one host
+at once on any executor (``concurrency_group``).
+
 The done-list is our own result record keyed by a hash of the URL: yt-dlp's download archive
 keys generic (plain HTTP) downloads by file name, so two compilations both called video.mp4
 would collide and the second would be skipped silently.
@@ -11,12 +16,14 @@ import dataclasses
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 from tiktok_dm.config import BuildConfig
 from tiktok_dm.download.config import DownloadConfig
-from tiktok_dm.download.ytdlp import base_options, clean_error
+from tiktok_dm.download.failures import DownloadFailure, classify
+from tiktok_dm.download.ytdlp import base_options, host_of
 from tiktok_dm.download.ytdlp import version as ytdlp_version
 from tiktok_dm.media import probe
 from tiktok_dm.model.atomic import TMP_PREFIX
@@ -55,24 +62,25 @@ class DownloadStage(Stage[DownloadItem, DownloadOutput]):
         # Retries and timeouts do not change what is downloaded; the format does.
         return f"format={self.config.format}"
 
+    def concurrency_group(self, item: DownloadItem) -> str | None:
+        return host_of(item.url) or None
+
+    @property
+    def max_per_group(self) -> int:
+        return self.config.max_per_host
+
     def run(self, item: DownloadItem) -> DownloadOutput:
-        import yt_dlp  # heavy import, only where downloads happen
-
-        key = self.key(item)
-        scratch = self.build_dir.sources / f"{TMP_PREFIX}{key}"
-        shutil.rmtree(scratch, ignore_errors=True)  # leftovers of a killed attempt
-        scratch.mkdir(parents=True)
-        try:
-            with yt_dlp.YoutubeDL(self._options(scratch, item)) as ydl:
-                info = ydl.extract_info(item.url, download=True)
-            downloaded = _downloaded_file(info, scratch)
-            target = self.build_dir.sources / f"{key}{downloaded.suffix}"
-            os.replace(downloaded, target)
-        except yt_dlp.utils.YoutubeDLError as error:
-            raise StageError(f"download of {item.url} failed: {clean_error(str(error))}", ErrorKind.DOWNLOAD) from error
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-
+        for attempt in range(self.config.rate_limit_retries + 1):
+            failure, info, target = self._attempt(item)
+            if failure is None:
+                break
+            if failure.kind is not ErrorKind.RATE_LIMITED or attempt == self.config.rate_limit_retries:
+                note = f" (after {attempt} wait(s) for the rate limit)" if attempt else ""
+                raise StageError(f"download of {item.url} failed: {failure.describe()}{note}", failure.kind)
+            wait = self._rate_limit_wait(failure, attempt)
+            log.warning("[%s] %s: rate limited (%s); waiting %.0f s before try %d of %d", item.compilation_id,
+                        host_of(item.url), failure.message, wait, attempt + 2, self.config.rate_limit_retries + 1)
+            time.sleep(wait)
         media = probe(target)
         if not media.has_video:
             raise StageError(f"{item.url} has no video stream (got {target.suffix} audio only)", ErrorKind.UNREADABLE)
@@ -92,9 +100,34 @@ class DownloadStage(Stage[DownloadItem, DownloadOutput]):
             yt_dlp_version=ytdlp_version(),
         )
 
+    def _attempt(self, item: DownloadItem) -> tuple[DownloadFailure | None, dict[str, Any], Path]:
+        """One try: (None, yt-dlp's info, the file) or (why it failed, {}, where it would have gone)."""
+        import yt_dlp  # heavy import, only where downloads happen
+
+        key = self.key(item)
+        scratch = self.build_dir.sources / f"{TMP_PREFIX}{key}"
+        shutil.rmtree(scratch, ignore_errors=True)  # leftovers of a killed attempt
+        scratch.mkdir(parents=True)
+        try:
+            with yt_dlp.YoutubeDL(self._options(scratch, item)) as ydl:
+                info = ydl.extract_info(item.url, download=True)
+            downloaded = _downloaded_file(info, scratch)
+            target = self.build_dir.sources / f"{key}{downloaded.suffix}"
+            os.replace(downloaded, target)
+            return None, info, target
+        except yt_dlp.utils.YoutubeDLError as error:
+            return classify(error), {}, scratch
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _rate_limit_wait(self, failure: DownloadFailure, attempt: int) -> float:
+        wait = failure.retry_after_s if failure.retry_after_s is not None \
+            else self.config.rate_limit_backoff_s * 2 ** attempt
+        return min(wait, self.config.rate_limit_max_wait_s)
+
     def _options(self, scratch: Path, item: DownloadItem) -> dict[str, Any]:
         return {
-            **base_options(self.config, item.compilation_id),
+            **base_options(self.config, item.compilation_id, item.url),
             "format": self.config.format,
             "outtmpl": str(scratch / "source.%(ext)s"),
             "merge_output_format": "mp4",
@@ -110,7 +143,7 @@ def _downloaded_file(info: dict[str, Any], scratch: Path) -> Path:
             return path
     files = [p for p in scratch.iterdir() if p.is_file() and not p.name.endswith((".part", ".ytdl"))]
     if len(files) != 1:
-        raise StageError(f"yt-dlp reported success but left {len(files)} file(s) in {scratch.name}", ErrorKind.DOWNLOAD)
+        raise StageError(f"yt-dlp reported success but left {len(files)} file(s) in {scratch.name}", ErrorKind.EXTRACTOR)
     return files[0]
 
 
