@@ -168,11 +168,6 @@ class RecordingConfig:
     # the pose detector's own noise between two layouts of one recording (calibration median 0.06 per joint, 0.04
     # per coordinate); below it a correlation says nothing.
     min_motion: float = 0.04
-    # ... and no offset this far from the chosen one correlates as well: a motion that repeats (a loop, a drawn
-    # dancer, one move danced over and over) correlates at many offsets and tells no recording from another. (The
-    # demo's drawn dancers, one formula under different looks, matched each other without it; on calibration it
-    # costs 4 of 109 matches.)
-    min_offset_separation_s: float = 0.5
     # Offsets tried in full: those where most frames agree (the right one was not among the top 3 for some
     # layouts: calibration recall 0.84 with 3, 0.91 with 10, precision 1.00 both).
     candidate_offsets: int = 10

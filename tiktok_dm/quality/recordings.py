@@ -184,9 +184,7 @@ def _might_match(a: np.ndarray, b: np.ndarray, config: RecordingConfig) -> bool:
 
 def _best_offset(a: np.ndarray, b: np.ndarray, config: RecordingConfig) -> tuple[float, int, int]:
     """(score, frames, offset) of the best of the offsets where most frames agree: frame i of a against frame
-    i - offset of b. A motion that repeats (a loop, a drawn dancer, a move danced over and over) correlates with the
-    other clip at several offsets and says nothing about which recording it is: when an offset at least
-    ``min_offset_separation_s`` away correlates at least as well as the chosen one, there is no match."""
+    i - offset of b."""
     if len(a) == 0 or len(b) == 0:
         return 0.0, 0, 0
     agree, comparable = _agreement(a, b, config.max_pose_distance)
@@ -196,47 +194,42 @@ def _best_offset(a: np.ndarray, b: np.ndarray, config: RecordingConfig) -> tuple
     agreeing = np.bincount(diagonal, weights=agree.ravel(), minlength=len(a) + len(b) - 1)
     needed = max(config.min_overlap_s * config.rate_hz,
                  config.min_overlap_share * min(_comparable(a).sum(), _comparable(b).sum()))
-    shares = np.where(compared >= needed, agreeing / np.maximum(compared, 1), 0.0)
     candidates = [int(i) for i in np.argsort(-agreeing, kind="stable")[:config.candidate_offsets]
-                  if compared[i] >= needed and shares[i] >= config.min_matching_share]
-    best, best_correlation = (0.0, 0, 0), 0.0
+                  if compared[i] >= needed and agreeing[i] >= config.min_matching_share * compared[i]]
+    best = (0.0, 0, 0)
     for index in candidates:
         offset = index - (len(b) - 1)
-        correlation = _correlation(a, b, offset, config)
-        if shares[index] >= best[0] and correlation is not None and correlation >= config.min_correlation:
-            best, best_correlation = (float(shares[index]), int(compared[index]), offset), correlation
-    if best[1]:
-        separation = config.min_offset_separation_s * config.rate_hz
-        for offset in range(-(len(b) - 1), len(a)):
-            if abs(offset - best[2]) >= separation and \
-                    compared[offset + len(b) - 1] >= config.min_overlap_s * config.rate_hz:
-                correlation = _correlation(a, b, offset, config)
-                if correlation is not None and correlation >= best_correlation:
-                    return 0.0, 0, 0
+        share = float(agreeing[index] / compared[index])
+        if share >= best[0] and _motion_correlates(a, b, offset, config):
+            best = (share, int(compared[index]), offset)
     return best
 
 
-def _correlation(a: np.ndarray, b: np.ndarray, offset: int, config: RecordingConfig) -> float | None:
-    """How the joints' paths about their means correlate over the overlap at ``offset``, in the better labelling of
-    b's left and right; None without enough motion (``min_motion``) to tell."""
+def _motion_correlates(a: np.ndarray, b: np.ndarray, offset: int, config: RecordingConfig) -> bool:
+    """Does the motion over the overlap correlate (each joint's path about its mean), with enough motion, in
+    either labelling of b's left and right?"""
+    return any(_correlates(a, labelled, offset, config) for labelled in (b, b[:, MIRROR]))
+
+
+def _correlates(a: np.ndarray, b: np.ndarray, offset: int, config: RecordingConfig) -> bool:
     with warnings.catch_warnings():  # a joint never seen in both: its mean is NaN, and it counts for nothing
         warnings.simplefilter("ignore", RuntimeWarning)
-        found = [_path_correlation(a, labelled, offset, config) for labelled in (b, b[:, MIRROR])]
-    found = [value for value in found if value is not None]
-    return max(found) if found else None
+        return _correlation_holds(a, b, offset, config)
 
 
-def _path_correlation(a: np.ndarray, b: np.ndarray, offset: int, config: RecordingConfig) -> float | None:
+def _correlation_holds(a: np.ndarray, b: np.ndarray, offset: int, config: RecordingConfig) -> bool:
     start_a, start_b = max(0, offset), max(0, -offset)
     length = min(len(a) - start_a, len(b) - start_b)
     xa, xb = a[start_a:start_a + length], b[start_b:start_b + length]
     both = np.isfinite(xa) & np.isfinite(xb)
-    if both.sum(axis=0).max(initial=0) < 3:
-        return None
+    counts = both.sum(axis=0)
+    if counts.max(initial=0) < 3:
+        return False
     with np.errstate(all="ignore"):
         xa = np.where(both, xa - np.nanmean(np.where(both, xa, np.nan), axis=0), 0.0)
         xb = np.where(both, xb - np.nanmean(np.where(both, xb, np.nan), axis=0), 0.0)
     energy_a, energy_b = float(np.sqrt((xa ** 2).sum() / both.sum())), float(np.sqrt((xb ** 2).sum() / both.sum()))
     if min(energy_a, energy_b) < config.min_motion:
-        return None
-    return float((xa * xb).sum() / np.sqrt((xa ** 2).sum() * (xb ** 2).sum()))
+        return False
+    correlation = float((xa * xb).sum() / np.sqrt((xa ** 2).sum() * (xb ** 2).sum()))
+    return correlation >= config.min_correlation
