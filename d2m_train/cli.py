@@ -184,10 +184,11 @@ def _data_options(function):
                           "in d2m_train/configs/)."),
         click.option("--data", "build_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
                      help="A tiktok-dm build folder (segments.csv, d2m/audio_s2, d2m/motion_s2, clips/)."),
-        click.option("--hf-dataset", metavar="FOLDER|HUB_ID",
-                     help="The Hugging Face dataset tiktok-dm publishes (BUILD/dataset or a Hub id): its segments "
-                          "config, unpacked once into data.hf_cache_dir. No visual features: add "
-                          "--set data.visual=none."),
+        click.option("--hf-dataset", metavar="FOLDER|ORG/NAME[@REVISION]",
+                     help="The Hugging Face dataset tiktok-dm builds and publishes: BUILD/dataset, or a Hub id at a "
+                          "branch, tag or commit (default main; HF_TOKEN for a private or gated one). Its segments "
+                          "config is unpacked once into data.hf_cache_dir, keyed by the commit the revision "
+                          "resolves to. No visual features: add --set data.visual=none."),
         click.option("--official-lists", type=click.Path(exists=True, file_okay=False, path_type=Path),
                      help="Folder of the official *_segment.txt lists (D2M-GAN's dataset/)."),
         click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path),

@@ -124,6 +124,7 @@ def cli() -> None:
       tiktok-dm status build/                 # what is done / failed per stage
       tiktok-dm verify manifest.csv           # which source URLs still answer (link rot)
       tiktok-dm report build/                 # dataset QA: build/qa.csv + build/report/index.html
+      tiktok-dm publish build/ --repo-id ORG/NAME --tag v1   # the dataset to the Hugging Face Hub
       tiktok-dm annotate push --url URL --project P --manifest manifest.csv --build build/
     """
 
@@ -280,6 +281,65 @@ def verify(manifest: Path, out_path: Path, workers: int, allow_file_urls: bool, 
     for row in failed.itertuples():
         click.echo(f"  {row.error_kind}: {row.compilation_id} {row.url}: {row.error}\n    what to do: {row.remedy}")
     sys.exit(EXIT_FAILURES if len(failed) else 0)
+
+
+@cli.command()
+@click.argument("build_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--repo-id", required=True, metavar="ORG/NAME", help="The dataset repository on the Hub (created if "
+                                                                     "missing).")
+@click.option("--private/--public", default=True, show_default=True,
+              help="Visibility of a repository this command creates (an existing one keeps its own).")
+@click.option("--tag", metavar="TAG", help="Tag the published commit (e.g. v1.0): what `load_dataset(..., "
+                                           "revision=TAG)` and `d2m-train --hf-dataset ORG/NAME@TAG` read.")
+@click.option("--gated", type=click.Choice(["manual", "auto", "none"]), default="manual", show_default=True,
+              help="Gated access (the dancers are identifiable people): requests reviewed by you (manual), granted "
+                   "on agreeing to the card's prompt (auto), or none.")
+@click.option("--dry-run", is_flag=True, help="Check the card and list the files with their sizes; upload nothing, "
+                                              "need no token.")
+@click.option("-v", "--verbose", count=True, help="More log output.")
+def publish(build_dir: Path, repo_id: str, private: bool, tag: str | None, gated: str, dry_run: bool,
+            verbose: int) -> None:
+    """Publish BUILD_DIR's Hugging Face dataset (BUILD_DIR/dataset) to the Hub as ORG/NAME.
+
+    \b
+    Through huggingface_hub: the token is the one it finds (HF_TOKEN, or `hf auth login`), never
+    printed; HF_ENDPOINT points at another Hub. The card is checked first (size category, licence and
+    its link, gated-access prompt and fields, task categories, data files). Only files the Hub does
+    not hold yet are sent, so an interrupted publish resumes when run again and an unchanged build
+    makes no new commit; shards the build no longer has are deleted on the Hub in the same commit.
+    Exit code 0 when published (or the dry run found nothing wrong), 2 when the build or the card
+    cannot be published, 1 when the Hub refused.
+
+    \b
+      tiktok-dm publish build/ --repo-id me/tiktok-dance-music --dry-run
+      tiktok-dm publish build/ --repo-id me/tiktok-dance-music --tag v1.0
+      python -c "import datasets; print(datasets.load_dataset('me/tiktok-dance-music', 'segments'))"
+    """
+    from tiktok_dm.dataset.publish import HubRefused, PublishError, plan_publish
+    from tiktok_dm.dataset.publish import publish as run_publish
+
+    _setup_logging(verbose)
+    if dry_run:
+        try:
+            plan = plan_publish(build_dir, repo_id)
+        except PublishError as error:
+            click.echo(f"cannot publish: {error}", err=True)
+            sys.exit(EXIT_INVALID_INPUT)
+        for file in plan.files:
+            click.echo(f"  {file.bytes:>12,d}  {file.path}")
+        click.echo(f"dry run: {len(plan.files)} file(s), {plan.total_bytes / 1e6:.1f} MB would go to {repo_id}; "
+                   "the card passes the checks")
+        return
+    try:
+        result = run_publish(build_dir, repo_id, private=private, tag=tag, gated=None if gated == "none" else gated)
+    except PublishError as error:
+        click.echo(f"cannot publish: {error}", err=True)
+        sys.exit(EXIT_INVALID_INPUT)
+    except HubRefused as error:
+        click.echo(f"not published: {error}", err=True)
+        sys.exit(EXIT_FAILURES)
+    state = "published" if result.new_commit else "unchanged (the Hub already holds this dataset)"
+    click.echo(f"{repo_id}: {state} at commit {result.commit}{f', tag {tag}' if tag else ''}: {result.url}")
 
 
 @cli.command()

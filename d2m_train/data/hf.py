@@ -5,8 +5,10 @@ files, so the split is unpacked once into a cache folder in the official layout
 (``audio_s2/NAME.wav``, ``motion_s2/NAME.npy``); a re-run reuses what is there, and every file is
 written to a temporary and renamed, so an interrupted unpacking leaves no half file behind.
 
-The cache is keyed by the dataset's content (for a folder: its parquet files' paths, sizes and
-modification times), not its name: ``datasets`` itself caches a local folder by its name and config
+The cache is keyed by the dataset's content: for a Hub id (``ORG/NAME`` or ``ORG/NAME@REVISION``, a
+branch, tag or commit) the commit the revision resolves to, so a re-publish under the same tag or branch is
+read anew and a pinned commit is never read twice; for a folder its parquet files' paths, sizes and
+modification times. Not the name: ``datasets`` itself caches a local folder by its name and config
 (datasets 5.2: two folders called ``dataset`` share one cache entry, and a rebuilt folder reads the old
 rows), so its arrow cache is kept inside ours.
 The dataset has no visual features (``data.visual none``, the paper's "w/o V").
@@ -14,6 +16,7 @@ The dataset has no visual features (``data.visual none``, the paper's "w/o V").
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
@@ -31,11 +34,38 @@ REQUIRED_COLUMNS = ("segment", "audio", "motion")
 DEFAULT_CACHE = Path.home() / ".cache" / "tiktok_dm" / "hf_segments"
 
 
-def content_key(source: str) -> str:
-    """A local folder: its absolute path and every parquet file's path, size and mtime; a Hub id: the id."""
+@dataclasses.dataclass(frozen=True)
+class HubDataset:
+    repo_id: str
+    revision: str  # as given (a branch, tag or commit)
+    commit: str  # what it resolved to when read
+
+    @classmethod
+    def resolve(cls, source: str) -> "HubDataset":
+        """``ORG/NAME[@REVISION]`` (default revision main), its revision resolved to a commit on the Hub."""
+        from huggingface_hub import HfApi
+        from huggingface_hub.errors import HfHubHTTPError
+
+        repo_id, _, revision = source.partition("@")
+        revision = revision or "main"
+        try:
+            commit = HfApi().dataset_info(repo_id, revision=revision).sha
+        except (HfHubHTTPError, OSError) as error:
+            raise ValueError(f"{source}: the Hub does not give revision {revision!r} of dataset {repo_id} "
+                             f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from error
+        return cls(repo_id, revision, commit)
+
+
+def is_local(source: str) -> bool:
+    return Path(source).expanduser().is_dir() or source.startswith((".", "/", "~"))
+
+
+def content_key(source: str | HubDataset) -> str:
+    """A Hub dataset: its id and commit; a local folder: its absolute path and every parquet file's path, size and
+    mtime."""
+    if isinstance(source, HubDataset):
+        return hashlib.sha1(f"{source.repo_id}@{source.commit}".encode()).hexdigest()[:16]
     local = Path(source).expanduser()
-    if not local.is_dir():
-        return hashlib.sha1(source.encode()).hexdigest()[:16]
     stamp = [str(local.resolve())] + [f"{p.relative_to(local)}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
                                       for p in sorted(local.rglob("*.parquet"))]
     return hashlib.sha1("\n".join(stamp).encode()).hexdigest()[:16]
@@ -48,8 +78,11 @@ def segments_from_hf_dataset(source: str, split: str, cache_dir: str | Path | No
     ``source`` is a dataset folder written by ``tiktok-dm build`` (``BUILD/dataset``) or a Hub id;
     errors name the dataset, the split or the segment at fault.
     """
-    cache = Path(cache_dir or DEFAULT_CACHE) / content_key(source)
-    rows = _load_split(source, split, cache / "arrow")
+    hub = None if is_local(source) else HubDataset.resolve(source)
+    if hub is not None:
+        log.info("%s: revision %s is commit %s", hub.repo_id, hub.revision, hub.commit)
+    cache = Path(cache_dir or DEFAULT_CACHE) / content_key(hub or source)
+    rows = _load_split(source, hub, split, cache / "arrow")
     (cache / "audio_s2").mkdir(parents=True, exist_ok=True)
     (cache / "motion_s2").mkdir(parents=True, exist_ok=True)
     expected = MOTION_SHAPES["tiktok"]
@@ -78,21 +111,21 @@ def segments_from_hf_dataset(source: str, split: str, cache_dir: str | Path | No
     return SegmentSpec("tiktok", tuple(segments))
 
 
-def _load_split(source: str, split: str, arrow_cache: Path):
+def _load_split(source: str, hub: HubDataset | None, split: str, arrow_cache: Path):
     import datasets
 
     local = Path(source).expanduser()
-    if source.startswith((".", "/", "~")) and not local.is_dir():
+    if hub is None and not local.is_dir():
         raise FileNotFoundError(f"Hugging Face dataset folder {local} does not exist (tiktok-dm build writes "
                                 "BUILD/dataset)")
+    where = {"path": str(local)} if hub is None else {"path": hub.repo_id, "revision": hub.commit}
     try:
-        available = datasets.get_dataset_split_names(str(local) if local.is_dir() else source, CONFIG_NAME)
+        available = datasets.get_dataset_split_names(config_name=CONFIG_NAME, **where)
     except Exception as error:  # datasets raises several types for a missing config or unreadable card
         raise ValueError(f"{source}: cannot read its {CONFIG_NAME!r} config ({type(error).__name__}: {error})") from error
     if split not in available:
         raise ValueError(f"{source}: no split {split!r} in its {CONFIG_NAME!r} config (splits: {sorted(available)})")
-    table = datasets.load_dataset(str(local) if local.is_dir() else source, CONFIG_NAME, split=split,
-                                  cache_dir=str(arrow_cache))
+    table = datasets.load_dataset(name=CONFIG_NAME, split=split, cache_dir=str(arrow_cache), **where)
     missing = [column for column in REQUIRED_COLUMNS if column not in table.column_names]
     if missing:
         raise ValueError(f"{source} ({split}): the {CONFIG_NAME!r} config lacks column(s) {missing} "

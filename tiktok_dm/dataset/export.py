@@ -2,7 +2,8 @@
 
 Layout (what ``datasets.load_dataset(FOLDER)`` reads offline):
 
-    dataset/README.md                              card + YAML ``configs`` and ``dataset_info``
+    dataset/README.md                              card + YAML ``configs`` and ``dataset_info`` (``card.py``)
+    dataset/LICENSE.md                             the terms of the data (the card's license_link)
     dataset/data/clips/{train,test}-SSSSS-of-NNNNN.parquet
     dataset/data/segments/{train,test}-SSSSS-of-NNNNN.parquet
 
@@ -14,26 +15,24 @@ Shards are written atomically and stale shards of an earlier export are removed.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import math
 from pathlib import Path
-from string import Template
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from tiktok_dm.config import ExportConfig, SegmentConfig
+from tiktok_dm.dataset.card import SPLITS, render_card
 from tiktok_dm.model.atomic import atomic_path, atomic_write_text
 from tiktok_dm.model.build_dir import BuildDir
 from tiktok_dm.model.clips import ClipRecord
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "test")
-CARD_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "dataset_card.md"
+LICENSE_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "dataset_license.md"
+LICENSE_FILE = "LICENSE.md"
 METADATA_COLUMNS = {  # column -> datasets dtype of the clips config
     "clip_id": "string", "compilation_id": "string", "url": "string", "song_id": "string",
     "song_source": "string",  # where song_id came from: manifest, or fingerprint (found from the clip's audio)
@@ -114,6 +113,7 @@ def _export(build_dir: BuildDir, clips: Sequence[ClipRecord], segments: pd.DataF
         nbytes["segments"][split] = _write_shards(out / "data" / "segments", split, features["segments"], export.rows_per_shard,
                       (_segment_row(build_dir, row) for row in split_segments.itertuples()), len(split_segments))
     atomic_write_text(out / "README.md", render_card(features, sizes, nbytes, export, card_figures))
+    atomic_write_text(out / LICENSE_FILE, LICENSE_TEMPLATE.read_text())
     return out
 
 
@@ -171,38 +171,3 @@ def _nullable(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
-
-
-def render_card(features: dict[str, Any], sizes: dict[str, dict[str, int]], nbytes: dict[str, dict[str, int]],
-                export: ExportConfig, figures: dict[str, Any]) -> str:
-    """The dataset's README.md: DATASET_CARD.md filled with this build's figures, plus the YAML the loader needs."""
-    template = CARD_TEMPLATE.read_text()
-    header, body = _split_front_matter(template)
-    header["configs"] = [{
-        "config_name": name, **({"default": True} if name == "clips" else {}),
-        "data_files": [{"split": split, "path": f"data/{name}/{split}-*.parquet"} for split in SPLITS],
-    } for name in features]
-    header["dataset_info"] = [{
-        "config_name": name, "features": features[name]._to_yaml_list(),
-        "splits": [{"name": split, "num_bytes": nbytes[name][split], "num_examples": sizes[name][split]}
-                   for split in SPLITS],
-    } for name in features]
-    header.setdefault("pretty_name", export.dataset_name)
-    text_figures = {key: _format_figure(value) for key, value in figures.items()}
-    body = Template(body).safe_substitute(text_figures)
-    stream = io.StringIO()
-    yaml.safe_dump(header, stream, sort_keys=False, allow_unicode=True)
-    return f"---\n{stream.getvalue()}---\n{body}"
-
-
-def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
-    if not text.startswith("---\n"):
-        raise ValueError(f"{CARD_TEMPLATE}: a dataset card must start with a YAML header between '---' lines")
-    _, header, body = text.split("---\n", 2)
-    return yaml.safe_load(header) or {}, body
-
-
-def _format_figure(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return str(value)
