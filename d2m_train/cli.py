@@ -13,6 +13,7 @@ _CONFIGS = Path(__file__).resolve().parent / "configs"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="tiktok-dm", prog_name="d2m-train")
 def cli() -> None:
     """D2M-GAN harness for the TikTok dance-music dataset and AIST++.
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from d2m_train.losses.generator import LossWeights
+from tiktok_dm.model.overrides import apply_override
 
 DATASETS = ("tiktok", "aistplus")
 VISUAL_SOURCES = ("auto", "precomputed", "frame_stats", "none")
@@ -176,19 +177,6 @@ def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> Confi
     for override in overrides:
         apply_override(values, override)
     return config_from_dict(values)
-
-
-def apply_override(values: dict, override: str) -> None:
-    key, sep, raw = override.partition("=")
-    if not sep or not key:
-        raise ValueError(f"override {override!r} is not key=value")
-    node = values
-    *parents, leaf = key.strip().split(".")
-    for part in parents:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ValueError(f"override {override!r}: {part} is not a section")
-    node[leaf] = yaml.safe_load(raw)
 
 
 def config_from_dict(values: dict) -> Config:

@@ -82,7 +82,14 @@ def test_orphaned_ray_folders_of_dead_drivers_are_removed(tmp_path):
 
 def test_ray_workers_keep_private_numba_caches():
     """librosa's numba cache in site-packages is corrupted by workers compiling at once (a segfault ever after)."""
-    executor = RayExecutor(ExecutorConfig(kind="ray", num_cpus=2))
+    seen = worker_numba_caches(ExecutorConfig(kind="ray", num_cpus=2), tasks=6)
+    assert all(folder and "tdm-ray-" in folder and f"numba-{pid}-" in folder for pid, folder in seen.items()), seen
+    assert len(set(seen.values())) == len(seen)
+
+
+def worker_numba_caches(config: ExecutorConfig, tasks: int) -> dict[int, str]:
+    """Worker pid -> its numba cache folder, from ``tasks`` Ray tasks run by a RayExecutor of ``config``."""
+    executor = RayExecutor(config)
     try:
         import ray
 
@@ -92,11 +99,9 @@ def test_ray_workers_keep_private_numba_caches():
 
             return os.getpid(), numba.config.CACHE_DIR
 
-        seen = dict(ray.get([cache_dir.remote() for _ in range(6)]))
+        return dict(ray.get([cache_dir.remote() for _ in range(tasks)]))
     finally:
         executor.close()
-    assert all(folder and "tdm-ray-" in folder and f"numba-{pid}-" in folder for pid, folder in seen.items()), seen
-    assert len(set(seen.values())) == len(seen)
 
 
 def test_a_dead_ray_address_is_named_within_seconds(tmp_path):

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from test_distribute import _processes
+from test_distribute import _processes, worker_numba_caches
 from test_stages import _frame_coded_video
 from tiktok_dm.cli import cli
 from tiktok_dm.download.config import DownloadConfig
@@ -311,3 +311,13 @@ def test_a_ray_cluster_asks_one_host_at_most_max_per_host_at_once(ray_cluster, t
     assert all(f"/v{i}.mp4" in host.requests for i in range(8))
     assert host.max_in_flight == 2, host.max_in_flight
 
+
+
+@pytest.mark.slow
+def test_workers_of_a_joined_cluster_keep_private_numba_caches(ray_cluster):
+    """The librosa segfault fix (each worker its own numba cache) holds on a cluster the build joins, too."""
+    from tiktok_dm.config import ExecutorConfig
+
+    seen = worker_numba_caches(ExecutorConfig(kind="ray", ray_address=ray_cluster), tasks=8)
+    assert all(folder and f"numba-{pid}-" in folder for pid, folder in seen.items()), seen
+    assert len(set(seen.values())) == len(seen)

@@ -25,8 +25,11 @@ def _setup_logging(verbose: int) -> None:
 
 
 def _load_config(config: str | None, executor: str | None, ray_address: str | None, num_cpus: int | None,
-                 allow_file_urls: bool) -> BuildConfig:
-    cfg = BuildConfig.from_yaml(config)
+                 allow_file_urls: bool, overrides: tuple[str, ...] = ()) -> BuildConfig:
+    try:
+        cfg = BuildConfig.from_yaml(config, overrides)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--config/--set") from error
     if executor:
         cfg.executor.kind = executor
     if ray_address:
@@ -62,6 +65,10 @@ def _cluster_errors(out_dir: Path):
 _executor_options = [
     click.option("--config", "config", metavar="NAME|PATH",
                  help="YAML config overriding the defaults: a file, or a built-in name ('default', 'debug')."),
+    click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+                 help="Override one setting after --config, e.g. --set download.max_per_host=1 --set "
+                      "pose.max_fps=15 (repeatable; the value is read as YAML; every section and key is in "
+                      "tiktok_dm/config.py)."),
     click.option("--executor", type=click.Choice(["ray", "local"]),
                  help="'ray' (default) fans stages out as Ray tasks; 'local' runs them one by one in this process."),
     click.option("--ray-address", metavar="ADDR",
@@ -105,6 +112,7 @@ def _apply_download_options(cfg: BuildConfig, cookies_file: Path | None, cookies
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="tiktok-dm", prog_name="tiktok-dm")
 def cli() -> None:
     """Rebuild the TikTok dance-music dataset of D2M-GAN (ECCV 2022) from compilation videos.
 
@@ -189,7 +197,8 @@ def validate(manifest: Path, allow_file_urls: bool, config: str | None, song_ass
 def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment: str | None, song_library: str | None,
           test_fraction: float | None, seed: int | None, pose_backend: str | None, pose_checkpoint: str | None,
           no_progress: bool, cookies_file: Path | None, cookies_from_browser: str | None, config: str | None,
-          executor: str | None, ray_address: str | None, num_cpus: int | None, verbose: int) -> None:
+          overrides: tuple[str, ...], executor: str | None, ray_address: str | None, num_cpus: int | None,
+          verbose: int) -> None:
     """Build the dataset of MANIFEST into --out.
 
     Exit code 0 when every clip made it, 1 when some failed (listed at the end and in
@@ -204,7 +213,7 @@ def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment:
     from tiktok_dm.pipeline.checks import PoseBackendUnavailable, SongAssignmentUnreadable, SongLibraryUnavailable
 
     _setup_logging(verbose)
-    cfg = _load_config(config, executor, ray_address, num_cpus, allow_file_urls)
+    cfg = _load_config(config, executor, ray_address, num_cpus, allow_file_urls, overrides)
     _apply_download_options(cfg, cookies_file, cookies_from_browser)
     if song_assignment:
         cfg.split.song_assignment = song_assignment
@@ -366,8 +375,8 @@ def status(build_dir: Path) -> None:
               type=click.Path(file_okay=False, path_type=Path), help="Where the demo writes everything.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @executor_options
-def demo(out_dir: Path, no_progress: bool, config: str | None, executor: str | None, ray_address: str | None,
-         num_cpus: int | None, verbose: int) -> None:
+def demo(out_dir: Path, no_progress: bool, config: str | None, overrides: tuple[str, ...], executor: str | None,
+         ray_address: str | None, num_cpus: int | None, verbose: int) -> None:
     """Run the whole pipeline on a small compilation the demo makes itself.
 
     It draws a dancing figure, synthesises three songs (one used by two clips), joins four clips
@@ -377,7 +386,7 @@ def demo(out_dir: Path, no_progress: bool, config: str | None, executor: str | N
     from tiktok_dm.pipeline.demo import run_demo
 
     _setup_logging(verbose)
-    cfg = _load_config(config or "debug", executor or "ray", ray_address, num_cpus, allow_file_urls=False)
+    cfg = _load_config(config or "debug", executor or "ray", ray_address, num_cpus, False, overrides)
     with logging_redirect_tqdm(), _cluster_errors(out_dir / "build"):
         report, summary = run_demo(out_dir, cfg, progress=not no_progress)
     click.echo(summary)

@@ -6,6 +6,7 @@ Unknown keys are an error (a typo must not silently fall back to a default).
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import yaml
 
 from tiktok_dm.boundaries.config import BoundaryConfig
 from tiktok_dm.download.config import DownloadConfig
+from tiktok_dm.model.overrides import apply_override
 from tiktok_dm.quality.config import QAConfig
 from tiktok_dm.songs.config import SongsConfig
 
@@ -114,18 +116,22 @@ class BuildConfig:
     executor: ExecutorConfig = dataclasses.field(default_factory=ExecutorConfig)
 
     @classmethod
-    def from_yaml(cls, path: str | Path | None = None) -> "BuildConfig":
-        """Defaults, overridden by ``path`` (a file, or the name of a file in tiktok_dm/configs)."""
-        if path is None:
-            return cls()
-        path = Path(path)
-        if not path.exists() and (CONFIG_DIR / f"{path.name}.yaml").exists():
-            path = CONFIG_DIR / f"{path.name}.yaml"
-        if not path.exists():
-            known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
-            raise FileNotFoundError(f"config {path} not found (built-in configs: {known})")
-        data = yaml.safe_load(path.read_text()) or {}
-        return _from_dict(cls, data, where=str(path))
+    def from_yaml(cls, path: str | Path | None = None, overrides: typing.Sequence[str] = ()) -> "BuildConfig":
+        """Defaults, overridden by ``path`` (a file, or the name of a file in tiktok_dm/configs), then by each
+        ``section.key=value`` of ``overrides`` (the value read as YAML: 2, 0.5, true, null, a string)."""
+        data: dict[str, Any] = {}
+        where = "defaults"
+        if path is not None:
+            path = Path(path)
+            if not path.exists() and (CONFIG_DIR / f"{path.name}.yaml").exists():
+                path = CONFIG_DIR / f"{path.name}.yaml"
+            if not path.exists():
+                known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+                raise FileNotFoundError(f"config {path} not found (built-in configs: {known})")
+            data, where = yaml.safe_load(path.read_text()) or {}, str(path)
+        for override in overrides:
+            _apply_override(data, override)
+        return _from_dict(cls, data, where=where + (f" with --set {' '.join(overrides)}" if overrides else ""))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML-safe values (tuples as lists)."""
@@ -137,6 +143,28 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    return value
+
+
+def _apply_override(data: dict[str, Any], override: str) -> None:
+    if "." not in override.partition("=")[0]:
+        raise ValueError(f"--set {override!r} is not section.key=value (e.g. download.max_per_host=1)")
+    apply_override(data, override)
+
+
+def _check_scalar(name: str, hint: Any, value: Any, where: str) -> Any:
+    """A plain setting's value, checked against its type (int where a float is asked is fine)."""
+    options = set(typing.get_args(hint)) if typing.get_origin(hint) in (typing.Union, types.UnionType) else {hint}
+    if value is None and type(None) in options:
+        return value
+    plain = options - {type(None)}
+    if not plain <= {int, float, str, bool}:
+        return value  # lists, tuples, other types: taken as they are
+    if float in plain and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not any(isinstance(value, kind) and not (kind is int and isinstance(value, bool)) for kind in plain):
+        wanted = " or ".join(sorted(kind.__name__ for kind in options))
+        raise ValueError(f"{where}: {name} must be {wanted}, not {value!r}")
     return value
 
 
@@ -156,5 +184,5 @@ def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
         elif typing.get_origin(hint) is tuple and isinstance(value, list):
             values[name] = tuple(value)
         else:
-            values[name] = value
+            values[name] = _check_scalar(name, hint, value, where)
     return cls(**values)

@@ -11,10 +11,11 @@ dropped), the sound decides them (a song change or a silence gap makes a boundar
 running straight through makes an internal cut). See ``fusion`` for the rules.
 """
 
-from tiktok_dm.boundaries.config import BoundaryConfig
-from tiktok_dm.boundaries.detect import detect_clips
-from tiktok_dm.boundaries.report import plot_signals, read_clips_csv, write_clips_csv
-from tiktok_dm.boundaries.result import BoundaryResult, Candidate, ClipProposal, DroppedSpan
+from tiktok_dm.model.lazy import lazy_exports
 
+__getattr__ = lazy_exports(__name__, {
+    "BoundaryConfig": "config", "detect_clips": "detect", "plot_signals": "report", "read_clips_csv": "report",
+    "write_clips_csv": "report", "BoundaryResult": "result", "Candidate": "result", "ClipProposal": "result",
+    "DroppedSpan": "result"})
 __all__ = ["BoundaryConfig", "BoundaryResult", "Candidate", "ClipProposal", "DroppedSpan", "detect_clips",
            "plot_signals", "read_clips_csv", "write_clips_csv"]

@@ -104,6 +104,7 @@ RAY_CURRENT_CLUSTER = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster
 POLL_S = 2.0
 DRIVER_PID_FILE = "driver.pid"
 NUMBA_PARENT_ENV = "TIKTOK_DM_NUMBA_CACHE_PARENT"
+NUMBA_SETUP_HOOK = "tiktok_dm.pipeline.distribute.use_private_numba_cache"
 
 
 def use_private_numba_cache() -> None:
@@ -177,7 +178,7 @@ class RayExecutor:
             ray.init(address="local", num_cpus=config.num_cpus, include_dashboard=False,
                      _node_ip_address="127.0.0.1", _temp_dir=self._temp_dir, log_to_driver=True,
                      runtime_env={"env_vars": {NUMBA_PARENT_ENV: self._temp_dir},
-                                  "worker_process_setup_hook": "tiktok_dm.pipeline.distribute.use_private_numba_cache"})
+                                  "worker_process_setup_hook": NUMBA_SETUP_HOOK})
             log.info("started a local Ray (%s CPUs) in %s", ray.cluster_resources().get("CPU"), self._temp_dir)
         # What answers while the cluster lives: the Ray client server for ray://, else the head's GCS.
         client = (config.ray_address or "").startswith("ray://")
@@ -243,7 +244,8 @@ def join_cluster(ray: Any, address: str, timeout_s: float) -> None:
         raise ClusterUnavailable(f"no Ray cluster answers at {address} ({problem} within {timeout_s:g} s); start one "
                                  "with `ray start --head`, or leave out --ray-address for a private local Ray")
     try:
-        ray.init(address=address, log_to_driver=True)
+        # Each worker of this build, on every node, compiles into a numba cache of its own (in the node's temp dir).
+        ray.init(address=address, log_to_driver=True, runtime_env={"worker_process_setup_hook": NUMBA_SETUP_HOOK})
     except ConnectionError as error:
         raise ClusterUnavailable(f"could not join the Ray cluster at {address}: {error}") from error
 

@@ -10,12 +10,10 @@ borrowing them, reporting contradictions) are ``tiktok_dm.dataset.song_ids``. Th
 ``tiktok_dm.songs.cli.songs_group`` (``tiktok-dm songs cluster|identify``).
 """
 
-from tiktok_dm.songs.cluster import cluster_clips
-from tiktok_dm.songs.config import SongsConfig
-from tiktok_dm.songs.extract import fingerprint_file
-from tiktok_dm.songs.fingerprint import Fingerprints
-from tiktok_dm.songs.index import FingerprintIndex, IndexMatch
-from tiktok_dm.songs.library import identify, load_library
+from tiktok_dm.model.lazy import lazy_exports
 
+__getattr__ = lazy_exports(__name__, {
+    "cluster_clips": "cluster", "SongsConfig": "config", "fingerprint_file": "extract", "Fingerprints": "fingerprint",
+    "FingerprintIndex": "index", "IndexMatch": "index", "identify": "library", "load_library": "library"})
 __all__ = ["FingerprintIndex", "Fingerprints", "IndexMatch", "SongsConfig", "cluster_clips", "fingerprint_file",
            "identify", "load_library"]

@@ -6,11 +6,14 @@ import logging
 import sys
 from pathlib import Path
 
-import click
-import pandas as pd
+from typing import TYPE_CHECKING
 
-from tiktok_dm.model.tables import write_csv
+import click
+
 from tiktok_dm.songs.config import SongsConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXIT_FAILURES = 1
 EXIT_INVALID_INPUT = 2
@@ -43,6 +46,8 @@ def _config(config_path: Path | None, workers: int | None) -> SongsConfig:
 
 
 def _write_csv(table: pd.DataFrame, out: Path) -> None:
+    from tiktok_dm.model.tables import write_csv  # pandas: only when a table is written, not for --help
+
     write_csv(table, out)
 
 

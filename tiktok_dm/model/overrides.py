@@ -1,0 +1,22 @@
+"""``section.key=value`` overrides of a nested settings mapping (``tiktok-dm build --set``, ``d2m-train --set``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+
+def apply_override(values: dict[str, Any], override: str) -> None:
+    """Set the dotted key of ``override`` in ``values`` (sections created as needed), its value read as YAML (2, 0.5,
+    true, null, a string); ValueError when it is not key=value or a section in its path is a setting."""
+    key, sep, raw = override.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"override {override!r} is not key=value")
+    node = values
+    *sections, leaf = key.strip().split(".")
+    for section in sections:
+        node = node.setdefault(section, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"override {override!r}: {section} is a setting, not a section")
+    node[leaf] = yaml.safe_load(raw)
