@@ -39,7 +39,7 @@ def test_rows_without_song_or_with_a_missing_source_are_reported(tmp_path):
     assert tuple(clips.loc[4, ["status", "failed_stage", "error_kind", "error"]]) == ("skipped", "songs", "no_song_id",
                                                                                     SONGS_OFF)
     # The row asking for automatic boundaries names a URL that does not exist: a download failure.
-    assert tuple(clips.loc[5, ["status", "failed_stage", "error_kind"]]) == ("failed", "download", "download")
+    assert tuple(clips.loc[5, ["status", "failed_stage", "error_kind"]]) == ("failed", "download", "unavailable")
     assert "HTTP Error 404" in clips.loc[5, "error"]
     assert sorted(report.failures["line"]) == [4, 5]
     assert sorted(pd.read_csv(tmp_path / "out" / "clips.csv")["line"]) == [2, 3, 4, 5]

@@ -194,7 +194,7 @@ class BuildSteps:
         """The finished clips that show the same recording (the dancer moves the same way, frame by frame), written to
         recordings.csv: the split keeps them on one side, QA lists them."""
         config = self.config.quality.recordings
-        done = clips.done
+        done = clips.done if config.enabled else []
         signatures = {clip.clip_id: motion_signature(PoseSequence.load(self.build_dir.absolute(clip.pose.poses)),
                                                      config) for clip in done}
         matches = find_same_recordings(signatures, {clip.clip_id: clip.compilation_id for clip in done}, config)

@@ -147,6 +147,10 @@ class RecordingConfig:
     calibration footage of bench/duplicates.py (8 real clips x 6 compilation layouts) and reported on its
     held-out footage (7 other clips, among them three AIST++ dancers in one studio)."""
 
+    # Match clips at all (recordings.csv, the split's recording links, QA's flags). The demo turns it off: its
+    # dancers are one drawn body moving by one formula, which a matcher of real dancers' motion cannot tell
+    # apart (two of its four matched each other).
+    enabled: bool = True
     # The pose stage runs at up to 15-30 frames per second; at 5 a re-upload trimmed by half a frame's time
     # compares poses 0.1 s apart (calibration recall 0.64 at 5 Hz, 0.79 at 15 Hz).
     rate_hz: float = 15.0

@@ -111,7 +111,10 @@ def same_recording(a: MotionSignature, b: MotionSignature, config: RecordingConf
 
 def find_same_recordings(signatures: dict[str, MotionSignature], compilation_of: dict[str, str],
                          config: RecordingConfig = RecordingConfig()) -> list[RecordingMatch]:
-    """Every pair of clips that shows the same recording, most agreeing first."""
+    """Every pair of clips that shows the same recording, most agreeing first (none when ``config.enabled`` is
+    false)."""
+    if not config.enabled:
+        return []
     needed = config.min_overlap_s * config.rate_hz
     ids = sorted(clip for clip, signature in signatures.items() if signature.seen_frames >= needed)
     matches = []

@@ -86,11 +86,11 @@ def render_dancer_frames(
 
 
 def _dancer_frames(n_frames: int, fps: float, width: int, height: int, bpm: float, seed: int) -> Iterator[np.ndarray]:
-    look, routine = _dancer_setup(seed)
+    look, phase = _dancer_setup(seed)
     background = _background(width, height, look.background)
     for frame_index in range(n_frames):
         frame = background.copy()
-        _draw_person(frame, _dance_pose(frame_index / fps * bpm / 60.0, routine), look)
+        _draw_person(frame, _dance_pose(frame_index / fps * bpm / 60.0, phase), look)
         yield frame
 
 
@@ -100,10 +100,10 @@ def dancer_keypoints(n_frames: int, fps: float, width: int, height: int, bpm: fl
     from tiktok_dm.pose.sequence import COCO17_JOINTS
 
     _check_video_args(n_frames, fps, width, height, bpm)
-    _, routine = _dancer_setup(seed)
+    _, phase = _dancer_setup(seed)
     keypoints = np.ones((n_frames, len(COCO17_JOINTS), 3), dtype=np.float32)
     for frame_index in range(n_frames):
-        joints = _skeleton(_dance_pose(frame_index / fps * bpm / 60.0, routine), width, height).joints
+        joints = _skeleton(_dance_pose(frame_index / fps * bpm / 60.0, phase), width, height).joints
         keypoints[frame_index, :, :2] = [joints[name] for name in COCO17_JOINTS]
     return keypoints
 
@@ -185,34 +185,11 @@ def _write_with_opencv(target: Path, frames: Iterator[np.ndarray], fps: float, w
         writer.release()
 
 
-@dataclasses.dataclass(frozen=True)
-class Choreography:
-    """One dancer's own routine: where in each cycle each part starts, how many beats each cycle takes and how
-    far the arms reach. Two real dancers never move in lockstep; two drawn ones with one routine do, at every
-    offset of a beat, and the same-recording matcher rightly takes them for one recording."""
-
-    pump_phase: float  # the left arm's
-    right_pump_phase: float
-    sway_phase: float
-    overhead_phase: float
-    pump_beats: float  # arms pump once in this many beats
-    sway_beats: float  # hips sway once in this many beats
-    overhead_beats: float  # arms go overhead once in this many beats
-    left_reach: float  # the arms' swing, as a share of the routine's standard swing
-    right_reach: float
-
-
-def _dancer_setup(seed: int) -> tuple[Look, Choreography]:
-    """Colours and the routine of one seed (same for frames and ground truth)."""
+def _dancer_setup(seed: int) -> tuple[Look, float]:
+    """Colours and the dance's phase offset of one seed (same for frames and ground truth)."""
     rng = np.random.default_rng(seed)
     look = _pick_look(rng)
-    phase = float(rng.uniform(0, 2 * math.pi))  # drawn first, as the single phase of earlier versions was
-    return look, Choreography(
-        pump_phase=phase, right_pump_phase=float(rng.uniform(0, 2 * math.pi)),
-        sway_phase=float(rng.uniform(0, 2 * math.pi)), overhead_phase=float(rng.uniform(0, 2 * math.pi)),
-        pump_beats=float(rng.choice([1.0, 2.0, 3.0, 4.0])), sway_beats=float(rng.choice([2.0, 4.0, 6.0, 8.0])),
-        overhead_beats=float(rng.choice([6.0, 8.0, 12.0, 16.0])),
-        left_reach=float(rng.uniform(0.7, 1.3)), right_reach=float(rng.uniform(0.7, 1.3)))
+    return look, float(rng.uniform(0, 2 * math.pi))
 
 
 def _pick_look(rng: np.random.Generator) -> Look:
@@ -237,28 +214,24 @@ def _background(width: int, height: int, colour: Colour) -> np.ndarray:
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
-def _dance_pose(beats: float, routine: Choreography) -> Pose2D:
-    """A simple groove built from sinusoids locked to the beat: knees bounce on every beat, each arm
-    pumps over one to four beats at its own phase and reach, the hips sway over two to eight, and
-    every six to sixteen beats the arms rise overhead and come back down, so the arms sweep most of
-    their range."""
+def _dance_pose(beats: float, phase: float) -> Pose2D:
+    """A simple groove built from sinusoids locked to the beat: knees bounce on every beat, arms
+    pump over two beats, the hips sway over four, and every eight beats the arms rise overhead
+    and come back down, so the arms sweep most of their range."""
     beat = 2 * math.pi * beats
     bounce = 0.5 * (1 - math.cos(beat))  # 0 on the beat, 1 half-way between beats
-    pump = 0.5 + 0.5 * math.sin(beat / routine.pump_beats + routine.pump_phase)
-    right_pump = 0.5 + 0.5 * math.sin(beat / routine.pump_beats + routine.right_pump_phase)
-    sway = math.sin(beat / routine.sway_beats + routine.sway_phase)
-    # arms raised for part of each phrase
-    overhead = max(0.0, math.sin(beat / routine.overhead_beats + routine.overhead_phase)) ** 2
-    left, right = routine.left_reach, routine.right_reach
+    pump = 0.5 + 0.5 * math.sin(beat / 2 + phase)
+    sway = math.sin(beat / 4 + phase)
+    overhead = max(0.0, math.sin(beat / 8 + phase)) ** 2  # arms raised for part of each phrase
     return Pose2D(
         hip_shift_x=0.05 * sway,
         hip_drop=0.035 * bounce,
         torso_tilt=0.1 * sway,
         head_tilt=-0.08 * sway,
-        left_upper_arm=0.35 + left * (0.9 * pump + 1.4 * overhead),
-        left_forearm=0.5 + left * (1.5 * pump + 1.2 * overhead),
-        right_upper_arm=-(0.35 + right * (0.9 * right_pump + 1.4 * overhead)),
-        right_forearm=-(0.5 + right * (1.5 * right_pump + 1.2 * overhead)),
+        left_upper_arm=0.35 + 0.9 * pump + 1.4 * overhead,
+        left_forearm=0.5 + 1.5 * pump + 1.2 * overhead,
+        right_upper_arm=-(0.35 + 0.9 * (1 - pump) + 1.4 * overhead),
+        right_forearm=-(0.5 + 1.5 * (1 - pump) + 1.2 * overhead),
         left_thigh=0.15 + 0.15 * bounce + 0.1 * max(0.0, sway),
         left_shin=-0.2 * bounce,
         right_thigh=-(0.15 + 0.15 * bounce + 0.1 * max(0.0, -sway)),
