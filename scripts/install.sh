@@ -3,7 +3,8 @@
 #   bash scripts/install.sh          # the pipeline (ffmpeg, torch + torchcodec for audio columns, mediapipe)
 #   bash scripts/install.sh --test   # ... plus pytest, the Debian music and speech packages, headless Chromium,
 #                                    #     Label Studio and openpifpaf
-#   bash scripts/install.sh --bench  # ... the Debian packages the benchmarks in bench/ read (no test tools)
+#   bash scripts/install.sh --bench  # ... the Debian packages the benchmarks in bench/ read (no test tools), with
+#                                    #     the held-out music of bench/segment.py
 #   bash scripts/install.sh --openpifpaf   # the pipeline plus the openpifpaf pose backend (compiles once)
 # Re-running it is cheap: installed pieces are kept.
 set -euo pipefail
@@ -12,10 +13,11 @@ cd "$(dirname "$0")/.."
 with_test=0
 with_bench=0
 with_openpifpaf=0
+with_held_out_music=0
 for arg in "$@"; do
   case "$arg" in
     --test) with_test=1; with_bench=1; with_openpifpaf=1 ;;
-    --bench) with_bench=1 ;;
+    --bench) with_bench=1; with_held_out_music=1 ;;
     --openpifpaf) with_openpifpaf=1 ;;
     *) echo "unknown option $arg (use --test, --bench or --openpifpaf)" >&2; exit 2 ;;
   esac
@@ -34,6 +36,13 @@ if [ "$with_bench" = 1 ]; then
   want_package wesnoth-1.16-music
   want_package supertux-data
   want_package espeak-ng
+fi
+if [ "$with_held_out_music" = 1 ]; then
+  # bench/segment.py --split held_out: music of other collections and genres than the calibration's Wesnoth
+  # (electronic, ambient, folk/chiptune; GPL/CC licences in /usr/share/doc/<package>/copyright).
+  want_package warzone2100-music
+  want_package singularity-music
+  want_package hyperrogue-music
 fi
 if [ "$with_test" = 1 ]; then
   # The report screenshot test drives headless Chromium through selenium.

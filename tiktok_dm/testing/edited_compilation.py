@@ -34,11 +34,13 @@ Layout = Literal["pad", "blur", "fill"]
 
 @dataclasses.dataclass(frozen=True)
 class Shot:
-    """``seconds`` of ``video`` from ``start_s`` (the source must be that long; it is never looped)."""
+    """``seconds`` of ``video`` from ``start_s`` (the source must be that long; it is never looped); ``zoom`` > 1
+    shows the middle 1/zoom of the picture (a punch-in: the same moment, closer)."""
 
     video: Path
     start_s: float
     seconds: float
+    zoom: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,7 +252,8 @@ def _render_part(part: Part, frames: int, fps: int, width: int, height: int, bef
         inputs, shot_labels, steps = [], [], []
         for index, shot in enumerate(part.shots):
             inputs += ["-ss", f"{shot.start_s:.4f}", "-t", f"{shot.seconds + 0.5:.4f}", "-i", str(shot.video)]
-            steps.append(f"[{index}:v]fps={fps},{_layout(part.layout, width, height, index)},"
+            punch_in = f"crop=iw/{shot.zoom:.4f}:ih/{shot.zoom:.4f}," if shot.zoom != 1.0 else ""
+            steps.append(f"[{index}:v]fps={fps},{punch_in}{_layout(part.layout, width, height, index)},"
                          f"tpad=stop_mode=clone:stop=-1,trim=end_frame={_frames(shot.seconds, fps)},"
                          f"setpts=PTS-STARTPTS[s{index}]")
             shot_labels.append(f"[s{index}]")
