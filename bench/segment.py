@@ -264,10 +264,11 @@ def plan(split: str, index: int, folder: Path = REAL_DANCE) -> tuple[list, dict]
 
 def _punch_in_shots(rng: random.Random, videos: dict[str, float], seconds: float, last_video: str | None,
                     folder: Path) -> tuple[Shot, ...]:
-    """A punch-in (held_out): one video, the second shot the very next moment, zoomed in; one excerpt over both."""
+    """A punch-in (held_out): one video, the second shot the very next moment, zoomed in; one excerpt over both.
+    It comes at 30-40 % of the clip, away from the half where the composer moves the clip's caption."""
     video = rng.choice([v for v, usable in videos.items() if usable >= seconds + 0.1 and v != last_video])
     start = round(rng.uniform(0.0, videos[video] - seconds), 2)
-    first_s = round(seconds / 2 * 30) / 30
+    first_s = round(seconds * rng.uniform(0.3, 0.4) * 30) / 30
     return (Shot(folder / video, start, first_s), Shot(folder / video, start + first_s, seconds - first_s,
                                                         zoom=PUNCH_IN_ZOOM))
 
