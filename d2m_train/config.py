@@ -144,6 +144,9 @@ class TrainConfig:
     # CPU intra-op threads (0: torch's default). On a loaded machine 1 can be ~10x faster than 2: OpenMP threads
     # that spin at barriers while the OS schedules other work (measured on the 2-core CI kind).
     cpu_threads: int = 0
+    # The logged steps' metrics also as TensorBoard scalars in RUN/tensorboard (`tensorboard --logdir RUN`), next to
+    # metrics.csv; needs the tensorboard package (the [train] extra).
+    tensorboard: bool = True
 
     def __post_init__(self):
         _choice(self.amp, ("auto", "bf16", "fp16", "off"), "train.amp")

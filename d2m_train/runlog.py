@@ -1,4 +1,4 @@
-"""Training logs: a CSV of metrics per logged step (resume-safe) and a loss plot PNG."""
+"""Training logs: a CSV of metrics per logged step (resume-safe), the same as TensorBoard scalars, a loss plot PNG."""
 
 from __future__ import annotations
 
@@ -33,6 +33,31 @@ class MetricsCSV:
             if new:
                 writer.writeheader()
             writer.writerow(row)
+
+
+class TensorBoardLog:
+    """The logged rows as TensorBoard scalars (one tag per metric, the row's step as the global step). Opened at
+    ``resume_step``, events written after that step by a run that crashed are purged, as the CSV drops its rows."""
+
+    FOLDER = "tensorboard"
+
+    def __init__(self, run_dir: str | Path, resume_step: int = 0):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as error:  # torch raises ImportError naming tensorboard when it is missing
+            raise ImportError("TensorBoard logging (train.tensorboard) needs the tensorboard package: pip install "
+                              "'tiktok-dm[train]', or set train.tensorboard=false") from error
+        self.writer = SummaryWriter(str(Path(run_dir) / self.FOLDER),
+                                    purge_step=resume_step + 1 if resume_step else None)
+
+    def write(self, row: dict[str, float | int]) -> None:
+        for name, value in row.items():
+            if name != "step":
+                self.writer.add_scalar(name, value, int(row["step"]))
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def read_metrics(path: str | Path) -> list[dict[str, float]]:

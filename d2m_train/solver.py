@@ -20,7 +20,7 @@ from d2m_train import builders, checkpoint, distributed
 from d2m_train.config import Config, dump_config
 from d2m_train.data.loading import EpochBatchSampler, SeededSegments
 from d2m_train.losses import hinge_d_loss
-from d2m_train.runlog import MetricsCSV, plot_metrics
+from d2m_train.runlog import MetricsCSV, TensorBoardLog, plot_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +181,7 @@ class D2MSolver:
         if cfg.train.max_steps is not None:
             total = min(total, cfg.train.max_steps)
         log = MetricsCSV(self.run_dir / "metrics.csv", resume_step=self.step) if self.dist.is_main else None
+        board = TensorBoardLog(self.run_dir, self.step) if self.dist.is_main and cfg.train.tensorboard else None
         window: list[dict[str, float]] = []
         metrics: dict[str, float] = {}
         started, last_time = time.perf_counter(), time.perf_counter()
@@ -200,12 +201,16 @@ class D2MSolver:
                 window, last_time = [], now
                 if log is not None:
                     log.write(row)
+                if board is not None:
+                    board.write(row)
                 logger.info("step %d | %s", self.step, " ".join(f"{k} {v:.4g}" for k, v in row.items()
                                                                    if k not in ("step",)))
             if self.step % cfg.train.checkpoint_every == 0 or self.step == total:
                 self.save()
                 if self.dist.is_main:
                     plot_metrics(self.run_dir / "metrics.csv", self.run_dir / "losses.png", cfg.name)
+        if board is not None:
+            board.close()
         distributed.barrier(self.dist)
         logger.info("done: %d steps in %.1f s", self.step, time.perf_counter() - started)
         return metrics

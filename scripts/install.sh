@@ -62,7 +62,7 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 echo "== pip: torch + torchvision + torchcodec (datasets needs torchcodec for Audio columns; openpifpaf needs torchvision)"
 "${pip[@]}" "torch==2.14.1" "torchvision==0.29.1" "torchcodec==0.17.0"
 echo "== pip: tiktok-dm"
-extras="audio,pose,annotate"
+extras="audio,pose,annotate,train"
 [ "$with_test" = 1 ] && extras="$extras,test"
 "${pip[@]}" -e ".[$extras]"
 # mediapipe 0.10.14 bundles the BlazePose model (works offline). Its declared dependencies would replace

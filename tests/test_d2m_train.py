@@ -142,6 +142,26 @@ def test_resume_is_exact(micro, tmp_path):
                                                                                   "step_00000003.pt"]
 
 
+def _scalars(run_dir):
+    """tag -> [(step, value)] of every TensorBoard event file of a run."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0}).Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def test_tensorboard_has_the_csv_rows_and_a_resume_writes_each_step_once(micro, tmp_path):
+    run = tmp_path / "run"
+    D2MSolver(micro, run).fit()
+    (run / "checkpoints" / "step_00000003.pt").unlink()  # as if it crashed after logging step 3
+    D2MSolver(micro, run).fit()  # resumes at step 2, logs step 3 again
+    rows, scalars = read_metrics(run / "metrics.csv"), _scalars(run)
+    assert {"g_total", "d_loss", "g_mel"} <= set(scalars)
+    for tag, points in scalars.items():
+        assert [step for step, _ in points] == [1, 2, 3], tag
+        assert [value for _, value in points] == pytest.approx([r[tag] for r in rows], rel=1e-6), tag
+
+
 def test_resume_refuses_a_changed_model(micro, tmp_path):
     D2MSolver(dataclasses.replace(micro, train=dataclasses.replace(micro.train, max_steps=1)), tmp_path).fit()
     changed = dataclasses.replace(micro, model=dataclasses.replace(

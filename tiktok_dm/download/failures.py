@@ -38,15 +38,15 @@ _NETWORK = ("connection refused", "timed out", "name or service not known", "tem
             "remote end closed connection", "connection aborted", "eof occurred")
 
 REMEDIES = {
-    ErrorKind.UNAVAILABLE: "the video is removed or private, or the URL leads to no video: drop the row (a takedown "
-                           "is honoured on the next build) or give another copy's URL; `tiktok-dm verify` lists "
-                           "every such URL without downloading",
+    ErrorKind.UNAVAILABLE: "the video is removed or private, or the URL leads to no video: drop the row (a "
+                           "takedown is honoured on the next build) or give another copy's URL; `tiktok-dm verify` "
+                           "lists every such URL without downloading",
     ErrorKind.BOT_CHECK: "the site wants proof this is not a bot: pass --cookies FILE (Netscape format, exported from "
                          "a browser signed in to the site) or --cookies-from-browser BROWSER, keep the polite "
                          "defaults (download.sleep_requests_s, download.sleep_before_download_s, "
                          "download.max_per_host), and run again: finished downloads are kept",
-    ErrorKind.AGE_RESTRICTED: "only a signed-in viewer of age may see it: pass --cookies FILE or --cookies-from-browser "
-                              "BROWSER of such an account, then run again",
+    ErrorKind.AGE_RESTRICTED: "only a signed-in viewer of age may see it: pass --cookies FILE or "
+                              "--cookies-from-browser BROWSER of such an account, then run again",
     ErrorKind.GEO_BLOCKED: "the uploader does not show it in this machine's country: run the download from a country "
                            "it is shown in, or drop the row",
     ErrorKind.RATE_LIMITED: "the host limits how often it is asked (YouTube for up to an hour): wait, then run again "
@@ -95,8 +95,8 @@ def classify(error: BaseException) -> DownloadFailure:
     elif status in (401, 403, 404, 410) or any(isinstance(e, UnsupportedError) for e in chain) \
             or _has(text, _UNAVAILABLE):
         kind = ErrorKind.UNAVAILABLE
-    elif (status is not None and status >= 500) or (http is None and any(isinstance(e, TransportError) for e in chain)) \
-            or _has(text, _NETWORK):
+    elif (status is not None and status >= 500) or _has(text, _NETWORK) \
+            or (http is None and any(isinstance(e, TransportError) for e in chain)):
         kind = ErrorKind.NETWORK
     else:
         kind = ErrorKind.EXTRACTOR

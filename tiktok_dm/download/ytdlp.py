@@ -1,4 +1,4 @@
-"""yt-dlp plumbing shared by the download stage and ``verify``: options, the JS runtime, cookies, politeness, logging."""
+"""yt-dlp plumbing shared by the download stage and ``verify``: options, JS runtime, cookies, politeness, logging."""
 
 from __future__ import annotations
 
