@@ -3,7 +3,8 @@ run at once (exit 2), the manifest's problems each with its line.
 
 The manifest checks itself (``tiktok_dm.model.manifest``: ids, numbers, spans, URLs); here are the checks that
 need the build's settings: clip spans against the segment length, song ids against a fixed song assignment,
-the pose backend, the song library and the download settings (cookies, a JS runtime for YouTube).
+the pose backend (mediapipe or openpifpaf importable), ffmpeg and ffprobe, the song library and the download
+settings (cookies, a JS runtime for YouTube).
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ class PoseBackendUnavailable(RuntimeError):
     """The configured pose backend cannot run here (not installed, no checkpoint): checked before any work."""
 
 
+class MediaToolsUnavailable(RuntimeError):
+    """ffmpeg or ffprobe is not on PATH: checked before any work."""
+
+
 class SongLibraryUnavailable(FileNotFoundError):
     """The configured song library (songs.library / --song-library) is not a folder: checked before any work."""
 
@@ -37,9 +42,10 @@ def read_manifest(path: str | Path, config: BuildConfig) -> Manifest:
 
 
 def check_before_work(config: BuildConfig, manifest: Manifest) -> None:
-    """The settings' own problems: every clip would fail the same way (raises DownloadSetupError,
-    PoseBackendUnavailable, SongLibraryUnavailable)."""
+    """The settings' own problems and the machine's: every clip would fail the same way (raises DownloadSetupError,
+    MediaToolsUnavailable, PoseBackendUnavailable, SongLibraryUnavailable)."""
     check_download_setup(config.download, [compilation.url for compilation in manifest.compilations])
+    check_media_tools()
     check_pose_backend(config)
     check_song_library(config)
 
@@ -77,7 +83,25 @@ def _not_in_assignment(assignment: set[str], folder: str, clips: Sequence[ClipSp
     return problems
 
 
+def check_media_tools() -> None:
+    """ffmpeg and ffprobe on PATH (the cut, the probes and the song fingerprints run them): every clip would fail."""
+    from tiktok_dm.media import require_tool
+
+    for tool in ("ffmpeg", "ffprobe"):
+        try:
+            require_tool(tool)
+        except RuntimeError as error:
+            raise MediaToolsUnavailable(str(error)) from error
+
+
 def check_pose_backend(config: BuildConfig) -> None:
+    if config.pose.backend == "mediapipe":
+        try:
+            from tiktok_dm.pose.mediapipe_backend import import_mediapipe_pose
+
+            import_mediapipe_pose()
+        except ImportError as error:  # pip install . leaves mediapipe out (scripts/install.sh adds it)
+            raise PoseBackendUnavailable(str(error)) from error
     if config.pose.backend != "openpifpaf":
         return
     try:

@@ -54,7 +54,7 @@ INSTALL_HINT = (
 )
 
 
-def _import_mediapipe_pose() -> ModuleType:
+def import_mediapipe_pose() -> ModuleType:
     try:
         from mediapipe.python.solutions import pose as mp_pose
     except ImportError as error:
@@ -126,7 +126,7 @@ class MediaPipePoseBackend(PoseBackend):
         self.model_complexity = model_complexity
         self.min_detection_confidence = min_detection_confidence
         self.min_tracking_confidence = min_tracking_confidence
-        self._mp_pose = _import_mediapipe_pose()
+        self._mp_pose = import_mediapipe_pose()
         # The graph is built on the first frame of each video: it finishes loading its models in
         # background threads, and building it right before its first process() keeps all the
         # native log lines that loading prints inside one short stderr redirection.
