@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import subprocess
+import sys
 
 import pytest
 
+from ray_clusters import local_cluster, processes
 from tiktok_dm.config import ExecutorConfig
 from tiktok_dm.model.build_dir import BuildDir
 from tiktok_dm.model.status import ErrorKind, Status
@@ -157,7 +159,7 @@ def test_a_cluster_lost_mid_stage_ends_the_stage_with_what_finished(tmp_path):
         stage = ScriptedStage(BuildDir(tmp_path))
         results = executor.map(stage, _items("a", "sleep:60", "sleep:60"))
         assert next(results).key == "a"
-        heads = [pid for pid, command in _processes() if "gcs_server" in command and executor._temp_dir in command]
+        heads = [pid for pid, command in processes() if "gcs_server" in command and executor._temp_dir in command]
         assert len(heads) == 1, heads
         os.kill(heads[0], signal.SIGKILL)
         started = time.monotonic()
@@ -170,12 +172,28 @@ def test_a_cluster_lost_mid_stage_ends_the_stage_with_what_finished(tmp_path):
     assert BuildDir(tmp_path).read_record(EchoOutput, "sleep:60") is None
 
 
-def _processes() -> list[tuple[int, str]]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                found.append((int(entry.name), (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()))
-            except OSError:
-                continue
-    return found
+@pytest.mark.slow
+def test_a_two_node_cluster_shares_the_work_and_builds_the_same_dataset(tmp_path):
+    """A head and a second node (`ray start`, one CPU each): items run on both (each record names its node) and the
+    dataset equals a local build's (the url column aside: the demo serves on a new loopback port each time)."""
+    import json
+
+    import pandas as pd
+
+    def demo(out, *executor):
+        done = subprocess.run([sys.executable, "-m", "tiktok_dm.cli", "demo", "--out", str(out), "--no-progress",
+                               *executor], capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return out / "build"
+
+    with local_cluster(nodes=2, cpus_per_node=1) as address:
+        on_cluster = demo(tmp_path / "cluster", "--ray-address", address)
+    local = demo(tmp_path / "local", "--executor", "local")
+    nodes = {json.loads(path.read_text())["node"] for path in (on_cluster / "results").glob("*/*.json")}
+    assert len(nodes) == 2 and "" not in nodes and "local" not in nodes, nodes
+    assert {json.loads(path.read_text())["node"] for path in (local / "results").glob("*/*.json")} == {"local"}
+    for shard in sorted((local / "dataset" / "data").glob("*/*.parquet")):
+        ours, theirs = pd.read_parquet(on_cluster / "dataset" / "data" / shard.parent.name / shard.name), \
+            pd.read_parquet(shard)
+        assert ours.drop(columns="url", errors="ignore").astype(str).equals(
+            theirs.drop(columns="url", errors="ignore").astype(str)), shard.name

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -17,7 +15,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from test_distribute import _processes, worker_numba_caches
+from ray_clusters import local_cluster
+from test_distribute import worker_numba_caches
 from test_stages import _frame_coded_video
 from tiktok_dm.cli import cli
 from tiktok_dm.download.config import DownloadConfig
@@ -248,46 +247,9 @@ def test_missing_cookies_or_an_unknown_browser_are_refused_before_any_work(tmp_p
 
 @pytest.fixture
 def ray_cluster():
-    """A 4-CPU Ray cluster of its own on 127.0.0.1 (`ray start --head`), stopped by killing its processes only."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    temp_dir = tempfile.mkdtemp(prefix="tdm-rc-")
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled"}
-    subprocess.run([str(VENV_BIN / "ray"), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
-                    "--num-cpus", "4", "--include-dashboard", "false", "--disable-usage-stats",
-                    "--temp-dir", temp_dir], check=True, capture_output=True, env=env, timeout=120)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        # Ray's agents rename themselves (ray::DashboardAgent): they are found as children of the processes that
-        # name the cluster's folder or port, before any of them dies.
-        ours = _with_descendants({pid for pid, command in _processes()
-                                  if temp_dir in command or f"127.0.0.1:{port}" in command})
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            for pid in ours:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            time.sleep(1.0)
-        subprocess.run(["rm", "-rf", temp_dir])
-
-
-def _with_descendants(pids: set[int]) -> set[int]:
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    found = set(pids)
-    while True:
-        more = {pid for pid, parent in parents.items() if parent in found} - found
-        if not more:
-            return found
-        found |= more
+    """A 4-CPU Ray cluster of its own on 127.0.0.1 (`ray start --head`)."""
+    with local_cluster(nodes=1, cpus_per_node=4) as address:
+        yield address
 
 
 @pytest.mark.slow

@@ -28,6 +28,7 @@ class StageRecord(Generic[O]):
     error: str | None = None  # the original error text of a failure
     seconds: float = 0.0
     input_hash: str = ""
+    node: str = ""  # where it ran: the Ray node's id, or "local" (the executor says)
 
     @property
     def ok(self) -> bool:
@@ -47,7 +48,7 @@ class StageRecord(Generic[O]):
             "stage": self.stage, "key": self.key, "status": self.status.value,
             "output": dataclasses.asdict(self.output) if self.output is not None else None,
             "error_kind": self.error_kind.value if self.error_kind is not None else None,
-            "error": self.error, "seconds": self.seconds, "input_hash": self.input_hash,
+            "error": self.error, "seconds": self.seconds, "input_hash": self.input_hash, "node": self.node,
         }
         return json.dumps(payload, sort_keys=True, indent=1)
 
@@ -62,7 +63,8 @@ class StageRecord(Generic[O]):
             return cls(stage=payload["stage"], key=payload["key"], status=Status(payload["status"]),
                        output=from_plain(output_type, output) if output is not None else None,
                        error_kind=ErrorKind(kind) if kind is not None else None, error=payload.get("error"),
-                       seconds=float(payload.get("seconds", 0.0)), input_hash=payload.get("input_hash", ""))
+                       seconds=float(payload.get("seconds", 0.0)), input_hash=payload.get("input_hash", ""),
+                       node=payload.get("node", ""))
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"not a {output_type.__name__} record: {type(error).__name__}: {error}") from error
 

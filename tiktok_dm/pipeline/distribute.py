@@ -190,7 +190,7 @@ class RayExecutor:
 
     def map(self, stage: Stage, items: Iterable[Any]) -> Iterator[StageRecord]:
         ray = self._ray
-        remote_run = ray.remote(max_retries=self._max_retries, retry_exceptions=False)(run_item)
+        remote_run = ray.remote(max_retries=self._max_retries, retry_exceptions=False)(run_item_on_ray_node)
         stage_ref = ray.put(stage)
         gate = GroupGate(stage)
         pending: dict[Any, Any] = {}
@@ -222,10 +222,11 @@ class RayExecutor:
         return silent_since
 
     def _record_crash(self, stage: Stage, item: Any, error: Exception) -> StageRecord:
+        """The item's worker died on every retry: a crashed record (its node unknown: the worker is gone)."""
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         record = record_result(stage, item, StageRecord.failure(
             stage.name, stage.key(item), f"worker crashed after {self._max_retries} retries: {type(error).__name__}: "
-            f"{message}", ErrorKind.WORKER_DIED, Status.CRASHED))
+            f"{message}", ErrorKind.WORKER_DIED, Status.CRASHED), node="")
         log.error("%s %s: %s", stage.name, record.key, record.error)
         return record
 
@@ -234,6 +235,13 @@ class RayExecutor:
             self._ray.shutdown()
         if self._temp_dir:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
+
+
+def run_item_on_ray_node(stage: Stage, item: Any) -> StageRecord:
+    """``run_item`` in a Ray worker, its record naming the Ray node it ran on."""
+    import ray
+
+    return run_item(stage, item, node=ray.get_runtime_context().get_node_id())
 
 
 def join_cluster(ray: Any, address: str, timeout_s: float) -> None:

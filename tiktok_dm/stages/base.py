@@ -94,7 +94,8 @@ def is_done(stage: Stage[I, O], item: I) -> StageRecord[O] | None:
     return previous
 
 
-def run_item(stage: Stage[I, O], item: I) -> StageRecord[O]:
+def run_item(stage: Stage[I, O], item: I, node: str = "local") -> StageRecord[O]:
+    """Run the stage on one item and write its record; ``node`` says where (the executor knows)."""
     key = stage.key(item)
     started = time.perf_counter()
     try:
@@ -107,11 +108,11 @@ def run_item(stage: Stage[I, O], item: I) -> StageRecord[O]:
         record = StageRecord.failure(stage.name, key, f"unexpected {detail}", ErrorKind.EXCEPTION, Status.CRASHED,
                                      seconds=time.perf_counter() - started)
         log.error("%s %s crashed:\n%s", stage.name, key, traceback.format_exc())
-    return record_result(stage, item, record)
+    return record_result(stage, item, record, node)
 
 
-def record_result(stage: Stage[I, O], item: I, record: StageRecord[O]) -> StageRecord[O]:
-    """Stamp ``record`` with the item's input hash and write it (after the stage's outputs are in place)."""
-    record = dataclasses.replace(record, input_hash=input_hash(stage, item))
+def record_result(stage: Stage[I, O], item: I, record: StageRecord[O], node: str = "local") -> StageRecord[O]:
+    """Stamp ``record`` with the item's input hash and node and write it (after the stage's outputs are in place)."""
+    record = dataclasses.replace(record, input_hash=input_hash(stage, item), node=node)
     stage.build_dir.write_record(record)
     return record
