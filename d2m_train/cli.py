@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -202,6 +203,12 @@ def _data_options(function):
     return function
 
 
+def path_override(key: str, path: Path | str) -> str:
+    """``key=<path>`` with the path quoted as a JSON string (valid YAML): a '#', ': ' or leading '-' in a folder
+    name stays part of the path instead of starting a YAML comment or mapping."""
+    return f"{key}={json.dumps(str(path))}"
+
+
 def _load(config_path: Path, build_dir: Path | None, hf_dataset: str | None, official_lists: Path | None,
           root: Path | None, overrides: tuple[str, ...], extra: list[str]):
     from d2m_train.config import load_config
@@ -211,9 +218,9 @@ def _load(config_path: Path, build_dir: Path | None, hf_dataset: str | None, off
               "hf_dataset": hf_dataset and (Path(hf_dataset).resolve() if Path(hf_dataset).exists() else hf_dataset)}
     if any(chosen.values()):  # the command line's source replaces the config's
         sources += [f"data.{name}=null" for name, value in chosen.items() if not value]
-        sources += [f"data.{name}={value}" for name, value in chosen.items() if value]
+        sources += [path_override(f"data.{name}", value) for name, value in chosen.items() if value]
     if root:
-        sources.append(f"data.root={root.resolve()}")
+        sources.append(path_override("data.root", root.resolve()))
     return load_config(config_path, [*sources, *extra, *overrides])
 
 
@@ -243,8 +250,8 @@ def fit(config_path, build_dir, hf_dataset, official_lists, root, overrides, vqv
     from d2m_train.vqvae import VQVAECheckpointError
 
     _logging()
-    extra = [f"vqvae.path={vqvae.resolve()}"] if vqvae else []
-    extra += [f"data.features_dir={features.resolve()}"] if features else []
+    extra = [path_override("vqvae.path", vqvae.resolve())] if vqvae else []
+    extra += [path_override("data.features_dir", features.resolve())] if features else []
     extra += [f"train.max_steps={steps}"] if steps is not None else []
     extra += [f"train.device={device}"] if device else []
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -210,3 +211,19 @@ def test_cli_names_what_is_missing(micro, tmp_path):
     assert result.exit_code == 2 and "does not exist" in result.output
     result = runner.invoke(cli, ["generate", "--run", str(tmp_path), "--out", str(tmp_path / "g")])
     assert result.exit_code == 2 and "not a training run" in result.output
+
+
+def test_set_off_means_off_and_paths_with_hash_or_colon_stay_whole(tmp_path):
+    """`--set train.amp=off` is the string off (YAML 1.1 would read false); a --data folder named
+    "my runs #2: final" is that folder (through a YAML string it was cut at ' #')."""
+    from d2m_train.cli import _load
+
+    build = tmp_path / "my runs #2: final" / "build"
+    build.mkdir(parents=True)
+    cfg = _load(Path("d2m_train/configs/cpu_smoke.yaml"), build, None, None, None, ("train.amp=off",), [])
+    assert cfg.train.amp == "off"
+    assert Path(cfg.data.build_dir) == build.resolve()
+    values = {}
+    apply_override(values, "train.deterministic=true")
+    apply_override(values, "data.visual=none")
+    assert values == {"train": {"deterministic": True}, "data": {"visual": "none"}}

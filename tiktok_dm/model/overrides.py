@@ -9,7 +9,8 @@ import yaml
 
 def apply_override(values: dict[str, Any], override: str) -> None:
     """Set the dotted key of ``override`` in ``values`` (sections created as needed), its value read as YAML (2, 0.5,
-    true, null, a string); ValueError when it is not key=value or a section in its path is a setting."""
+    true, null, a string; on/off/yes/no stay strings); ValueError when it is not key=value or a section in its path
+    is a setting."""
     key, sep, raw = override.partition("=")
     if not sep or not key.strip():
         raise ValueError(f"override {override!r} is not key=value")
@@ -19,4 +20,13 @@ def apply_override(values: dict[str, Any], override: str) -> None:
         node = node.setdefault(section, {})
         if not isinstance(node, dict):
             raise ValueError(f"override {override!r}: {section} is a setting, not a section")
-    node[leaf] = yaml.safe_load(raw)
+    node[leaf] = _value(raw)
+
+
+def _value(raw: str) -> Any:
+    """The text read as YAML, except that only true and false are booleans (YAML 1.2): ``train.amp=off`` means
+    the string off, as it says, not YAML 1.1's false."""
+    value = yaml.safe_load(raw)
+    if isinstance(value, bool) and raw.strip().lower() not in ("true", "false"):
+        return raw.strip()
+    return value
