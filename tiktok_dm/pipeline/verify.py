@@ -10,7 +10,6 @@ because the work is waiting on the network; at most ``download.max_per_host`` as
 
 from __future__ import annotations
 
-import collections
 import concurrent.futures
 import dataclasses
 import datetime as dt
@@ -64,9 +63,7 @@ def verify_manifest(manifest_path: str | Path, config: DownloadConfig, workers: 
     manifest = Manifest.from_csv(manifest_path, allow_file_urls=config.allow_file_urls)
     compilations = manifest.compilations
     check_setup(config, [c.url for c in compilations])
-    hosts: dict[str, threading.Semaphore] = collections.defaultdict(lambda: threading.Semaphore(config.max_per_host))
-    for compilation in compilations:  # made here: the pool's threads must not race to make them
-        hosts[host_of(compilation.url)]
+    hosts = {host_of(c.url): threading.Semaphore(config.max_per_host) for c in compilations}
 
     def check(compilation_id: str, url: str) -> LinkCheck:
         with hosts[host_of(url)]:
