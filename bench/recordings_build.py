@@ -1,16 +1,20 @@
-"""The same recording across the compilations of one real build: `tiktok-dm build` over three compilations that
-show the same real clips again (another layout, caption, brightness, start point), scored against the truth.
+"""The same recording across the compilations of one real build: `tiktok-dm build` over compilations that show the
+same real clips again (another layout, caption, brightness, start point), scored against the truth.
 
-Issue 17 asks for precision and recall over the pairs of a multi-compilation build. The clips are the held-out
-footage of bench/duplicates.py long enough for a clip (cdcd_recons_gt, mimic_raw_3, mmpose_body3d_demo,
-phalp_vid: the matcher's settings were chosen on other videos). Two clips are the same recording when they
-show at least 1.5 s (``RecordingConfig.min_overlap_s``) of the same moments of one source video; the build's
-recordings.csv is what the matcher found. A clip's sound is its source moment's excerpt of one Wesnoth song per
-source video (a re-upload keeps its sound).
+Issue 17 asks for precision and recall over the pairs of a multi-compilation build. Two sets, made the same way from
+different footage and different music: CALIBRATION (the footage the matcher's settings were chosen on in
+bench/duplicates.py, SuperTux music), on which the sound-anchored limits (``RecordingConfig.sound_*``) were chosen
+with ``--sweep``; HELD_OUT (the held-out footage long enough for a clip: cdcd_recons_gt, mimic_raw_3,
+mmpose_body3d_demo, phalp_vid; Wesnoth music), which reports how they hold. Two clips are the same recording when
+they show at least 1.5 s (``RecordingConfig.min_overlap_s``) of the same moments of one source video; the build's
+recordings.csv is what the matcher found. A clip's sound is its source moment's excerpt of one song per source video
+(a re-upload keeps its sound), except the last compilation of each set: "challenge" clips that carry the sound of
+another clip (another dancer, or the same dancer at other moments, to the same sound at the same moment), which
+must not match that clip.
 
-    .venv/bin/python bench/recordings_build.py [--work DIR]
+    .venv/bin/python bench/recordings_build.py [--set calibration|held_out|both] [--sweep] [--work DIR]
 
-About 3 minutes on 2 cores (compose, a local build with poses).
+About 2 minutes a set on 2 cores (compose, a local build with poses).
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from tiktok_dm.testing.edited_compilation import (ClipPart, Shot, compose_edited
 from tiktok_dm.testing.loopback import serve_directory  # noqa: E402
 
 REAL_DANCE = ROOT.parent / "shared" / "testdata" / "real_dance"
-MUSIC = Path("/usr/share/games/wesnoth/1.16/data/core/music")
+MUSIC = {"calibration": Path("/usr/share/games/supertux2/music"),
+         "held_out": Path("/usr/share/games/wesnoth/1.16/data/core/music")}
 SAMPLE_RATE = 44100
 MIN_OVERLAP_S = 1.5
 
@@ -47,26 +52,56 @@ class Planned:
     layout: str
     caption: str | None
     brightness: float
+    # The clip's sound: this video's song at this moment (default: its own video's, at its own start).
+    sound: tuple[str, float] | None = None
+
+    @property
+    def sound_of(self) -> tuple[str, float]:
+        return self.sound or (self.video, self.start_s)
 
 
-PLAN = {  # compilation -> its clips, in order
-    "100000": [Planned("a1", "cdcd_recons_gt.mp4", 0.0, 4.5, "pad", "@moves.by.k", 0.0),
-               Planned("a2", "mimic_raw_3.mp4", 0.0, 5.0, "blur", None, 0.0),
-               Planned("a3", "mmpose_body3d_demo.mp4", 0.0, 5.0, "fill", "@the_crew", 0.03),
-               Planned("a4", "phalp_vid.mp4", 0.0, 5.0, "pad", None, 0.0)],
-    "100001": [Planned("b1", "mimic_raw_3.mp4", 1.0, 5.0, "fill", "@j.dance", -0.04),
-               Planned("b2", "phalp_vid.mp4", 0.5, 5.0, "blur", None, 0.05),
-               Planned("b3", "cdcd_recons_gt.mp4", 0.4, 4.4, "fill", None, 0.0),
-               Planned("b4", "mimic_raw_3.mp4", 5.2, 4.8, "pad", None, 0.0)],
-    "100002": [Planned("c1", "mmpose_body3d_demo.mp4", 2.0, 5.5, "blur", "@lil.moves", 0.0),
-               Planned("c2", "phalp_vid.mp4", 1.0, 4.8, "fill", "@tiktok_star", -0.03),
-               Planned("c3", "mimic_raw_3.mp4", 5.0, 5.0, "blur", None, 0.04),
-               Planned("c4", "cdcd_recons_gt.mp4", 0.0, 2.5, "pad", None, 0.0)],
+PLANS = {  # set -> compilation -> its clips, in order
+    "calibration": {
+        "200000": [Planned("e1", "iper_akun_1.mp4", 0.0, 5.0, "pad", "@akun", 0.0),
+                   Planned("e2", "romp_sample_video2.mp4", 0.0, 5.0, "blur", None, 0.0),
+                   Planned("e3", "mimic_raw_0.mp4", 0.0, 5.0, "fill", "@mimi", 0.03),
+                   Planned("e4", "unianimate_source_video.mp4", 0.0, 5.0, "pad", None, 0.0)],
+        "200001": [Planned("f1", "musepose_ubc_91BjuE6irxS.mp4", 0.0, 5.5, "fill", "@fashion", -0.04),
+                   Planned("f2", "mimic_raw_0.mp4", 1.0, 5.0, "pad", None, 0.05),
+                   Planned("f3", "iper_akun_1.mp4", 2.0, 5.0, "blur", None, 0.0),
+                   Planned("f4", "alphapose_sddownload_video1.mp4", 0.0, 5.0, "fill", None, 0.0)],
+        "200002": [Planned("g1", "romp_sample_video2.mp4", 3.0, 5.0, "fill", "@romp", 0.0),
+                   Planned("g2", "unianimate_source_video.mp4", 2.0, 5.0, "blur", None, -0.03),
+                   Planned("g3", "musepose_ubc_91BjuE6irxS.mp4", 3.5, 5.5, "pad", None, 0.04),
+                   Planned("g4", "alphapose_sddownload_video1.mp4", 0.8, 5.0, "blur", "@ap", 0.0)],
+        "200003": [Planned("h1", "mimic_raw_0.mp4", 5.0, 5.0, "blur", "@same.sound", 0.0, ("mimic_raw_0.mp4", 1.0)),
+                   Planned("h2", "romp_sample_video2.mp4", 0.0, 5.0, "pad", None, 0.02, ("iper_akun_1.mp4", 2.0)),
+                   Planned("h3", "unianimate_source_video.mp4", 4.0, 5.0, "fill", None, 0.0,
+                           ("musepose_ubc_91BjuE6irxS.mp4", 0.0))],
+    },
+    "held_out": {
+        "100000": [Planned("a1", "cdcd_recons_gt.mp4", 0.0, 4.5, "pad", "@moves.by.k", 0.0),
+                   Planned("a2", "mimic_raw_3.mp4", 0.0, 5.0, "blur", None, 0.0),
+                   Planned("a3", "mmpose_body3d_demo.mp4", 0.0, 5.0, "fill", "@the_crew", 0.03),
+                   Planned("a4", "phalp_vid.mp4", 0.0, 5.0, "pad", None, 0.0)],
+        "100001": [Planned("b1", "mimic_raw_3.mp4", 1.0, 5.0, "fill", "@j.dance", -0.04),
+                   Planned("b2", "phalp_vid.mp4", 0.5, 5.0, "blur", None, 0.05),
+                   Planned("b3", "cdcd_recons_gt.mp4", 0.4, 4.4, "fill", None, 0.0),
+                   Planned("b4", "mimic_raw_3.mp4", 5.2, 4.8, "pad", None, 0.0)],
+        "100002": [Planned("c1", "mmpose_body3d_demo.mp4", 2.0, 5.5, "blur", "@lil.moves", 0.0),
+                   Planned("c2", "phalp_vid.mp4", 1.0, 4.8, "fill", "@tiktok_star", -0.03),
+                   Planned("c3", "mimic_raw_3.mp4", 5.0, 5.0, "blur", None, 0.04),
+                   Planned("c4", "cdcd_recons_gt.mp4", 0.0, 2.5, "pad", None, 0.0)],
+        "100003": [Planned("d1", "phalp_vid.mp4", 0.0, 5.0, "fill", "@run.club", 0.0, ("mimic_raw_3.mp4", 5.0)),
+                   Planned("d2", "cdcd_recons_gt.mp4", 0.0, 4.5, "blur", None, 0.0, ("mmpose_body3d_demo.mp4", 2.0)),
+                   Planned("d3", "mimic_raw_3.mp4", 0.0, 5.0, "pad", "@same.sound", 0.02, ("mimic_raw_3.mp4", 5.0)),
+                   Planned("d4", "mmpose_body3d_demo.mp4", 0.0, 5.0, "pad", None, 0.0, ("phalp_vid.mp4", 0.5))],
+    },
 }
 
 
-def truth_pairs() -> set[tuple[str, str]]:
-    clips = [clip for plan in PLAN.values() for clip in plan]
+def truth_pairs(plan: dict[str, list[Planned]]) -> set[tuple[str, str]]:
+    clips = [clip for compilation in plan.values() for clip in compilation]
     pairs = set()
     for a, b in itertools.combinations(clips, 2):
         overlap = min(a.start_s + a.seconds, b.start_s + b.seconds) - max(a.start_s, b.start_s)
@@ -75,10 +110,24 @@ def truth_pairs() -> set[tuple[str, str]]:
     return pairs
 
 
-def make(work: Path) -> Path:
-    videos = sorted({clip.video for plan in PLAN.values() for clip in plan})
+def same_sound_pairs(plan: dict[str, list[Planned]]) -> set[tuple[str, str]]:
+    """Pairs of different recordings that carry the same sound at overlapping moments (the challenge clips)."""
+    clips = [clip for compilation in plan.values() for clip in compilation]
+    pairs = set()
+    for a, b in itertools.combinations(clips, 2):
+        (sound_a, at_a), (sound_b, at_b) = a.sound_of, b.sound_of
+        overlap = min(at_a + a.seconds, at_b + b.seconds) - max(at_a, at_b)
+        if sound_a == sound_b and overlap >= MIN_OVERLAP_S:
+            pairs.add(tuple(sorted((a.clip_id, b.clip_id))))
+    return pairs - truth_pairs(plan)
+
+
+def make(name: str, work: Path) -> Path:
+    """Compose the compilations of one set into ``work``/served and write its manifest (url BASE/<compilation>.mp4)."""
+    plan = PLANS[name]
+    videos = sorted({clip.video for compilation in plan.values() for clip in compilation})
     loud = []
-    for song in sorted(MUSIC.glob("*.ogg")):
+    for song in sorted(MUSIC[name].rglob("*.ogg")):
         try:
             loud.append((song, _playing(song)))
         except ValueError:
@@ -90,18 +139,18 @@ def make(work: Path) -> Path:
     served = work / "served"
     served.mkdir(parents=True, exist_ok=True)
     rows = []
-    for name, plan in PLAN.items():
+    for compilation_id, clips in plan.items():
         parts = [ClipPart((Shot(REAL_DANCE / clip.video, clip.start_s, clip.seconds),),
-                          read_excerpt(song_of[clip.video], offset_of[clip.video] + clip.start_s, clip.seconds + 0.1,
-                                       SAMPLE_RATE),
+                          read_excerpt(song_of[clip.sound_of[0]], offset_of[clip.sound_of[0]] + clip.sound_of[1],
+                                       clip.seconds + 0.1, SAMPLE_RATE),
                           SAMPLE_RATE, layout=clip.layout, caption=clip.caption, brightness=clip.brightness)
-                 for clip in plan]
-        compilation = compose_edited_compilation(parts, served / f"{name}.mp4", 1280, 720, preset="veryfast",
+                 for clip in clips]
+        compilation = compose_edited_compilation(parts, served / f"{compilation_id}.mp4", 1280, 720, preset="veryfast",
                                                  channel_watermark="@BestOfTikTok")
-        for clip, (start, end) in zip(plan, compilation.clips):
-            rows.append({"compilation_id": name, "url": f"BASE/{name}.mp4", "clip_id": clip.clip_id,
-                         "start_s": f"{start:.6f}", "end_s": f"{end:.6f}", "song_id": Path(song_of[clip.video]).stem,
-                         "num_dancers": 1})
+        for clip, (start, end) in zip(clips, compilation.clips):
+            rows.append({"compilation_id": compilation_id, "url": f"BASE/{compilation_id}.mp4", "clip_id": clip.clip_id,
+                         "start_s": f"{start:.6f}", "end_s": f"{end:.6f}",
+                         "song_id": Path(song_of[clip.sound_of[0]]).stem, "num_dancers": 1})
     manifest = work / "manifest.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
     return manifest
@@ -119,29 +168,81 @@ def _playing(song: Path, seconds: float = 12.0) -> float:
     raise ValueError(f"{song.name}: no loud {seconds:g} s in its first two minutes")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "tiktok-dm-bench-recordings")
-    args = parser.parse_args()
-    manifest = make(args.work)
-    with serve_directory(args.work / "served") as base:
-        local = args.work / "manifest_local.csv"
+def build(name: str, work: Path) -> Path:
+    """The set's build folder (composed and built on the first run; later runs resume it and match again)."""
+    manifest = make(name, work) if not (work / "manifest.csv").is_file() else work / "manifest.csv"
+    out = work / "build"
+    with serve_directory(work / "served") as base:
+        local = work / "manifest_local.csv"
         local.write_text(manifest.read_text().replace("BASE/", f"{base}/"))
-        out = args.work / "build"
         subprocess.run([sys.executable, "-m", "tiktok_dm.cli", "build", str(local), "--out", str(out), "--config",
                         "debug", "--executor", "local", "--no-progress"], check=False)
+    return out
+
+
+def score(predicted: set[tuple[str, str]], plan: dict[str, list[Planned]]) -> tuple[float, float]:
+    truth = truth_pairs(plan)
+    tp = len(predicted & truth)
+    return (tp / len(predicted) if predicted else 1.0), (tp / len(truth) if truth else 1.0)
+
+
+def report(name: str, out: Path) -> None:
+    plan = PLANS[name]
     found = pd.read_csv(out / "recordings.csv", dtype=str)
     predicted = {tuple(sorted(pair)) for pair in zip(found["clip_a"], found["clip_b"])}
-    truth = truth_pairs()
-    tp = len(predicted & truth)
-    precision = tp / len(predicted) if predicted else 1.0
-    recall = tp / len(truth) if truth else 1.0
-    clips = sum(len(plan) for plan in PLAN.values())
-    print(f"{len(PLAN)} compilations, {clips} clips, {clips * (clips - 1) // 2} pairs, {len(truth)} the same "
-          f"recording (>= {MIN_OVERLAP_S} s of the same moments)")
-    print(f"recordings.csv: {len(predicted)} pair(s); precision {precision:.3f} recall {recall:.3f} (tp {tp})")
+    by_sound = {tuple(sorted(pair)) for pair, sound in zip(zip(found["clip_a"], found["clip_b"]), found["by_sound"])
+                if sound == "True"}
+    truth, challenge = truth_pairs(plan), same_sound_pairs(plan)
+    links = pd.read_csv(out / "audio_links.csv", dtype=str)
+    linked = {tuple(sorted(pair)) for pair in zip(links["clip_a"], links["clip_b"])}
+    precision, recall = score(predicted, plan)
+    clips = sum(len(compilation) for compilation in plan.values())
+    print(f"{name.upper()}: {len(plan)} compilations, {clips} clips, {clips * (clips - 1) // 2} pairs, {len(truth)} the "
+          f"same recording (>= {MIN_OVERLAP_S} s of the same moments), {len(challenge)} other recordings to the same "
+          f"sound; audio links: {len(linked)} ({len(linked & truth)} of them the same recording)")
+    print(f"  recordings.csv: {len(predicted)} pair(s); precision {precision:.3f} recall {recall:.3f} "
+          f"(tp {len(predicted & truth)}; {len(by_sound & truth)} found at the sound's alignment only)")
+    print(f"  same sound, other recording, matched: {len(predicted & challenge)} of {len(challenge)}")
     print(f"  missed: {sorted(truth - predicted)}")
     print(f"  wrong:  {sorted(predicted - truth)}")
+
+
+def sweep(name: str, out: Path) -> None:
+    """Precision and recall of the build's matches under other sound-anchored limits (the poses and audio links of
+    the build, matched again here): how the ``sound_*`` defaults were chosen, on the calibration set."""
+    from tiktok_dm.model.links import read_audio_links
+    from tiktok_dm.pose.sequence import PoseSequence
+    from tiktok_dm.quality.config import RecordingConfig
+    from tiktok_dm.quality.recordings import find_same_recordings, motion_signature
+
+    plan = PLANS[name]
+    config = RecordingConfig()
+    signatures = {path.stem: motion_signature(PoseSequence.load(path), config)
+                  for path in sorted((out / "poses").glob("*.npz"))}
+    links = read_audio_links(out / "audio_links.csv")
+    print(f"{name.upper()} sweep of the sound-anchored limits (motion, correlation, share): precision recall")
+    for motion, correlation, share in itertools.product((0.0, 0.01, 0.02, 0.03, 0.04), (0.5, 0.6, 0.7, 0.8, 0.9),
+                                                        (0.3, 0.4, 0.5)):
+        varied = dataclasses.replace(config, sound_min_motion=motion, sound_min_correlation=correlation,
+                                     sound_min_matching_share=share)
+        found = {(m.clip_a, m.clip_b) for m in find_same_recordings(signatures, {}, varied, links)}
+        precision, recall = score(found, plan)
+        print(f"  {motion:.2f} {correlation:.1f} {share:.1f}: {precision:.3f} {recall:.3f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--set", choices=[*PLANS, "both"], default="both", dest="which")
+    parser.add_argument("--sweep", action="store_true", help="also print precision/recall over a grid of the "
+                        "sound-anchored limits (choose them on the calibration set only)")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "tiktok-dm-bench-recordings")
+    args = parser.parse_args()
+    names = list(PLANS) if args.which == "both" else [args.which]
+    outs = {name: build(name, args.work / name) for name in names}
+    for name in names:
+        report(name, outs[name])
+        if args.sweep:
+            sweep(name, outs[name])
     return 0
 
 

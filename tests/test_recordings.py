@@ -66,6 +66,49 @@ def test_other_dancers_and_people_standing_still_are_not():
     assert (match.clip_a, match.clip_b, match.mirrored, match.same_compilation) == ("a", "a_again", True, False)
 
 
+def _close_up(seconds: float, seed: int, sway_px: float, fps: float = 30.0) -> PoseSequence:
+    """A head-and-shoulders close-up (only the head and shoulders are seen) swaying a few pixels on random paths."""
+    dancer = _dance(seconds, seed, fps, still=True)
+    rng = np.random.default_rng(seed + 100)
+    times = dancer.frame_times
+    phases, speeds = rng.uniform(0, 2 * np.pi, (7, 2)), rng.uniform(0.3, 1.5, (7, 2))
+    keypoints = dancer.keypoints.copy()
+    keypoints[:, 0, :7, :2] += sway_px * np.sin(2 * np.pi * speeds[None] * times[:, None, None] + phases[None])
+    keypoints[:, 0, 7:, 2] = 0.05  # arms, hips and legs out of the picture
+    return dataclasses.replace(dancer, keypoints=keypoints)
+
+
+def test_a_close_up_is_compared_by_its_head():
+    """Before, only shoulders-to-ankles counted: a close-up had no signature and matched nothing."""
+    close_up = motion_signature(_close_up(6.0, seed=1, sway_px=20.0), CONFIG)
+    assert close_up.seen_frames == len(close_up.poses) > 0
+    copy = motion_signature(_transformed(_close_up(6.0, seed=1, sway_px=20.0), scale=0.5, trim_s=1.0), CONFIG)
+    other = motion_signature(_close_up(6.0, seed=2, sway_px=20.0), CONFIG)
+    assert same_recording(close_up, copy, CONFIG)[0] >= CONFIG.min_matching_share
+    assert same_recording(close_up, other, CONFIG)[0] == 0.0
+
+
+def test_a_dancer_who_barely_moves_matches_at_the_alignment_of_the_shared_sound():
+    """Too little motion for the motion alone (below min_motion), the same recording when the sound the two clips
+    share puts them at the alignment where they move alike; never another dancer to the same sound, nor the same
+    dancer at another moment."""
+    from tiktok_dm.model.links import AudioLink
+
+    slight = _close_up(8.0, seed=3, sway_px=1.5)
+    signatures = {"a": motion_signature(slight, CONFIG),
+                  "a_later": motion_signature(_transformed(slight, scale=0.6, shift=(40, 0), trim_s=2.0), CONFIG),
+                  "other": motion_signature(_close_up(8.0, seed=4, sway_px=1.5), CONFIG)}
+    assert find_same_recordings(signatures, {}, CONFIG) == []  # the motion alone is too slight
+    right = AudioLink("a", "a_later", 90, offset_s=2.0)
+    (match,) = find_same_recordings(signatures, {}, CONFIG, [right])
+    assert (match.clip_a, match.clip_b, match.by_sound) == ("a", "a_later", True)
+    assert match.offset_s == pytest.approx(2.0, abs=CONFIG.sound_offset_slack_s)
+    assert find_same_recordings(signatures, {}, CONFIG, [AudioLink("a", "other", 90, offset_s=0.0)]) == []
+    assert find_same_recordings(signatures, {}, CONFIG, [AudioLink("a", "a_later", 90, offset_s=-1.5)]) == []
+    assert find_same_recordings(signatures, {}, CONFIG, [AudioLink("a", "a_later", 90, 2.0, speed=1.25)]) == []
+    assert find_same_recordings(signatures, {}, dataclasses.replace(CONFIG, sound_anchored=False), [right]) == []
+
+
 def test_matching_can_be_turned_off():
     signatures = {"a": motion_signature(_dance(6.0, seed=1), CONFIG),
                   "a_again": motion_signature(_transformed(_dance(6.0, seed=1), scale=0.5), CONFIG)}
@@ -97,3 +140,18 @@ def test_real_dancers_in_one_studio_never_match_while_a_relaid_copy_does(real_da
     copies["original"] = posed(real_dance_dir / "iper_akun_1.mp4")
     matches = {(m.clip_a, m.clip_b) for m in find_same_recordings(copies, {}, CONFIG)}
     assert matches == {("mirror", "original"), ("mirror", "portrait"), ("original", "portrait")}
+
+
+def test_tables_keep_the_sound_evidence_and_read_an_earlier_build(tmp_path):
+    from tiktok_dm.model.links import AudioLink, read_audio_links, write_audio_links
+    from tiktok_dm.quality.recordings import RecordingMatch, read_matches, write_matches
+
+    links = [AudioLink("a", "b", 40, offset_s=-1.25, speed=1.0), AudioLink("a", "=c", 12, 3.5, 1.1)]
+    write_audio_links(links, tmp_path / "audio_links.csv")
+    assert read_audio_links(tmp_path / "audio_links.csv") == links
+    matches = [RecordingMatch("a", "b", 0.9, 40, -1.2, False, True, by_sound=True)]
+    write_matches(matches, tmp_path / "recordings.csv")
+    assert read_matches(tmp_path / "recordings.csv") == matches
+    (tmp_path / "old.csv").write_text("clip_a,clip_b,share,frames,offset_s,mirrored,same_compilation\n"
+                                      "a,b,0.9,40,-1.2,False,True\n")
+    assert read_matches(tmp_path / "old.csv") == [dataclasses.replace(matches[0], by_sound=False)]

@@ -16,7 +16,8 @@ from tiktok_dm.dataset.song_ids import find_contradictions, resolve_song_ids
 from tiktok_dm.songs import FingerprintIndex, SongsConfig, cluster_clips, fingerprint_file, identify, load_library
 from tiktok_dm.songs import extract
 from tiktok_dm.songs.cli import songs_group
-from tiktok_dm.songs.cluster import Edge, link
+from tiktok_dm.songs.cluster import Edge, link, match_edges
+from tiktok_dm.songs.library import update_index
 
 LIBRARY_SONGS = SONGS[:3]
 INLINE = SongsConfig(workers=1)
@@ -92,6 +93,19 @@ def test_clips_group_by_song_and_singletons_stay_alone(source, tmp_path):
     others = [v for k, v in ids.items() if k != "single1"]
     assert ids["single1"] not in others and ids["single2"] not in [v for k, v in ids.items() if k != "single2"]
     assert table["cluster_id"].nunique() == 4
+
+
+def test_each_link_says_where_the_second_clip_starts_in_the_first(source, tmp_path):
+    """The recording matcher compares two clips at their shared sound's alignment: it must be the right way round."""
+    paths = _clips(source, tmp_path, {"a": ("the_deep_path", 10, 12, "clean"), "b": ("the_deep_path", 13, 12, "clean"),
+                                      "c": ("the_deep_path", 8, 12, "resample:1.2")})
+    index = FingerprintIndex(None, INLINE)
+    update_index(index, {name: path for name, path in paths.items()}, INLINE)
+    edges = {(edge.a, edge.b): edge for edge in match_edges(index, sorted(paths), INLINE)}
+    assert edges[("a", "b")].offset_s == pytest.approx(3.0, abs=0.05)  # b starts 3 s into a
+    assert edges[("a", "b")].speed == pytest.approx(1.0, abs=0.01)
+    assert edges[("a", "c")].offset_s == pytest.approx(-2.0, abs=0.1)  # a starts 2 s into c's song time
+    assert edges[("a", "c")].speed == pytest.approx(1.2, abs=0.03)  # c plays 1.2 times as fast
 
 
 def test_excerpts_sharing_no_audio_are_joined_through_the_library(source, library_dir, tmp_path):

@@ -40,6 +40,7 @@ import pandas as pd
 
 from tiktok_dm.model.build_dir import BuildDir
 from tiktok_dm.model.clips import SongSource
+from tiktok_dm.model.links import AudioLink
 from tiktok_dm.model.outputs import FingerprintOutput
 from tiktok_dm.model.records import StageRecord
 from tiktok_dm.model.tables import write_csv
@@ -231,15 +232,6 @@ def _new_ids(unlabelled: pd.DataFrame, names: Mapping[str, str], taken: set[str]
 
 
 @dataclasses.dataclass(frozen=True)
-class AudioLink:
-    """Two clips whose audio matches (a verified fingerprint link): they share a stretch of sound."""
-
-    clip_a: str
-    clip_b: str
-    score: int  # matched peaks, the weaker of the two directions
-
-
-@dataclasses.dataclass(frozen=True)
 class ClipSongs:
     """The outcome for the clips that were cut: their song ids and what the fingerprints said."""
 
@@ -276,7 +268,8 @@ def resolve_clip_songs(records: Mapping[str, StageRecord[FingerprintOutput]], gi
         if row["error"] and given.get(clip_id):
             log.warning("clip %s: song id %r kept but not checked against its audio: %s", clip_id, given[clip_id],
                         row["error"])
-    links = tuple(AudioLink(edge.a, edge.b, edge.score) for edge in clusters.edges)
+    links = tuple(AudioLink(edge.a, edge.b, edge.score, round(edge.offset_s, 3), round(edge.speed, 4))
+                  for edge in clusters.edges)
     bridges = find_bridges(given, song_id, links, dict(zip(by_clip.index, by_clip["cluster_id"])))
     contradictions = pd.DataFrame([{
         "clip_id": c.file, "given_song_id": c.given_song_id, "fingerprint_song_id": c.fingerprint_song_id,

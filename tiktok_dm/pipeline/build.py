@@ -27,7 +27,8 @@ import yaml
 
 from tiktok_dm.config import BuildConfig
 from tiktok_dm.dataset.export import export_dataset
-from tiktok_dm.dataset.song_ids import CONTRADICTIONS_CSV, AudioLink
+from tiktok_dm.dataset.song_ids import CONTRADICTIONS_CSV
+from tiktok_dm.model.links import AUDIO_LINKS_CSV, AudioLink, write_audio_links
 from tiktok_dm.dataset.split import assign_splits, song_assignment_from_split_dir, write_split_files
 from tiktok_dm.model.atomic import atomic_write_text, sweep_temporaries
 from tiktok_dm.model.build_dir import BuildDir
@@ -149,6 +150,7 @@ def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, p
             clips = steps.cut(clips)
         with timer("songs"):
             clips, contradictions, audio_links = steps.songs(clips)
+            write_audio_links(audio_links, build_dir.root / AUDIO_LINKS_CSV)
         with timer("pose"):
             clips = steps.pose(clips)
         with timer("segments"):
@@ -158,7 +160,7 @@ def build(manifest_path: str | Path, out_dir: str | Path, config: BuildConfig, p
     clips = steps.finish(clips)
     withdrawn = remove_withdrawn(build_dir, manifest, clips, config.songs.fingerprint)
     with timer("same recordings"):
-        recordings = steps.same_recordings(clips)
+        recordings = steps.same_recordings(clips, audio_links)
 
     pose_qa_report = _pose_qa_report(build_dir, clips)
     with timer("split+export"):

@@ -11,15 +11,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import pandas as pd
 
 from tiktok_dm import __version__
 from tiktok_dm.config import BuildConfig
-from tiktok_dm.dataset.song_ids import SONGS_OFF, AudioLink, resolve_clip_songs
+from tiktok_dm.dataset.song_ids import SONGS_OFF, resolve_clip_songs
 from tiktok_dm.model.build_dir import BuildDir
 from tiktok_dm.model.clips import ClipRecord, ClipSet
+from tiktok_dm.model.links import AudioLink
 from tiktok_dm.model.manifest import ClipSpec, Manifest
 from tiktok_dm.model.names import d2m_indices, proposed_clip_id
 from tiktok_dm.model.outputs import CutOutput, PoseOutput, ProposedSpan
@@ -190,14 +191,16 @@ class BuildSteps:
         return _attach(clips, records, self.stages.segments.name,
                        lambda clip, segments: dataclasses.replace(clip, segments=segments))
 
-    def same_recordings(self, clips: ClipSet) -> list[RecordingMatch]:
-        """The finished clips that show the same recording (the dancer moves the same way, frame by frame), written to
-        recordings.csv: the split keeps them on one side, QA lists them."""
+    def same_recordings(self, clips: ClipSet, audio_links: Sequence[AudioLink] = ()) -> list[RecordingMatch]:
+        """The finished clips that show the same recording (the dancer moves the same way, frame by frame; at the
+        alignment of their shared sound, when they share some), written to recordings.csv: the split keeps them on
+        one side, QA lists them."""
         config = self.config.quality.recordings
         done = clips.done if config.enabled else []
         signatures = {clip.clip_id: motion_signature(PoseSequence.load(self.build_dir.absolute(clip.pose.poses)),
                                                      config) for clip in done}
-        matches = find_same_recordings(signatures, {clip.clip_id: clip.compilation_id for clip in done}, config)
+        matches = find_same_recordings(signatures, {clip.clip_id: clip.compilation_id for clip in done}, config,
+                                       audio_links)
         write_matches(matches, self.build_dir.root / RECORDINGS_CSV)
         if matches:
             log.info("%d pair(s) of clips show the same recording: %s", len(matches),

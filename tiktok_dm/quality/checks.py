@@ -34,6 +34,7 @@ import yaml
 from tiktok_dm.model.atomic import atomic_write_bytes, atomic_write_text
 from tiktok_dm.model.build_dir import BuildDir
 from tiktok_dm.model.clips import ClipRecord, ClipSet
+from tiktok_dm.model.links import AUDIO_LINKS_CSV, read_audio_links
 from tiktok_dm.model.outputs import CutOutput, PoseOutput
 from tiktok_dm.model.status import StageError, Status
 from tiktok_dm.model.tables import write_csv
@@ -311,7 +312,9 @@ def _same_recordings(build: BuildDir, poses: dict[str, Path], compilation_of: di
     if stored.is_file() and stored.stat().st_mtime >= max((path.stat().st_mtime for path in poses.values()), default=0):
         return [m for m in read_matches(stored) if m.clip_a in poses and m.clip_b in poses]
     signatures = {clip_id: motion_signature(PoseSequence.load(path), config.recordings) for clip_id, path in poses.items()}
-    return find_same_recordings(signatures, compilation_of, config.recordings)
+    links = build.root / AUDIO_LINKS_CSV
+    return find_same_recordings(signatures, compilation_of, config.recordings,
+                                read_audio_links(links) if links.is_file() else ())
 
 
 FIRST_COLUMNS = ["clip_id", "compilation_id", "song_id", "split", "qa_status", "error", "flagged", "flags"]

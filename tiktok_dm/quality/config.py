@@ -175,6 +175,20 @@ class RecordingConfig:
     # Offsets tried in full: those where most frames agree (the right one was not among the top 3 for some
     # layouts: calibration recall 0.84 with 3, 0.91 with 10, precision 1.00 both).
     candidate_offsets: int = 10
+    # Clips that share a stretch of sound are also compared at the alignment the sound gives (the build's audio
+    # links), give or take sound_offset_slack_s (the fingerprint's offset is good to ~0.1 s), with the limits below;
+    # links of clips played at another speed (by more than sound_max_speed_change) are not used. Chosen on the
+    # calibration set of bench/recordings_build.py (15 clips, 9 pairs of one recording, 6 pairs of other recordings
+    # to the same sound): precision 1.000 at every limit of its sweep; correlation 0.6 gave recall 0.667, 0.7 0.556;
+    # the share (0.3-0.5) and the motion floor (0-0.04) changed nothing there. No floor on the motion: it guards the
+    # search over offsets against a chance correlation, and here no offset is searched (the dancer who barely moves
+    # in a close-up is why this path exists); the correlation at the sound's alignment is the test.
+    sound_anchored: bool = True
+    sound_offset_slack_s: float = 0.2
+    sound_max_speed_change: float = 0.02
+    sound_min_matching_share: float = 0.5
+    sound_min_correlation: float = 0.6
+    sound_min_motion: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)

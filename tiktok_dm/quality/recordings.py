@@ -2,13 +2,21 @@
 
 A whole-frame perceptual hash sees the room: two dancers filmed in one white studio hash alike, while one
 video letterboxed into a portrait compilation frame, zoomed or mirrored hashes apart. What a re-upload
-keeps is the dancer's body at every moment. Each clip's main dancer becomes a motion signature: the body
-joints (shoulders to ankles) at ``rate_hz``, each frame centred between the shoulders and scaled by the clip's shoulder
-width, so a crop, a rescale, a letterbox or an overlay does not change it. Two clips show the same
+keeps is the dancer's body at every moment. Each clip's main dancer becomes a motion signature: the eyes, ears and
+body joints (shoulders to ankles) at ``rate_hz``, each frame centred between the shoulders and scaled by the clip's
+shoulder width, so a crop, a rescale, a letterbox or an overlay does not change it. The limbs decide whether two
+frames hold the same body configuration; the head does only in frames that show no limb (a close-up of head and
+shoulders, where nothing else is seen). Two clips show the same
 recording when, at some time offset (they may start at other moments) and possibly mirrored, at least
 ``min_matching_share`` of at least ``min_overlap_s`` of frames seen in both hold the same body configuration
 (median joint distance within ``max_pose_distance`` shoulder widths). Two dancers doing the same moves to the
 same song still differ in timing and build by more than a re-encode does.
+
+Two clips that share a stretch of sound (a verified audio link of the build, ``tiktok_dm.model.links``) are also
+compared at the alignment the sound gives, and only there (within ``sound_offset_slack_s``): no offset is searched,
+so no chance agreement is picked among many, and the motion may be slighter (``sound_min_motion``: a dancer who
+barely moves in a close-up). Picture and sound then agree; different dancers to the same sound (a dance challenge)
+still move differently at that moment.
 """
 
 from __future__ import annotations
@@ -16,20 +24,25 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
+from tiktok_dm.model.links import AudioLink
 from tiktok_dm.model.tables import read_csv, write_csv
 from tiktok_dm.pose.sequence import PoseSequence
 from tiktok_dm.pose.tracking import select_main_track, track_keypoints
 from tiktok_dm.quality.config import RecordingConfig
 
-# COCO-17 body joints (shoulders, elbows, wrists, hips, knees, ankles): the face is too small in a compilation.
-BODY = np.arange(5, 17)
-# Each body joint's left/right counterpart, as positions in BODY (a mirrored video swaps the sides).
-MIRROR = np.array([1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10])
-SHOULDERS = [0, 1]  # positions in BODY
+# COCO-17 joints in left/right pairs: eyes and ears (the head), then the body (shoulders, elbows, wrists, hips, knees,
+# ankles). The head is too small in a full-body compilation shot to tell two dancers apart, and the only thing seen
+# in a close-up: it votes only in frames that show no limb.
+JOINTS = np.arange(1, 17)
+HEAD_PAIRS = 2  # the first pairs of JOINTS: eyes, ears
+# Each joint's left/right counterpart, as positions in JOINTS (a mirrored video swaps the sides).
+MIRROR = np.array([1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14])
+SHOULDERS = [4, 5]  # positions in JOINTS
 # Joints a frame must show to be compared: the shoulders (centre and scale) and two more; left/right joint pairs
 # two frames must both show to be compared: the shoulders and one more. (The shoulders, which set each frame's
 # centre and scale, agree in almost any two frames; left out of the count, calibration recall fell from 0.91 to
@@ -43,7 +56,8 @@ COARSE_SLACK = 1.5
 
 @dataclasses.dataclass(frozen=True)
 class MotionSignature:
-    """The main dancer's body configuration at ``rate_hz``: [frames, 12, 2], NaN where a joint is not seen."""
+    """The main dancer's body configuration at ``rate_hz``: [frames, 16, 2] (``JOINTS``), NaN where a joint is not
+    seen."""
 
     rate_hz: float
     poses: np.ndarray
@@ -68,14 +82,15 @@ class RecordingMatch:
     offset_s: float  # where b's first frame lies in a (negative: a starts that far into b)
     mirrored: bool
     same_compilation: bool
+    by_sound: bool = False  # found at the alignment of the sound the two clips share
 
 
 def motion_signature(sequence: PoseSequence, config: RecordingConfig = RecordingConfig()) -> MotionSignature:
     """The signature of a clip's pose file (empty when no dancer was tracked)."""
     main = select_main_track(sequence, config.min_confidence)
     if main is None or sequence.num_frames == 0:
-        return MotionSignature(config.rate_hz, np.zeros((0, len(BODY), 2)))
-    keypoints = track_keypoints(sequence, (main.track_id, *main.fill_ids))[:, BODY]
+        return MotionSignature(config.rate_hz, np.zeros((0, len(JOINTS), 2)))
+    keypoints = track_keypoints(sequence, (main.track_id, *main.fill_ids))[:, JOINTS]
     xy = np.where((np.nan_to_num(keypoints[..., 2]) >= config.min_confidence)[..., None], keypoints[..., :2], np.nan)
     grid = np.arange(0.0, float(sequence.frame_times[-1]) + 1e-9, 1.0 / config.rate_hz)
     nearest = np.clip(np.searchsorted(sequence.frame_times, grid), 0, sequence.num_frames - 1)
@@ -89,7 +104,7 @@ def motion_signature(sequence: PoseSequence, config: RecordingConfig = Recording
     width = np.linalg.norm(sampled[:, SHOULDERS[0]] - sampled[:, SHOULDERS[1]], axis=-1)
     scale = float(np.median(width[np.isfinite(width)])) if np.isfinite(width).any() else np.nan
     if not np.isfinite(scale) or scale <= 0:
-        return MotionSignature(config.rate_hz, np.zeros((0, len(BODY), 2)))
+        return MotionSignature(config.rate_hz, np.zeros((0, len(JOINTS), 2)))
     return MotionSignature(config.rate_hz, (sampled - centre[:, None, :]) / scale)
 
 
@@ -109,21 +124,49 @@ def same_recording(a: MotionSignature, b: MotionSignature, config: RecordingConf
     return best
 
 
+def same_recording_at(a: MotionSignature, b: MotionSignature, offset_s: float,
+                       config: RecordingConfig = RecordingConfig()) -> tuple[float, int, float, bool]:
+    """Like :func:`same_recording`, but only at the alignment the shared sound gives (b's first frame ``offset_s``
+    into a, give or take ``sound_offset_slack_s``), with the ``sound_*`` limits, over at least ``min_overlap_s``
+    (the sound fixes the offset: no share of the shorter clip is asked)."""
+    sound = dataclasses.replace(config, min_matching_share=config.sound_min_matching_share,
+                                min_correlation=config.sound_min_correlation, min_motion=config.sound_min_motion)
+    slack = int(round(config.sound_offset_slack_s * config.rate_hz))
+    centre = int(round(offset_s * config.rate_hz))
+    best = (0.0, 0, 0.0, False)
+    for mirrored, other in ((False, b), (True, b.mirrored())):
+        for offset in range(centre - slack, centre + slack + 1):
+            share, frames = _share_at(a.poses, other.poses, offset, sound)
+            if (share, frames) > best[:2] and _motion_correlates(a.poses, other.poses, offset, sound):
+                best = (share, frames, offset / config.rate_hz, mirrored)
+    return best
+
+
 def find_same_recordings(signatures: dict[str, MotionSignature], compilation_of: dict[str, str],
-                         config: RecordingConfig = RecordingConfig()) -> list[RecordingMatch]:
+                         config: RecordingConfig = RecordingConfig(),
+                         audio_links: Iterable[AudioLink] = ()) -> list[RecordingMatch]:
     """Every pair of clips that shows the same recording, most agreeing first (none when ``config.enabled`` is
-    false)."""
+    false): by the motion alone, or at the alignment of the sound they share (``audio_links``; links of clips that
+    play at another speed are not used)."""
     if not config.enabled:
         return []
     needed = config.min_overlap_s * config.rate_hz
     ids = sorted(clip for clip, signature in signatures.items() if signature.seen_frames >= needed)
+    sound_offset = {(link.clip_a, link.clip_b): link.offset_s for link in audio_links
+                    if config.sound_anchored and abs(link.speed - 1.0) <= config.sound_max_speed_change}
+    sound_offset.update({(b, a): -offset for (a, b), offset in list(sound_offset.items())})
     matches = []
     for i, a in enumerate(ids):
         for b in ids[i + 1:]:
             share, frames, offset_s, mirrored = same_recording(signatures[a], signatures[b], config)
-            if share >= config.min_matching_share:
+            by_sound = False
+            if share < config.min_matching_share and (a, b) in sound_offset:
+                share, frames, offset_s, mirrored = same_recording_at(signatures[a], signatures[b],
+                                                                      sound_offset[(a, b)], config)
+                by_sound = share >= config.sound_min_matching_share
+            if share >= config.min_matching_share or by_sound:
                 matches.append(RecordingMatch(a, b, round(share, 3), frames, round(offset_s, 2), mirrored,
-                                              compilation_of.get(a) == compilation_of.get(b)))
+                                              compilation_of.get(a) == compilation_of.get(b), by_sound))
     return sorted(matches, key=lambda m: (-m.share, m.clip_a, m.clip_b))
 
 
@@ -138,7 +181,8 @@ def write_matches(matches: list[RecordingMatch], path: str | Path) -> None:
 def read_matches(path: str | Path) -> list[RecordingMatch]:
     table = read_csv(path)
     return [RecordingMatch(row["clip_a"], row["clip_b"], float(row["share"]), int(row["frames"]),
-                           float(row["offset_s"]), row["mirrored"] == "True", row["same_compilation"] == "True")
+                           float(row["offset_s"]), row["mirrored"] == "True", row["same_compilation"] == "True",
+                           row.get("by_sound") == "True")  # an earlier build's table has no by_sound
             for row in table.to_dict("records")]
 
 
@@ -148,22 +192,60 @@ def _comparable(poses: np.ndarray) -> np.ndarray:
 
 
 def _agreement(a: np.ndarray, b: np.ndarray, max_distance: float) -> tuple[np.ndarray, np.ndarray]:
-    """[frames a, frames b] whether the two frames hold the same body configuration (at least half of the left/right
-    joint pairs seen in both lie within ``max_distance``), and whether enough pairs were seen to tell. Pose detectors
-    swap a left and a right joint now and then (a dancer seen from behind, upside down, mirrored): a pair agrees in
-    either labelling."""
+    """[frames a, frames b] whether the two frames hold the same body configuration, and whether enough was seen
+    to tell (:func:`_frames_agree` of every frame of a with every frame of b)."""
+    return _frames_agree(a[:, None], b[None, :], max_distance)
+
+
+def _frames_agree(a: np.ndarray, b: np.ndarray, max_distance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Whether frames a and b (arrays [..., joints, 2] that broadcast) hold the same body configuration: at least
+    half of the left/right joint pairs seen in both lie within ``max_distance``, the head's pairs counted only where
+    no limb pair is seen in both; and whether enough pairs were seen to tell. Pose detectors swap a left and a right
+    joint now and then (a dancer seen from behind, upside down, mirrored): a pair agrees in either labelling."""
     a, b = a.astype(np.float32), b.astype(np.float32)
     limit = np.float32(max_distance) ** 2
-    same = ((a[:, None] - b[None, :]) ** 2).sum(axis=-1)  # [frames a, frames b, joints], NaN where unseen
-    crossed = ((a[:, None] - b[None, :, MIRROR]) ** 2).sum(axis=-1)
+    same = ((a - b) ** 2).sum(axis=-1)  # [..., joints], NaN where unseen
+    crossed = ((a - b[..., MIRROR, :]) ** 2).sum(axis=-1)
     left, right = slice(0, None, 2), slice(1, None, 2)
-    seen = np.isfinite(same[..., left]) & np.isfinite(same[..., right])
+    seen = np.isfinite(same[..., left]) & np.isfinite(same[..., right])  # [..., pairs]
     with np.errstate(invalid="ignore"):
         close = (np.fmax(same[..., left], same[..., right]) <= limit) | \
             (np.fmax(crossed[..., left], crossed[..., right]) <= limit)
-    pairs = seen.sum(axis=-1)
+    limbs_seen = seen[..., HEAD_PAIRS + 1:].any(axis=-1)  # a pair below the shoulders
+    votes = seen.copy()
+    votes[..., :HEAD_PAIRS] &= ~limbs_seen[..., None]
+    pairs = votes.sum(axis=-1)
     comparable = pairs >= MIN_PAIRS
-    return comparable & (2 * (close & seen).sum(axis=-1) >= pairs), comparable
+    return comparable & (2 * (close & votes).sum(axis=-1) >= pairs), comparable
+
+
+def _overlap(a: np.ndarray, b: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """The frames of a and b seen at the same moment when frame i of a is frame i - offset of b."""
+    start_a, start_b = max(0, offset), max(0, -offset)
+    length = max(0, min(len(a) - start_a, len(b) - start_b))
+    return a[start_a:start_a + length], b[start_b:start_b + length]
+
+
+def _share_at(a: np.ndarray, b: np.ndarray, offset: int, config: RecordingConfig) -> tuple[float, int]:
+    """(share of the compared frames that agree, frames compared) at the one offset the shared sound gives; (0,
+    compared) when fewer than ``min_overlap_s`` are compared. Each clip is scaled by its median shoulder width over
+    the whole clip; here b is scaled again to a's width over the frames they share, so a dancer who comes closer
+    later in one clip does not read as another body."""
+    xa, xb = _overlap(a, b, offset)
+    width_a, width_b = _shoulder_width(xa), _shoulder_width(xb)
+    if np.isfinite(width_a) and np.isfinite(width_b) and width_b > 0:
+        xb = xb * (width_a / width_b)
+    agree, comparable = _frames_agree(xa, xb, config.max_pose_distance)
+    compared = int(comparable.sum())
+    if compared == 0 or compared < config.min_overlap_s * config.rate_hz:
+        return 0.0, compared
+    return float(agree.sum() / compared), compared
+
+
+def _shoulder_width(poses: np.ndarray) -> float:
+    """The median shoulder width of the frames that show both shoulders (NaN when none does)."""
+    width = np.linalg.norm(poses[:, SHOULDERS[0]] - poses[:, SHOULDERS[1]], axis=-1)
+    return float(np.median(width[np.isfinite(width)])) if np.isfinite(width).any() else np.nan
 
 
 def _might_match(a: np.ndarray, b: np.ndarray, config: RecordingConfig) -> bool:
@@ -221,9 +303,7 @@ def _correlates(a: np.ndarray, b: np.ndarray, offset: int, config: RecordingConf
 
 
 def _correlation_holds(a: np.ndarray, b: np.ndarray, offset: int, config: RecordingConfig) -> bool:
-    start_a, start_b = max(0, offset), max(0, -offset)
-    length = min(len(a) - start_a, len(b) - start_b)
-    xa, xb = a[start_a:start_a + length], b[start_b:start_b + length]
+    xa, xb = _overlap(a, b, offset)
     both = np.isfinite(xa) & np.isfinite(xb)
     counts = both.sum(axis=0)
     if counts.max(initial=0) < 3:

@@ -37,9 +37,15 @@ CLUSTER_COLUMNS = ["file", "cluster_id", "library_song", "error"]
 
 @dataclasses.dataclass(frozen=True)
 class Edge:
+    """A verified match between the audio of clips ``a`` and ``b`` (``a`` < ``b``), at the alignment of its best
+    score."""
+
     a: str
     b: str
     score: int
+    # Where b's audio starts in a's (s; negative: a starts that far into b) and how much faster b plays.
+    offset_s: float = 0.0
+    speed: float = 1.0
 
 
 class _Components:
@@ -112,7 +118,7 @@ def match_edges(index: FingerprintIndex, keys: list[str], config: SongsConfig) -
     """
     global _SHARED
     wanted = frozenset(keys)
-    scores: dict[tuple[str, str], int] = {}
+    best: dict[tuple[str, str], Edge] = {}
     chunks = [keys[i::config.workers] for i in range(config.workers)]
     if config.workers > 1 and len(keys) >= 8 * config.workers and "fork" in multiprocessing.get_all_start_methods():
         index.prepare()
@@ -126,23 +132,24 @@ def match_edges(index: FingerprintIndex, keys: list[str], config: SongsConfig) -
     else:
         found = [_edges_of(index, keys, wanted, config)]
     for part in found:
-        for pair, score in part.items():
-            scores[pair] = max(score, scores.get(pair, 0))
-    return [Edge(a, b, score) for (a, b), score in sorted(scores.items())]
+        for pair, edge in part.items():
+            if pair not in best or edge.score > best[pair].score:
+                best[pair] = edge
+    return [best[pair] for pair in sorted(best)]
 
 
 # (index, wanted keys, config) inherited by forked query workers.
 _SHARED: tuple[FingerprintIndex, frozenset, SongsConfig] | None = None
 
 
-def _edges_of_chunk(keys: list[str]) -> dict[tuple[str, str], int]:
+def _edges_of_chunk(keys: list[str]) -> dict[tuple[str, str], Edge]:
     index, wanted, config = _SHARED
     return _edges_of(index, keys, wanted, config)
 
 
 def _edges_of(index: FingerprintIndex, keys: list[str], wanted: frozenset,
-              config: SongsConfig) -> dict[tuple[str, str], int]:
-    scores: dict[tuple[str, str], int] = {}
+              config: SongsConfig) -> dict[tuple[str, str], Edge]:
+    best: dict[tuple[str, str], Edge] = {}
     for key in keys:
         fingerprints = index.fingerprints(key)
         for match in index.query(fingerprints, min_score=config.link_score, exclude=key, config=config):
@@ -156,8 +163,17 @@ def _edges_of(index: FingerprintIndex, keys: list[str], wanted: frozenset,
                     continue
                 score = min(score, back.peaks_matched)
             pair = (min(key, match.key), max(key, match.key))
-            scores[pair] = max(score, scores.get(pair, 0))
-    return scores
+            if pair not in best or score > best[pair].score:
+                best[pair] = _edge(key, match.key, score, match.offset_s, match.speed)
+    return best
+
+
+def _edge(query: str, stored: str, score: int, offset_s: float, speed: float) -> Edge:
+    """The edge of a match of ``query``, which starts at ``offset_s`` in ``stored`` playing ``speed`` times as fast,
+    told from its first clip's side."""
+    if query > stored:
+        return Edge(stored, query, score, offset_s, speed)
+    return Edge(query, stored, score, -offset_s / speed, 1.0 / speed)
 
 
 def cluster_clips(files: Iterable[str | os.PathLike], library: str | os.PathLike | FingerprintIndex | None = None,
