@@ -68,7 +68,10 @@ class MotionConfig:
 class GeneratorConfig:
     channels: tuple[int, ...] | None = None  # None: high (32, 64, 128, 256, 512), low (... 512, 1024)
     res_units: int = 3  # official 4
-    norm: str = "batch"  # official none
+    # none: plain main convs, as Tables A.8/A.9 (no normalisation) and the release; batch: BatchNorm1d after each
+    # (the paper's text mentions normalisation): 36-38 % of the low generator's tanh outputs saturated at init,
+    # batch 4 and 16, both low configs; weight: weight-normalised main convs. none and weight: 0.0 %.
+    norm: str = "none"
     sigma: float = 100.0  # tanh output scale (Table 5 "w/o scaling": 1)
     low_length: str = "conv"  # low level only: conv (paper order, tanh last) | linear (official Linear(1045->1378))
     genre_dim: int = 0  # official AIST++: 256 (Embedding(10, 256) of the ground-truth genre; not in the paper)
@@ -99,7 +102,7 @@ class ModelConfig:
         _choice(self.level, ("high", "low"), "model.level")
         _choice(self.motion.arch, ("paper", "official"), "model.motion.arch")
         _choice(self.motion.norm, ("batch", "none"), "model.motion.norm")
-        _choice(self.generator.norm, ("batch", "none"), "model.generator.norm")
+        _choice(self.generator.norm, ("batch", "none", "weight"), "model.generator.norm")
         _choice(self.generator.low_length, ("conv", "linear"), "model.generator.low_length")
 
 
@@ -147,6 +150,9 @@ class TrainConfig:
     # The logged steps' metrics also as TensorBoard scalars in RUN/tensorboard (`tensorboard --logdir RUN`), next to
     # metrics.csv; needs the tensorboard package (the [train] extra).
     tensorboard: bool = True
+    # At the first step of a fresh run the log says which share of the generator's tanh outputs lie beyond +-0.99
+    # (where tanh passes almost no gradient); above this share it warns that the generator starts saturated.
+    max_init_saturation: float = 0.05
 
     def __post_init__(self):
         _choice(self.amp, ("auto", "bf16", "fp16", "off"), "train.amp")

@@ -20,6 +20,7 @@ from d2m_train import builders, checkpoint, distributed
 from d2m_train.config import Config, dump_config
 from d2m_train.data.loading import EpochBatchSampler, SeededSegments
 from d2m_train.losses import hinge_d_loss
+from d2m_train.models.generator import tanh_saturation
 from d2m_train.runlog import MetricsCSV, TensorBoardLog, plot_metrics
 
 logger = logging.getLogger(__name__)
@@ -103,8 +104,11 @@ class D2MSolver:
         audio = torch.as_tensor(batch["audio"]).to(self.device, non_blocking=self.device.type == "cuda")
         self.g_train.train()
         self.d_train.train()
-        with self._autocast():
+        watch = tanh_saturation(self.generator.vq_generator) if self.step == 0 else contextlib.nullcontext(None)
+        with self._autocast(), watch as shares:
             latent = self.g_train(**model_inputs(batch, self.device))
+        if shares:
+            self._report_saturation(shares[0])
         targets = self.synthesizer.targets(audio)
         size = latent.shape[0]
 
@@ -133,6 +137,16 @@ class D2MSolver:
             self.discriminator.requires_grad_(True)
         metrics = {"d_loss": loss_d.detach(), "g_total": loss_g.detach(), **terms}
         return {name: float(value) for name, value in metrics.items()}
+
+    def _report_saturation(self, share: float) -> None:
+        limit = self.cfg.train.max_init_saturation
+        if share > limit:
+            logger.warning("the generator starts saturated: %.1f %% of its tanh outputs are beyond +-0.99 at step 0 "
+                           "(> %.0f %%), where tanh passes almost no gradient; model.generator.norm is %r (none, "
+                           "the paper tables' reading, starts at ~0 %%)", 100 * share, 100 * limit,
+                           self.cfg.model.generator.norm)
+        else:
+            logger.info("generator tanh saturation at step 0: %.1f %% of outputs beyond +-0.99", 100 * share)
 
     # ------------------------------------------------------------------------------------------- state/ckpt
     def state_dict(self) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from pathlib import Path
 
@@ -161,6 +162,18 @@ def test_tensorboard_has_the_csv_rows_and_a_resume_writes_each_step_once(micro, 
     for tag, points in scalars.items():
         assert [step for step, _ in points] == [1, 2, 3], tag
         assert [value for _, value in points] == pytest.approx([r[tag] for r in rows], rel=1e-6), tag
+
+
+def test_the_first_step_says_how_saturated_the_generator_starts(micro, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="d2m_train.solver"):
+        D2MSolver(dataclasses.replace(micro, train=dataclasses.replace(micro.train, max_steps=1)), tmp_path / "a").fit()
+    assert [r for r in caplog.records if "tanh saturation at step 0" in r.getMessage()]
+    caplog.clear()
+    strict = dataclasses.replace(micro, train=dataclasses.replace(micro.train, max_steps=1, max_init_saturation=-1.0))
+    with caplog.at_level(logging.INFO, logger="d2m_train.solver"):
+        D2MSolver(strict, tmp_path / "b").fit()
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING and "starts saturated" in r.getMessage()]
+    assert "model.generator.norm is 'none'" in warning.getMessage()
 
 
 def test_resume_refuses_a_changed_model(micro, tmp_path):

@@ -19,19 +19,24 @@ the official reflection pads (3, 32, then 64 before each k40 conv).
   reaches the stack directly, the stack ends at 1301 and Linear(1045 -> 1378) fails with a shape error. Ours
   always has the input Linear, which is the working variant (Linear(3072 -> 2048) on TikTok).
 
-Official-code options: ``res_units=4`` (4 units, dilations up to 27; paper 3), ``norm="none"`` (paper mentions
-batch normalisation; the code has none), ``genre_classes=10, genre_dim=256`` on AIST++ (an nn.Embedding of the
-ground-truth genre concatenated to the fused vector; not in the paper).
+Normalisation of the main convs (``norm``): ``none`` (default: Tables A.8/A.9 show none, nor does the release),
+``batch`` (BatchNorm1d after each; the paper's text mentions normalisation: with it the low generator starts with
+over a third of its tanh outputs saturated, see ``tanh_saturation``), ``weight`` (weight-normalised convs).
+
+Official-code options: ``res_units=4`` (4 units, dilations up to 27; paper 3), ``genre_classes=10, genre_dim=256``
+on AIST++ (an nn.Embedding of the ground-truth genre concatenated to the fused vector; not in the paper).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from typing import Iterator
 
 import torch
 from torch import nn
 
-from d2m_train.modules import ResidualStack, conv_norm, init_plain_convs, output_length
+from d2m_train.modules import ResidualStack, init_plain_convs, normed_conv, output_length
 
 LEVELS = {"high": 344, "low": 1378}  # latent frames of 44100 samples: JukeBox top (hop 128) / middle (hop 32)
 LOW_LENGTH_MODES = ("conv", "linear")
@@ -73,7 +78,7 @@ def input_length_for(level: str, target: int) -> int:
 
 class VQGenerator(nn.Module):
     def __init__(self, level: str, in_dim: int, channels: tuple[int, ...] | None = None, latent_dim: int = 64,
-                 res_units: int = 3, norm: str = "batch", sigma: float = 100.0, low_length: str = "conv"):
+                 res_units: int = 3, norm: str = "none", sigma: float = 100.0, low_length: str = "conv"):
         super().__init__()
         if level not in LEVELS:
             raise ValueError(f"unknown level {level!r}; choose one of {sorted(LEVELS)}")
@@ -92,16 +97,16 @@ class VQGenerator(nn.Module):
         for index, (stage, width) in enumerate(zip(_STAGES[level], channels)):
             if index > 0:
                 layers.append(nn.LeakyReLU(0.2))
-            layers += _conv(previous, width, stage) + conv_norm(width, norm) + [ResidualStack(width, res_units)]
+            layers += _conv(previous, width, stage, norm) + [ResidualStack(width, res_units)]
             previous = width
         if level == "low":  # k40 -> widest, LReLU (Table A.9); official has no LReLU before the last conv
-            layers += [nn.LeakyReLU(0.2), *_conv(previous, channels[-1], _HEADS["low"][0]),
-                       *conv_norm(channels[-1], norm)]
+            layers += [nn.LeakyReLU(0.2), *_conv(previous, channels[-1], _HEADS["low"][0], norm)]
             if not official_low:
                 layers.append(nn.LeakyReLU(0.2))
         else:
             layers.append(nn.LeakyReLU(0.2))
-        layers += _conv(channels[-1], latent_dim, _HEADS[level][-1]) + [nn.Tanh()]
+        self.tanh = nn.Tanh()
+        layers += _conv(channels[-1], latent_dim, _HEADS[level][-1]) + [self.tanh]
         self.convs = nn.Sequential(*layers)
         stack_length = stack_output_length(level, self.input_length)
         self.output_proj = nn.Linear(stack_length, self.latent_length) if official_low else None
@@ -117,9 +122,26 @@ class VQGenerator(nn.Module):
         return self.sigma * out
 
 
-def _conv(c_in: int, c_out: int, stage: _Stage) -> list[nn.Module]:
+def _conv(c_in: int, c_out: int, stage: _Stage, norm: str = "none") -> list[nn.Module]:
     pad = [nn.ReflectionPad1d(stage.reflect)] if stage.reflect else []
-    return pad + [nn.Conv1d(c_in, c_out, stage.kernel, stage.stride, stage.padding)]
+    return pad + normed_conv(c_in, c_out, stage.kernel, stage.stride, stage.padding, norm)
+
+
+@contextlib.contextmanager
+def tanh_saturation(generator: VQGenerator, threshold: float = 0.99) -> Iterator[list[float]]:
+    """While entered, each forward pass of ``generator`` appends the share of its tanh outputs (before the sigma
+    scale) beyond +-``threshold``: a generator that starts with most of them there hardly learns (the gradient of
+    tanh is ~0 there)."""
+    shares: list[float] = []
+
+    def record(_module, _inputs, output):
+        shares.append(float((output.detach().abs() > threshold).float().mean()))
+
+    handle = generator.tanh.register_forward_hook(record)
+    try:
+        yield shares
+    finally:
+        handle.remove()
 
 
 class D2MGenerator(nn.Module):

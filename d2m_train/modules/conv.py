@@ -14,7 +14,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-NORMS = ("batch", "none")
+NORMS = ("batch", "none")  # after a main conv (conv_norm)
+CONV_NORMS = ("batch", "none", "weight")  # of a main conv and what follows it (normed_conv)
 
 
 def wn_conv1d(*args, **kwargs) -> nn.Module:
@@ -54,6 +55,16 @@ def conv_norm(channels: int, norm: str) -> list[nn.Module]:
     if norm == "none":
         return []
     raise ValueError(f"unknown norm {norm!r}; choose one of {NORMS}")
+
+
+def normed_conv(c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int = 0, norm: str = "none"
+                ) -> list[nn.Module]:
+    """A main conv with its normalisation: ``batch`` (BatchNorm1d after it), ``weight`` (the conv weight-normalised,
+    as the residual units' convs) or ``none`` (a plain conv, as the official code)."""
+    if norm not in CONV_NORMS:
+        raise ValueError(f"unknown norm {norm!r}; choose one of {CONV_NORMS}")
+    conv = (wn_conv1d if norm == "weight" else nn.Conv1d)(c_in, c_out, kernel, stride, padding)
+    return [conv, nn.BatchNorm1d(c_out)] if norm == "batch" else [conv]
 
 
 def init_plain_convs(module: nn.Module, std: float = 0.02) -> None:
