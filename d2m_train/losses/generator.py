@@ -5,11 +5,13 @@ L_G = adv + lambda_fm * L_FM + lambda_c * L1(LookUp(phi(x_a)), G(x)) + lambda_c_
 Paper weights: fm 3, c 15, wav 40, mel 15 (``lambda_c_continuous`` 0). The official code splits the code term
 into **5 x L1(continuous x_l, G(x)) + 8 x L1(quantised, G(x))**: set ``c=8, c_continuous=5`` for it.
 S = the frozen VQ-VAE decoder of the level after a straight-through codebook lookup, so wav and mel carry
-gradient (they do not in the official code).
+gradient (``decoder_gradient: true``, the paper's reading). The official code decodes argmin tokens under no_grad:
+the two terms then only add their value to the total and log it (``decoder_gradient: false``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import torch
@@ -29,6 +31,9 @@ class LossWeights:
     c_continuous: float = 0.0
     wav: float = 40.0
     mel: float = 15.0
+    # wav and mel reach the generator through the straight-through decode (paper); false: their values are added and
+    # logged but carry no gradient (the release, which decodes under no_grad).
+    decoder_gradient: bool = True
 
 
 class GeneratorLoss(nn.Module):
@@ -49,7 +54,8 @@ class GeneratorLoss(nn.Module):
         total = w.adv * terms["g_adv"] + w.fm * terms["g_fm"] + w.c * terms["g_code"]
         total = total + w.c_continuous * terms["g_code_cont"]
         if w.wav or w.mel:
-            predicted = self.synthesizer.synthesize(latent).float()  # (B, 1, T * hop)
+            with contextlib.nullcontext() if w.decoder_gradient else torch.no_grad():
+                predicted = self.synthesizer.synthesize(latent).float()  # (B, 1, T * hop)
             audio = audio.float().reshape(audio.shape[0], 1, -1)
             terms["g_wav"] = F.l1_loss(predicted, audio[..., :predicted.shape[-1]])
             terms["g_mel"] = F.l1_loss(self.mel(predicted), self.mel(audio))
