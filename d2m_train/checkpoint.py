@@ -4,6 +4,7 @@ bit-for-bit (on CPU; on CUDA with ``train.deterministic``)."""
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from pathlib import Path
@@ -14,6 +15,8 @@ import torch
 from d2m_train.vqvae.checkpoint import atomic_torch_save
 
 _NAME = re.compile(r"^step_(\d{8})\.pt$")
+
+logger = logging.getLogger(__name__)
 
 
 def checkpoint_dir(run_dir: str | Path) -> Path:
@@ -55,7 +58,17 @@ def set_rng_state(state: dict) -> None:
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        for device, saved in cuda_states_to_restore(state["cuda"], torch.cuda.device_count()).items():
+            torch.cuda.set_rng_state(saved, device)
+
+
+def cuda_states_to_restore(saved: list, gpus: int) -> dict[int, object]:
+    """GPU -> the generator state to put back: the saved ones of the GPUs this machine has. A run saved on more GPUs
+    than are here (or fewer) resumes; the GPUs without a saved state keep their seeding (logged)."""
+    if len(saved) != gpus:
+        logger.warning("the checkpoint holds the CUDA generator states of %d GPU(s), this machine has %d: the first "
+                       "%d are restored", len(saved), gpus, min(len(saved), gpus))
+    return {device: saved[device] for device in range(min(len(saved), gpus))}
 
 
 def seed_everything(seed: int) -> None:

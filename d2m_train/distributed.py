@@ -9,11 +9,14 @@ and nothing is wrapped. Each rank reads its own shard of every epoch (``EpochBat
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,13 +46,18 @@ def init_process_group(info: DistInfo, device: torch.device) -> None:
 
 
 def wrap(module: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
-    """DDP around ``module`` (BatchNorm synchronised across ranks) or ``module`` itself."""
+    """DDP around ``module`` or ``module`` itself. On GPUs BatchNorm is synchronised across ranks (SyncBatchNorm);
+    on CPU (gloo) PyTorch has no SyncBatchNorm, so each rank normalises by its own batch and DDP hands rank 0's
+    running statistics to every rank at each forward."""
     if not info.ddp:
         return module
     from torch.nn.parallel import DistributedDataParallel
 
-    if info.world_size > 1:
+    if info.world_size > 1 and device.type == "cuda":
         module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    elif info.world_size > 1 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules()):
+        logger.info("%s: BatchNorm keeps per-rank batch statistics on %s (SyncBatchNorm needs GPUs)",
+                    type(module).__name__, device)
     return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
 
 

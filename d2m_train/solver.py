@@ -33,15 +33,35 @@ MODEL_INPUTS = ("motion", "video", "genre")
 
 
 def resolve_device(name: str, info: distributed.DistInfo) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
+    """The device of this rank (made current when it is a GPU)."""
+    device = device_for_rank(name, info, torch.cuda.is_available(), torch.cuda.device_count())
     if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError("train.device cuda, but CUDA is not available")
-        device = torch.device("cuda", info.local_rank if device.index is None else device.index)
         torch.cuda.set_device(device)
     return device
+
+
+def device_for_rank(name: str, info: distributed.DistInfo, cuda_available: bool, gpus: int) -> torch.device:
+    """``train.device`` for one rank: ``auto`` is cuda when present, else cpu; ``cuda`` is the rank's own GPU
+    (LOCAL_RANK under torchrun). ``cuda:N`` names one GPU, which under torchrun would put every rank on it: refused
+    there (use ``cuda``, and CUDA_VISIBLE_DEVICES to choose the GPUs)."""
+    if name == "auto":
+        name = "cuda" if cuda_available else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"train.device {name!r} is not a device (auto, cpu, cuda or cuda:N): {error}") from None
+    if device.type != "cuda":
+        return device
+    if not cuda_available:
+        raise ValueError(f"train.device {name}, but CUDA is not available")
+    if device.index is not None and info.world_size > 1:
+        raise ValueError(f"train.device {name} under torchrun ({info.world_size} ranks) would put every rank on GPU "
+                         f"{device.index}: use train.device cuda (each rank takes GPU LOCAL_RANK) and "
+                         "CUDA_VISIBLE_DEVICES to choose the GPUs")
+    index = info.local_rank if device.index is None else device.index
+    if index >= gpus:
+        raise ValueError(f"train.device {name}: GPU {index} asked (LOCAL_RANK {info.local_rank}), {gpus} visible")
+    return torch.device("cuda", index)
 
 
 def features_dir(cfg: Config, run_dir: Path) -> Path:
@@ -63,8 +83,9 @@ def model_inputs(batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
 
 
 def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    if amp == "auto":
-        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+    if amp == "auto":  # bf16 only where the GPU computes it (not emulated, as on GPUs before Ampere)
+        return (torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+                else None)
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[amp]
 
 
@@ -201,6 +222,10 @@ class D2MSolver:
         started, last_time = time.perf_counter(), time.perf_counter()
         logger.info("training %s from step %d to %d (%d batches/epoch, device %s, amp %s)", cfg.name, self.step,
                     total, sampler.batches_per_epoch, self.device, self.amp)
+        if self.dist.world_size > 1:
+            logger.info("batch %d per rank x %d ranks = %d per step; optim.lr %g is not scaled with it (the paper's "
+                        "is for batch %d on one GPU)", cfg.train.batch_size, self.dist.world_size,
+                        cfg.train.batch_size * self.dist.world_size, cfg.optim.lr, cfg.train.batch_size)
         for batch in loader:
             if self.step >= total:
                 break

@@ -155,3 +155,19 @@ def test_bad_options_are_named():
         VQGenerator("high", 10, norm="layer")
     with pytest.raises(ValueError, match="divisible"):
         MultiScaleDiscriminator(ndf=12, max_channels=40)
+
+
+@pytest.mark.parametrize("variant", [{}, dict(low_length="linear", norm="none", res_units=4)])
+def test_the_latent_scale_runs_in_float32_under_bf16_autocast(variant):
+    """In bf16, sigma * tanh moved in steps of 0.25-0.5 for |latent| >= 32. The head runs in float32 (CPU autocast
+    stands in for CUDA's here)."""
+    torch.manual_seed(0)
+    generator = VQGenerator("low" if variant else "high", 32, channels=(4,) * (6 if variant else 5), **variant)
+    fused = torch.randn(2, 1, 32)
+    reference = generator(fused)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        latent = generator(fused)
+    assert latent.dtype == torch.float32
+    on_bf16_grid = (latent == latent.to(torch.bfloat16).float()).float().mean().item()
+    assert on_bf16_grid < 0.5  # float32 values, not bf16 ones widened
+    torch.testing.assert_close(latent, reference, atol=0.2 * generator.sigma / 100 + 0.05, rtol=0.05)

@@ -240,3 +240,87 @@ def test_set_off_means_off_and_paths_with_hash_or_colon_stay_whole(tmp_path):
     apply_override(values, "train.deterministic=true")
     apply_override(values, "data.visual=none")
     assert values == {"train": {"deterministic": True}, "data": {"visual": "none"}}
+
+
+def test_each_rank_gets_its_own_gpu_and_a_named_gpu_is_refused_under_torchrun():
+    """An explicit cuda:N under torchrun put every rank on GPU N; checked without a GPU (the parsing is pure)."""
+    from d2m_train.solver import device_for_rank
+
+    two = DistInfo(rank=1, local_rank=1, world_size=2, ddp=True)
+    assert device_for_rank("cuda", two, True, 2) == torch.device("cuda", 1)
+    assert device_for_rank("auto", two, True, 2) == torch.device("cuda", 1)
+    assert device_for_rank("cuda:1", DistInfo(), True, 2) == torch.device("cuda", 1)
+    assert device_for_rank("auto", DistInfo(), False, 0) == torch.device("cpu")
+    with pytest.raises(ValueError, match="every rank on GPU 0"):
+        device_for_rank("cuda:0", two, True, 2)
+    with pytest.raises(ValueError, match="GPU 1 asked .*1 visible"):
+        device_for_rank("cuda", two, True, 1)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        device_for_rank("cuda", DistInfo(), False, 0)
+    with pytest.raises(ValueError, match="not a device"):
+        device_for_rank("gpu0", DistInfo(), True, 1)
+
+
+def test_a_run_saved_on_more_or_fewer_gpus_restores_the_states_it_can(caplog):
+    """set_rng_state_all with 8 saved states on a 4-GPU machine raised; now the first min(saved, here) come back."""
+    from d2m_train.checkpoint import cuda_states_to_restore
+
+    saved = [torch.full((8,), i, dtype=torch.uint8) for i in range(4)]
+    with caplog.at_level(logging.WARNING, logger="d2m_train.checkpoint"):
+        restored = cuda_states_to_restore(saved, 2)
+    assert list(restored) == [0, 1] and torch.equal(restored[1], saved[1])
+    assert "4 GPU(s), this machine has 2" in caplog.text
+    assert list(cuda_states_to_restore(saved[:1], 4)) == [0]
+    assert list(cuda_states_to_restore(saved, 4)) == [0, 1, 2, 3]
+
+
+def test_auto_amp_takes_bf16_only_where_the_gpu_computes_it(monkeypatch):
+    from d2m_train.solver import amp_dtype
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert amp_dtype("auto", torch.device("cuda", 0)) is None  # a pre-Ampere GPU: bf16 only emulated
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert amp_dtype("auto", torch.device("cuda", 0)) is torch.bfloat16
+    assert amp_dtype("auto", torch.device("cpu")) is None and amp_dtype("bf16", torch.device("cpu")) is torch.bfloat16
+
+
+def _ddp_rank(rank: int, cfg, run_dir: str, store: str, out: str) -> None:
+    """One rank of a two-process gloo run (torch.multiprocessing.spawn target): fit, then save the generator."""
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    try:
+        solver = D2MSolver(cfg, run_dir, dist_info=DistInfo(rank, rank, 2, ddp=True))
+        solver.fit()
+        torch.save({name: value.detach().clone() for name, value in solver.generator.named_parameters()},
+                   f"{out}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("norm", ["none", "batch"])
+def test_two_ranks_hold_the_same_weights_and_the_run_resumes_on_one(micro, tmp_path, norm):
+    """World size 2 on CPU (gloo, two processes; BatchNorm in the motion encoder always, in the generator with norm
+    batch: on CPU it keeps per-rank statistics, as PyTorch's SyncBatchNorm needs GPUs and refused to run): after the
+    steps both ranks hold identical weights, and the checkpoint resumes in a single process."""
+    import torch.multiprocessing as mp
+
+    model = dataclasses.replace(micro.model, generator=dataclasses.replace(micro.model.generator, norm=norm))
+    cfg = dataclasses.replace(micro, model=model, train=dataclasses.replace(micro.train, max_steps=2,
+                                                                            checkpoint_every=2, num_workers=0))
+    run_dir = tmp_path / "run"
+    mp.spawn(_ddp_rank, args=(cfg, str(run_dir), str(tmp_path / "store"), str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(2)]
+    assert ranks[0].keys() == ranks[1].keys()
+    for name in ranks[0]:
+        torch.testing.assert_close(ranks[0][name], ranks[1][name], rtol=0, atol=0, msg=name)
+    from d2m_train.checkpoint import seed_everything
+
+    seed_everything(cfg.train.seed)  # as the solver builds it
+    initial = dict(builders.get_generator(cfg).named_parameters())
+    unchanged = [name for name in initial if torch.equal(initial[name], ranks[0][name])]
+    assert len(unchanged) < len(initial) / 2, unchanged  # the same start, and the steps moved the weights
+    resumed = D2MSolver(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_steps=3)), run_dir)
+    resumed.fit()
+    assert resumed.step == 3

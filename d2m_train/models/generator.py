@@ -115,11 +115,18 @@ class VQGenerator(nn.Module):
         init_plain_convs(self)
 
     def forward(self, fused: torch.Tensor) -> torch.Tensor:
-        """(B, 1, in_dim) -> (B, latent_dim, T), values in [-sigma, sigma] (except official low)."""
-        out = self.convs(self.input_proj(fused))
-        if self.output_proj is not None:
-            out = self.output_proj(out)
-        return self.sigma * out
+        """(B, 1, in_dim) -> (B, latent_dim, T), values in [-sigma, sigma] (except official low). The last conv, the
+        tanh, the official output Linear and the sigma scale run in float32 even under autocast: in bf16, tanh has
+        ~3 significant digits, so sigma * tanh would move in steps of 0.25-0.5 wherever |latent| >= 32."""
+        out = self.input_proj(fused)
+        for layer in self.convs[:-2]:
+            out = layer(out)
+        kind = out.device.type  # (the meta device, for shapes and counts, has no autocast to leave)
+        with torch.autocast(kind, enabled=False) if kind in ("cpu", "cuda") else contextlib.nullcontext():
+            out = self.tanh(self.convs[-2](out.float()))
+            if self.output_proj is not None:
+                out = self.output_proj(out)
+            return self.sigma * out
 
 
 def _conv(c_in: int, c_out: int, stage: _Stage, norm: str = "none") -> list[nn.Module]:
