@@ -182,8 +182,9 @@ def _logging() -> None:
 def _data_options(function):
     options = [
         click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-                     help=f"Experiment YAML (shipped: {', '.join(sorted(p.stem for p in _CONFIGS.glob('*.yaml')))} "
-                          "in d2m_train/configs/)."),
+                     metavar="NAME|PATH",
+                     help=f"Experiment YAML: a path, or the name of a shipped one (from any folder): "
+                          f"{', '.join(sorted(p.stem for p in _CONFIGS.glob('*.yaml')))}."),
         click.option("--data", "build_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
                      help="A tiktok-dm build folder (segments.csv, d2m/audio_s2, d2m/motion_s2, clips/)."),
         click.option("--hf-dataset", metavar="FOLDER|ORG/NAME[@REVISION]",

@@ -175,11 +175,27 @@ class Config:
         return _plain(dataclasses.asdict(self))
 
 
+SHIPPED_CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+def config_path(name_or_path: str | Path) -> Path:
+    """A config file: the path when it exists (from wherever the command runs), else the shipped config of that
+    name (``cpu_smoke``, ``tiktok_low.yaml``: d2m_train/configs/, installed with the package)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = SHIPPED_CONFIGS / (path.name if path.suffix == ".yaml" else f"{path.name}.yaml")
+    if path.parent == Path(".") or path.parent == Path("d2m_train/configs"):
+        if shipped.is_file():
+            return shipped
+    names = ", ".join(sorted(p.stem for p in SHIPPED_CONFIGS.glob("*.yaml")))
+    raise FileNotFoundError(f"config {name_or_path} does not exist (not a file here, nor a shipped config: {names})")
+
+
 def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> Config:
-    """Read a YAML config; ``overrides`` are ``dotted.key=value`` strings (values parsed as YAML)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config {path} does not exist")
+    """Read a YAML config (a path, or the name of a shipped one: :func:`config_path`); ``overrides`` are
+    ``dotted.key=value`` strings (values parsed as YAML)."""
+    path = config_path(path)
     values = yaml.safe_load(path.read_text()) or {}
     if not isinstance(values, dict):
         raise ValueError(f"{path}: the top level must be a mapping")

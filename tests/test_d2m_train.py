@@ -324,3 +324,14 @@ def test_two_ranks_hold_the_same_weights_and_the_run_resumes_on_one(micro, tmp_p
     resumed = D2MSolver(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_steps=3)), run_dir)
     resumed.fit()
     assert resumed.step == 3
+
+
+def test_configs_are_found_by_name_or_path_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # `d2m-train vqvae --config cpu_smoke` from /tmp failed: paths were repo-relative
+    assert load_config("cpu_smoke").name == load_config("cpu_smoke.yaml").name
+    assert load_config("d2m_train/configs/tiktok_low.yaml").model.level == "low"
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("name: mine\n")
+    assert load_config("mine.yaml").name == "mine"  # a file here wins
+    with pytest.raises(FileNotFoundError, match="nope.yaml does not exist .*cpu_smoke"):
+        load_config("nope.yaml")
