@@ -81,6 +81,20 @@ def test_genre_accuracy_known_answers():
     assert held_out.accuracy >= 0.9
 
 
+def test_a_wrong_embedder_scores_low_against_a_held_out_database():
+    """With queries as their own database any embedder scores 100 %; against other segments of the same genres an
+    embedder that ignores the audio falls to chance (1/4) while the MFCC statistics still retrieve by genre."""
+    vectors, labels = _genre_segments(genres=4, per_genre=10)
+    rng = np.random.default_rng(7)
+    blind = rng.standard_normal(vectors.shape)  # what an embedder blind to the audio gives
+    assert genre_accuracy(blind, labels, blind, labels, "blind").accuracy == 1.0  # the old test's setting
+    queries, database = slice(1, None, 2), slice(0, None, 2)
+    wrong = genre_accuracy(blind[queries], labels[queries], blind[database], labels[database], "blind")
+    right = genre_accuracy(vectors[queries], labels[queries], vectors[database], labels[database],
+                           MfccStatsEmbedder.name)
+    assert wrong.accuracy <= 0.45 and right.accuracy >= 0.9
+
+
 def test_folder_genre_accuracy_retrieves_held_out_segments_by_their_labels(tmp_path):
     """Queries and database are different segments: the even ones are the database, the odd ones the queries.
     Labels from a file,genre CSV; a swapped label is counted wrong."""

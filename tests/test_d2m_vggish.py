@@ -131,24 +131,28 @@ def test_bad_weight_files_name_the_path(weights, tmp_path):
 
 def test_genre_cli_with_vggish_names_it_and_writes_the_result(weights, tmp_path):
     path, _ = weights
-    folder = tmp_path / "segments"
-    folder.mkdir()
+    generated, database = tmp_path / "generated", tmp_path / "database"
+    generated.mkdir()
+    database.mkdir()
     rows = []
     for genre in range(2):
-        audio = song(4.0, genre)
-        for k in range(2):
-            sf.write(folder / f"g{genre}_{k}.wav", audio[k * 44100:(k + 1) * 44100], 22050)
+        audio = song(5.0, genre)
+        for k in range(4):  # other segments of each genre in the database than among the queries
+            folder = database if k % 2 == 0 else generated
+            sf.write(folder / f"g{genre}_{k}.wav", audio[k * 22050:(k + 2) * 22050], 22050)
             rows.append({"file": f"g{genre}_{k}.wav", "genre": f"g{genre}"})
     pd.DataFrame(rows).to_csv(tmp_path / "genres.csv", index=False)
-    args = ["evaluate", "genre", "--generated", str(folder), "--generated-genres", str(tmp_path / "genres.csv"),
-            "--database", str(folder), "--database-genres", str(tmp_path / "genres.csv")]
+    args = ["evaluate", "genre", "--generated", str(generated), "--generated-genres", str(tmp_path / "genres.csv"),
+            "--database", str(database), "--database-genres", str(tmp_path / "genres.csv")]
     result = CliRunner().invoke(cli, [*args, "--vggish", str(path), "--out", str(tmp_path / "eval")])
     assert result.exit_code == 0, result.output
-    assert "genre accuracy 100.0 (4/4), embedder: vggish (vggish-random.pth, sha256" in result.output
     saved = pd.read_json(tmp_path / "eval" / "genre.json", typ="series")
-    assert saved["embedder"].startswith("vggish (vggish-random.pth") and saved["total"] == 4
-    assert saved["generation"] is None
     queries = pd.read_csv(tmp_path / "eval" / "genre_queries.csv")
-    assert queries["correct"].all() and list(queries["query"]) == sorted(r["file"] for r in rows)
+    assert saved["total"] == 4 and saved["correct"] == queries["correct"].sum()
+    assert (f"genre accuracy {100 * saved['correct'] / 4:.1f} ({saved['correct']}/4), embedder: vggish "
+            "(vggish-random.pth, sha256") in result.output
+    assert saved["embedder"].startswith("vggish (vggish-random.pth") and saved["generation"] is None
+    assert list(queries["query"]) == sorted(p.name for p in generated.glob("*.wav"))
+    assert set(queries["nearest"]) <= {p.name for p in database.glob("*.wav")}
     missing = CliRunner().invoke(cli, [*args, "--vggish", str(tmp_path / "absent.pth")])
     assert missing.exit_code == 2 and f"{tmp_path / 'absent.pth'} do not exist" in missing.output
