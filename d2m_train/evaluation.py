@@ -29,8 +29,10 @@ logger = logging.getLogger(__name__)
 GENERATION_FILE = "generation.json"
 BEATS_FILE, GENRE_FILE = "beats.json", "genre.json"
 FORMAT = 1
-# Optimisation steps of the paper's runs: 3000 epochs of 149 (TikTok) / 415 (AIST++) batches of 16.
-PAPER_STEPS = {"tiktok": 3000 * 149, "aistplus": 3000 * 415}
+# The paper's runs: 3000 epochs of batch 16, 149 (TikTok) / 415 (AIST++) batches an epoch in the release's loader
+# (ours drops the last partial batch: 414 on AIST++), so a full run is judged in epochs; steps are for reference.
+PAPER_EPOCHS = 3000
+PAPER_STEPS = {"tiktok": PAPER_EPOCHS * 149, "aistplus": PAPER_EPOCHS * 415}
 
 
 def visual_source(cfg: Config, features_dir: Path | None) -> str:
@@ -74,13 +76,16 @@ def vqvae_info(path: str | Path) -> dict:
 
 
 def generation_info(cfg: Config, run_dir: Path, checkpoint_path: Path, step: int, split: str, segments: int,
-                    features_dir: Path | None, vqvae_path: str | Path) -> dict:
+                    features_dir: Path | None, vqvae_path: str | Path, batches_per_epoch: int | None = None) -> dict:
+    """``batches_per_epoch``: the run's loader's (saved with its checkpoints; None from an older checkpoint)."""
     data = cfg.data
     kind = next(name for name in ("build_dir", "hf_dataset", "official_lists") if getattr(data, name))
     source = {"kind": {"build_dir": "build", "hf_dataset": "hf_dataset"}.get(kind, kind), "path": str(getattr(data, kind))}
     return {"format": FORMAT, "created": _now(), "run_dir": str(run_dir), "config_name": cfg.name,
             "checkpoint": str(checkpoint_path), "step": int(step),
-            "paper_steps": PAPER_STEPS[data.dataset], "dataset": data.dataset, "level": cfg.model.level,
+            "paper_steps": PAPER_STEPS[data.dataset], "batches_per_epoch": batches_per_epoch,
+            "epochs": round(step / batches_per_epoch, 3) if batches_per_epoch else None, "paper_epochs": PAPER_EPOCHS,
+            "dataset": data.dataset, "level": cfg.model.level,
             "split": split, "segments": int(segments),
             "inputs": {"motion": bool(data.use_motion), "visual": visual_source(cfg, features_dir),
                        "genre": cfg.model.generator.genre_dim > 0},

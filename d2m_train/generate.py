@@ -90,7 +90,8 @@ def generate(run_dir: str | Path, split: str, out_dir: str | Path, checkpoint_pa
     logger.info("wrote %d generated segments of %s to %s (checkpoint %s)", len(written), split, out_dir,
                 checkpoint_path.name)
     write_json(generation_info(cfg, run_dir, checkpoint_path, int(state["step"]), split, len(written),
-                               features_dir(cfg, run_dir), vqvae or cfg.vqvae.path), out_dir / GENERATION_FILE)
+                               features_dir(cfg, run_dir), vqvae or cfg.vqvae.path, state.get("batches_per_epoch")),
+               out_dir / GENERATION_FILE)
     result = GenerationResult(written, [], [])
     if mux:
         placements = _placements(cfg, [p.stem for p in written], videos_dir)

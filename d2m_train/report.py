@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from d2m_train.evaluation import BEATS_FILE, GENRE_FILE, PAPER_STEPS
+from d2m_train.evaluation import BEATS_FILE, GENRE_FILE, PAPER_EPOCHS, PAPER_STEPS
 
 # Paper test-set sizes (2-s segments): TikTok 307 (official test list), AIST++ 86 (D2M's crossmodal_test segments).
 PAPER_TEST_SEGMENTS = {"tiktok": 307, "aistplus": 86}
@@ -130,7 +130,11 @@ def differences(result: Result) -> list[str]:
     if g["inputs"].get("genre"):
         notes.append("generator sees the ground-truth genre (official AIST++ code, not in the paper)")
     paper_steps = g.get("paper_steps") or PAPER_STEPS[g["dataset"]]
-    if g.get("step") != paper_steps:
+    if g.get("epochs") is not None:  # judged in epochs: the loaders' batches per epoch differ (414 vs 415)
+        if g["epochs"] < g.get("paper_epochs", PAPER_EPOCHS):
+            notes.append(f"training: {g['epochs']:g} epochs ({g.get('step')} steps) of config {g.get('config_name')} "
+                         f"(paper: {g.get('paper_epochs', PAPER_EPOCHS)} epochs)")
+    elif g.get("step") != paper_steps:
         notes.append(f"training: {g.get('step')} steps of config {g.get('config_name')} (paper: {paper_steps})")
     if not g.get("denoised", False):
         notes.append("no noisereduce denoising")

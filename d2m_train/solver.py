@@ -111,6 +111,7 @@ class D2MSolver:
         self.g_train = distributed.wrap(self.generator, self.dist, self.device)
         self.d_train = distributed.wrap(self.discriminator, self.dist, self.device)
         self.step = 0
+        self.batches_per_epoch: int | None = None  # this run's loader (set by fit; saved with each checkpoint)
         self.stateful = {"generator": self.generator, "discriminator": self.discriminator, "opt_g": self.opt_g,
                          "opt_d": self.opt_d, "scaler": self.scaler}
 
@@ -171,7 +172,8 @@ class D2MSolver:
 
     # ------------------------------------------------------------------------------------------- state/ckpt
     def state_dict(self) -> dict:
-        return {"step": self.step, "config": self.cfg.to_dict(), "rng": checkpoint.rng_state(),
+        return {"step": self.step, "batches_per_epoch": self.batches_per_epoch, "config": self.cfg.to_dict(),
+                "rng": checkpoint.rng_state(),
                 **{name: obj.state_dict() for name, obj in self.stateful.items()}}
 
     def load_state_dict(self, state: dict) -> None:
@@ -212,6 +214,7 @@ class D2MSolver:
         if self.dist.is_main:
             dump_config(cfg, self.run_dir / "config.yaml")
         loader, sampler = self.train_loader(self.step)
+        self.batches_per_epoch = sampler.batches_per_epoch
         total = cfg.train.epochs * sampler.batches_per_epoch
         if cfg.train.max_steps is not None:
             total = min(total, cfg.train.max_steps)

@@ -130,7 +130,7 @@ def test_evaluate_writes_results_that_carry_the_generation(nomotion_samples, tmp
     assert row["Cover (ours)"] == f"{100 * beats['coverage']:.1f}" and row["Hit (ours)"] == f"{100 * beats['hit']:.1f}"
     assert row["Genre (ours)"] == f"{100 * genre['accuracy']:.1f} ({genre['correct']}/2)"
     for note in ("codebook: d2m-train vqvae (7 steps", "data: build, split test, 2 segments (paper: official test "
-                 "list, 307)", "genre embedder: mfcc-stats-20", "retrieves song_id labels", "training: 2 steps",
+                 "list, 307)", "genre embedder: mfcc-stats-20", "retrieves song_id labels", "training: 1 epochs (2 steps)",
                  "no noisereduce"):
         assert note in row["What differed"], note
     assert "visual:" in row["What differed"] and "frame_stats_v1" in row["What differed"]
@@ -194,3 +194,21 @@ def test_report_places_rows_and_refuses_ambiguous_input(tmp_path):
         read_result(low)
     result = CliRunner().invoke(cli, ["report", "--results", str(tmp_path / "empty"), "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "holds neither" in result.output
+
+
+def test_a_full_run_is_judged_in_epochs_whatever_the_loader_batches_per_epoch():
+    """The paper's AIST++ run is 3000 epochs; the release's loader makes 415 batches an epoch, ours 414 (it drops the
+    last partial batch): 3000 x 414 steps is a full run, not flagged; fewer epochs are."""
+    from d2m_train.report import Result, differences
+
+    base = {"dataset": "aistplus", "level": "low", "inputs": {"motion": True, "visual": "precomputed", "genre": False},
+            "split": "test", "segments": 86, "data_source": {"kind": "official_lists"}, "config_name": "aist_low",
+            "vqvae": {"origin": "x", "name": "y"}, "paper_steps": 3000 * 415, "paper_epochs": 3000,
+            "batches_per_epoch": 414}
+    full = differences(Result(None, base | {"step": 3000 * 414, "epochs": 3000.0}, None, None))
+    assert not [note for note in full if note.startswith("training")]
+    short = differences(Result(None, base | {"step": 1000 * 414, "epochs": 1000.0}, None, None))
+    assert "training: 1000 epochs (414000 steps) of config aist_low (paper: 3000 epochs)" in short
+    older = differences(Result(None, {k: v for k, v in base.items() if k != "batches_per_epoch"} | {"step": 10}, None,
+                               None))  # a generation.json without epochs: judged in steps, as before
+    assert "training: 10 steps of config aist_low (paper: 1245000)" in older
