@@ -157,7 +157,7 @@ def test_evaluate_and_report_on_the_smoke_run(smoke, demo_build, tmp_path):
     assert ours["Genre (ours)"] == f"{100 * genre['accuracy']:.1f} ({genre['correct']}/{test_segments})"
     for note in ("codebook: d2m-train vqvae (80 steps", "visual: frame_stats_v1 (paper: Kinetics I3D)",
                  f"data: build, split test, {test_segments} segments (paper: official test list, 307)",
-                 "genre embedder: mfcc-stats-20", f"training: {STEPS} steps of config cpu_smoke (paper: 447000)"):
+                 "genre embedder: mfcc-stats-20", f"({STEPS} steps) of config cpu_smoke (paper: 3000 epochs)"):
         assert note in ours["What differed"], note
     table1 = pd.read_csv(tmp_path / "report" / "table1_aistpp.csv", dtype=str, keep_default_na=False)
     assert list(table1["Method"]) == ["Dance2Music", "Foley Music", "CMT", "D2M-GAN high", "D2M-GAN low",
