@@ -130,7 +130,7 @@ def genre(generated: Path, generated_genres: Path | None, database: Path, databa
     except (ValueError, FileNotFoundError) as error:
         _fail(error)
     click.echo(f"{label} accuracy {100 * result.accuracy:.1f} ({result.correct}/{result.total}), "
-               f"embedder: {result.embedder}" + (f"  ({_describe(info)})" if info else ""))
+               f"embedder: {result.embedder}, distance: {result.distance}" + (f"  ({_describe(info)})" if info else ""))
     if out_dir is not None:
         written = write_genre_result(result, queries, generated, database, label, out_dir, info)
         click.echo(f"result written to {written}")

@@ -134,7 +134,8 @@ def write_genre_result(result: GenreAccuracy, queries: list[GenreQuery], generat
                    "correct": q.correct} for q in queries]).to_csv(out_dir / "genre_queries.csv", index=False)
     payload = {"format": FORMAT, "metric": "genre", "created": _now(), "generated": str(generated),
                "database": str(database), "label": label, "correct": result.correct, "total": result.total,
-               "accuracy": result.accuracy, "embedder": result.embedder, "generation": generation}
+               "accuracy": result.accuracy, "embedder": result.embedder, "distance": result.distance,
+               "generation": generation}
     return write_json(payload, out_dir / GENRE_FILE)
 
 

@@ -71,13 +71,14 @@ def _genre_segments(genres: int, per_genre: int) -> tuple[np.ndarray, list[str]]
 
 def test_genre_accuracy_known_answers():
     vectors, labels = _genre_segments(genres=4, per_genre=10)
-    itself = genre_accuracy(vectors, labels, vectors, labels, MfccStatsEmbedder.name)
+    itself = genre_accuracy(vectors, labels, vectors, labels, MfccStatsEmbedder.name, standardise=True)
     assert itself.accuracy == 1.0 and itself.total == 40
     shuffled = list(np.random.default_rng(0).permutation(labels))
-    chance = genre_accuracy(vectors, labels, vectors, shuffled, MfccStatsEmbedder.name)
+    chance = genre_accuracy(vectors, labels, vectors, shuffled, MfccStatsEmbedder.name, standardise=True)
     assert 0.05 <= chance.accuracy <= 0.5  # chance is 1/4
     # Held-out segments of the same synthetic genres are still retrieved by genre.
-    held_out = genre_accuracy(vectors[1::2], labels[1::2], vectors[0::2], labels[0::2], MfccStatsEmbedder.name)
+    held_out = genre_accuracy(vectors[1::2], labels[1::2], vectors[0::2], labels[0::2], MfccStatsEmbedder.name,
+                              standardise=True)
     assert held_out.accuracy >= 0.9
 
 
@@ -91,8 +92,23 @@ def test_a_wrong_embedder_scores_low_against_a_held_out_database():
     queries, database = slice(1, None, 2), slice(0, None, 2)
     wrong = genre_accuracy(blind[queries], labels[queries], blind[database], labels[database], "blind")
     right = genre_accuracy(vectors[queries], labels[queries], vectors[database], labels[database],
-                           MfccStatsEmbedder.name)
+                           MfccStatsEmbedder.name, standardise=True)
     assert wrong.accuracy <= 0.45 and right.accuracy >= 0.9
+
+
+def test_the_distance_is_plain_euclidean_unless_the_embedder_asks_for_z_scores():
+    """The paper retrieves by Euclidean distance; z-scoring (over queries + database) is the MFCC embedder's own
+    choice, named by it. Dimension 0 spans hundreds: plain distance follows it, z-scores weigh both dimensions."""
+    from d2m_train.metrics.vggish import VGGishEmbedder
+
+    queries = np.array([[100.0, 0.0]])
+    database = np.array([[101.0, 3.0], [130.0, 0.0], [0.0, 0.0], [200.0, 3.0]])
+    labels = ["a", "b", "c", "d"]
+    # Plain: 3.2 to the first, 30 to the second. Z-scored (dimension 0 spread ~64, dimension 1 ~1.5): the first is
+    # 2 standard deviations away in dimension 1, the second half of one in dimension 0.
+    assert genre_accuracy(queries, ["a"], database, labels, "x").nearest == (0,)
+    assert genre_accuracy(queries, ["a"], database, labels, "x", standardise=True).nearest == (1,)
+    assert MfccStatsEmbedder.standardise is True and VGGishEmbedder.standardise is False
 
 
 def test_folder_genre_accuracy_retrieves_held_out_segments_by_their_labels(tmp_path):

@@ -152,6 +152,7 @@ def test_genre_cli_with_vggish_names_it_and_writes_the_result(weights, tmp_path)
     assert (f"genre accuracy {100 * saved['correct'] / 4:.1f} ({saved['correct']}/4), embedder: vggish "
             "(vggish-random.pth, sha256") in result.output
     assert saved["embedder"].startswith("vggish (vggish-random.pth") and saved["generation"] is None
+    assert saved["distance"] == "euclidean"  # the paper's, on VGGish embeddings
     assert list(queries["query"]) == sorted(p.name for p in generated.glob("*.wav"))
     assert set(queries["nearest"]) <= {p.name for p in database.glob("*.wav")}
     missing = CliRunner().invoke(cli, [*args, "--vggish", str(tmp_path / "absent.pth")])

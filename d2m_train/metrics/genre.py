@@ -21,6 +21,9 @@ import numpy as np
 class Embedder(Protocol):
     name: str
     sample_rate: int  # the rate ``embed`` wants (audio is loaded at it)
+    # Z-score each dimension (over queries + database) before the Euclidean distance: for features of unlike scales.
+    # The paper retrieves by plain Euclidean distance between VGGish embeddings.
+    standardise: bool
 
     def embed(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         """One fixed-size vector for a mono segment."""
@@ -29,10 +32,11 @@ class Embedder(Protocol):
 
 class MfccStatsEmbedder:
     """Mean and standard deviation over time of 20 MFCCs at 16 kHz (VGGish's rate), z-scored per
-    dimension by ``genre_accuracy`` over query + database. Offline, deterministic, NOT VGGish."""
+    dimension by ``genre_accuracy`` over query + database (``standardise``). Offline, deterministic, NOT VGGish."""
 
     name = "mfcc-stats-20 (offline default, not VGGish)"
     sample_rate = 16000
+    standardise = True  # MFCC 0 spans hundreds, the others units: unscaled, it alone would decide
 
     def embed(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         import librosa
@@ -49,6 +53,11 @@ class GenreAccuracy:
     total: int
     embedder: str
     nearest: tuple[int, ...] = ()  # per query, the index of the retrieved database segment
+    standardised: bool = False  # distances on z-scored dimensions (else plain Euclidean, the paper's)
+
+    @property
+    def distance(self) -> str:
+        return "euclidean on z-scored dimensions" if self.standardised else "euclidean"
 
     @property
     def accuracy(self) -> float:
@@ -56,8 +65,9 @@ class GenreAccuracy:
 
 
 def genre_accuracy(query_embeddings: np.ndarray, query_genres: Sequence[str], database_embeddings: np.ndarray,
-                   database_genres: Sequence[str], embedder_name: str) -> GenreAccuracy:
-    """Nearest-neighbour genre match rate of the queries against the database."""
+                   database_genres: Sequence[str], embedder_name: str, standardise: bool = False) -> GenreAccuracy:
+    """Nearest-neighbour genre match rate of the queries against the database: plain Euclidean distance (the
+    paper's), or on z-scored dimensions with ``standardise``."""
     queries, database = np.asarray(query_embeddings, np.float64), np.asarray(database_embeddings, np.float64)
     if queries.ndim != 2 or database.ndim != 2 or queries.shape[1] != database.shape[1]:
         raise ValueError(f"embeddings must be [n, d] with one d: got queries {queries.shape}, "
@@ -67,14 +77,14 @@ def genre_accuracy(query_embeddings: np.ndarray, query_genres: Sequence[str], da
                          f"segments with {len(database_genres)} genres: one genre per segment is needed")
     if len(database) == 0 or len(queries) == 0:
         raise ValueError("genre accuracy needs at least one query and one database segment")
-    # Z-score every dimension so that no single MFCC coefficient dominates the distance.
-    both = np.concatenate([queries, database])
-    mean, std = both.mean(axis=0), both.std(axis=0) + 1e-8
-    queries, database = (queries - mean) / std, (database - mean) / std
+    if standardise:  # no single dimension (an MFCC coefficient) dominates the distance
+        both = np.concatenate([queries, database])
+        mean, std = both.mean(axis=0), both.std(axis=0) + 1e-8
+        queries, database = (queries - mean) / std, (database - mean) / std
     distances = ((queries[:, None, :] - database[None, :, :]) ** 2).sum(axis=-1)
     nearest = distances.argmin(axis=1)
     correct = sum(str(query_genres[i]) == str(database_genres[j]) for i, j in enumerate(nearest))
-    return GenreAccuracy(int(correct), len(queries), embedder_name, tuple(int(j) for j in nearest))
+    return GenreAccuracy(int(correct), len(queries), embedder_name, tuple(int(j) for j in nearest), standardise)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +113,7 @@ def folder_genre_accuracy(generated: str | Path, database: str | Path, embedder:
     queries, query_names = embed_folder(generated, embedder, query_genres)
     db, db_names = embed_folder(database, embedder, db_genres)
     result = genre_accuracy(queries, [query_genres[n] for n in query_names], db, [db_genres[n] for n in db_names],
-                            embedder.name)
+                            embedder.name, standardise=embedder.standardise)
     rows = [GenreQuery(q, query_genres[q], db_names[j], db_genres[db_names[j]])
             for q, j in zip(query_names, result.nearest)]
     return result, rows

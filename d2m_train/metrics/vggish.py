@@ -128,6 +128,7 @@ class VGGishEmbedder:
     """The genre-accuracy embedder the paper used, with user-supplied weights: mean of the patch embeddings."""
 
     sample_rate = SAMPLE_RATE
+    standardise = False  # the paper: plain Euclidean distance between the embeddings
 
     def __init__(self, path: str | Path, device: str = "cpu"):
         self.path = Path(path)
