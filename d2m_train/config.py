@@ -61,7 +61,7 @@ class MotionConfig:
     channels: tuple[int, int, int] = (256, 512, 1024)
     out_dim: int = 1024
     res_units: int = 3  # paper 3 (dilations 1, 3, 9); official 4 (1, 3, 9, 27)
-    norm: str = "batch"  # paper mentions batch norm; official none
+    norm: str = "batch"  # paper mentions batch norm; official none; weight: weight-normalised convs
 
 
 @dataclasses.dataclass
@@ -101,7 +101,7 @@ class ModelConfig:
     def __post_init__(self):
         _choice(self.level, ("high", "low"), "model.level")
         _choice(self.motion.arch, ("paper", "official"), "model.motion.arch")
-        _choice(self.motion.norm, ("batch", "none"), "model.motion.norm")
+        _choice(self.motion.norm, ("batch", "none", "weight"), "model.motion.norm")
         _choice(self.generator.norm, ("batch", "none", "weight"), "model.generator.norm")
         _choice(self.generator.low_length, ("conv", "linear"), "model.generator.low_length")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from d2m_train.modules import ResidualStack, conv_norm, init_plain_convs
+from d2m_train.modules import ResidualStack, init_plain_convs, normed_conv
 
 MOTION_ARCHS = ("paper", "official")
 
@@ -35,16 +35,16 @@ class MotionEncoder(nn.Module):
         self.frames, self.joint_dim, self.out_dim = frames, joint_dim, out_dim
         self.frame_proj = nn.Linear(joint_dim, hidden)
         if arch == "paper":
-            layers = [nn.Conv1d(frames, c0, 6), *conv_norm(c0, norm), nn.LeakyReLU(0.2), ResidualStack(c0, res_units),
-                      nn.Conv1d(c0, c1, 3), *conv_norm(c1, norm), nn.LeakyReLU(0.2), ResidualStack(c1, res_units),
-                      nn.Conv1d(c1, c2, 3), *conv_norm(c2, norm), nn.LeakyReLU(0.2), ResidualStack(c2, res_units),
-                      nn.Conv1d(c2, c2, 3), *conv_norm(c2, norm), nn.LeakyReLU(0.2),
+            layers = [*normed_conv(frames, c0, 6, norm=norm), nn.LeakyReLU(0.2), ResidualStack(c0, res_units),
+                      *normed_conv(c0, c1, 3, norm=norm), nn.LeakyReLU(0.2), ResidualStack(c1, res_units),
+                      *normed_conv(c1, c2, 3, norm=norm), nn.LeakyReLU(0.2), ResidualStack(c2, res_units),
+                      *normed_conv(c2, c2, 3, norm=norm), nn.LeakyReLU(0.2),
                       nn.Conv1d(c2, 1, 4)]
             reduced = hidden - 5 - 2 - 2 - 2 - 3
         else:
-            layers = [nn.Conv1d(frames, c0, 6), *conv_norm(c0, norm), nn.ReLU(), ResidualStack(c0, res_units),
-                      nn.LeakyReLU(0.2), nn.Conv1d(c0, c1, 4), *conv_norm(c1, norm), ResidualStack(c1, res_units),
-                      nn.LeakyReLU(0.2), nn.Conv1d(c1, c2, 4), *conv_norm(c2, norm), ResidualStack(c2, res_units),
+            layers = [*normed_conv(frames, c0, 6, norm=norm), nn.ReLU(), ResidualStack(c0, res_units),
+                      nn.LeakyReLU(0.2), *normed_conv(c0, c1, 4, norm=norm), ResidualStack(c1, res_units),
+                      nn.LeakyReLU(0.2), *normed_conv(c1, c2, 4, norm=norm), ResidualStack(c2, res_units),
                       nn.LeakyReLU(0.2), nn.Conv1d(c2, 1, 4)]
             reduced = hidden - 5 - 3 - 3 - 3
         if reduced < 28:  # the dilation-27 unit reflect-pads 27 samples

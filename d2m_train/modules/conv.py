@@ -14,7 +14,6 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-NORMS = ("batch", "none")  # after a main conv (conv_norm)
 CONV_NORMS = ("batch", "none", "weight")  # of a main conv and what follows it (normed_conv)
 
 
@@ -46,15 +45,6 @@ class ResidualStack(nn.Sequential):
         if num_units < 1:
             raise ValueError(f"a residual stack needs at least one unit, got {num_units}")
         super().__init__(*[ResidualUnit(dim, 3 ** i) for i in range(num_units)])
-
-
-def conv_norm(channels: int, norm: str) -> list[nn.Module]:
-    """The normalisation that follows a main conv: paper ``batch`` (BatchNorm1d) or official ``none``."""
-    if norm == "batch":
-        return [nn.BatchNorm1d(channels)]
-    if norm == "none":
-        return []
-    raise ValueError(f"unknown norm {norm!r}; choose one of {NORMS}")
 
 
 def normed_conv(c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int = 0, norm: str = "none"

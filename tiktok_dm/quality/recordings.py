@@ -101,8 +101,7 @@ def motion_signature(sequence: PoseSequence, config: RecordingConfig = Recording
     sampled[np.abs(sequence.frame_times[closer] - grid) > 1.0 / config.rate_hz] = np.nan
     # The shoulders: what a crop, a caption band or a compilation frame leaves in view when the legs are gone.
     centre = sampled[:, SHOULDERS].mean(axis=1)  # [frames, 2], NaN unless both shoulders are seen
-    width = np.linalg.norm(sampled[:, SHOULDERS[0]] - sampled[:, SHOULDERS[1]], axis=-1)
-    scale = float(np.median(width[np.isfinite(width)])) if np.isfinite(width).any() else np.nan
+    scale = _shoulder_width(sampled)
     if not np.isfinite(scale) or scale <= 0:
         return MotionSignature(config.rate_hz, np.zeros((0, len(JOINTS), 2)))
     return MotionSignature(config.rate_hz, (sampled - centre[:, None, :]) / scale)
@@ -158,12 +157,12 @@ def find_same_recordings(signatures: dict[str, MotionSignature], compilation_of:
     matches = []
     for i, a in enumerate(ids):
         for b in ids[i + 1:]:
-            share, frames, offset_s, mirrored = same_recording(signatures[a], signatures[b], config)
-            by_sound = False
-            if share < config.min_matching_share and (a, b) in sound_offset:
-                share, frames, offset_s, mirrored = same_recording_at(signatures[a], signatures[b],
-                                                                      sound_offset[(a, b)], config)
-                by_sound = share >= config.sound_min_matching_share
+            found, by_sound = same_recording(signatures[a], signatures[b], config), False
+            if found[0] < config.min_matching_share and (a, b) in sound_offset:
+                at_sound = same_recording_at(signatures[a], signatures[b], sound_offset[(a, b)], config)
+                if at_sound[0] >= config.sound_min_matching_share:
+                    found, by_sound = at_sound, True
+            share, frames, offset_s, mirrored = found
             if share >= config.min_matching_share or by_sound:
                 matches.append(RecordingMatch(a, b, round(share, 3), frames, round(offset_s, 2), mirrored,
                                               compilation_of.get(a) == compilation_of.get(b), by_sound))
