@@ -88,6 +88,54 @@ def test_a_close_up_is_compared_by_its_head():
     assert same_recording(close_up, other, CONFIG)[0] == 0.0
 
 
+def _swaying_close_up(seconds: float, seed: int, fps: float = 30.0) -> PoseSequence:
+    """A close-up whose joints barely move about the shoulders (1 px) while the head and shoulders sway together in
+    the frame, up to 15 px (a quarter of the shoulder width) on a smooth random path."""
+    close_up = _close_up(seconds, seed, sway_px=1.0, fps=fps)
+    rng = np.random.default_rng(seed + 200)
+    times = close_up.frame_times
+    speeds, phases = rng.uniform(0.2, 1.2, (3, 2)), rng.uniform(0, 2 * np.pi, (3, 2))
+    path = 5.0 * np.sin(2 * np.pi * speeds[None] * times[:, None, None] + phases[None]).sum(axis=1)  # [frames, 2]
+    keypoints = close_up.keypoints.copy()
+    keypoints[:, 0, :7, :2] += path[:, None, :]
+    return dataclasses.replace(close_up, keypoints=keypoints)
+
+
+def _jittered(sequence: PoseSequence, seed: int, px: float = 1.0) -> PoseSequence:
+    """The pose detector's own noise: each copy of a video gets its joints placed a pixel or two off, independently."""
+    keypoints = sequence.keypoints.copy()
+    keypoints[..., :2] += np.random.default_rng(seed).normal(0.0, px, keypoints[..., :2].shape).astype(np.float32)
+    return dataclasses.replace(sequence, keypoints=keypoints)
+
+
+def test_a_close_up_that_sways_as_a_whole_matches_at_the_sound_alignment_by_its_path_in_the_frame():
+    """Joints that barely move about the shoulders (below body_path_below_motion) say nothing by their correlation;
+    at the alignment of the sound two clips share, the body's path in the frame does: a copy rescaled, shifted and
+    trimmed is the same recording; another close-up, or the same dancer at other moments, to that sound is not.
+    Searched over offsets (no shared sound) the path is not used: smooth paths line up by chance somewhere. (Before,
+    such a copy matched nothing: the joints' correlation alone decided.)"""
+    from tiktok_dm.model.links import AudioLink
+
+    dancer = _swaying_close_up(14.0, seed=5)
+    signatures = {
+        "a": motion_signature(_jittered(dancer, seed=1), CONFIG),
+        "a_copy": motion_signature(_jittered(_transformed(dancer, scale=0.6, shift=(80, -20), trim_s=1.0), seed=2),
+                                   CONFIG),
+        "other": motion_signature(_jittered(_swaying_close_up(14.0, seed=6), seed=3), CONFIG)}
+    for signature in signatures.values():  # the joints barely move about the shoulders; the path does
+        seen = signature.poses[:, np.isfinite(signature.poses).all(axis=(0, 2))]
+        assert np.sqrt(np.mean((seen - seen.mean(axis=0)) ** 2)) < CONFIG.body_path_below_motion
+        assert np.sqrt(np.nanmean((signature.path - signature.path.mean(axis=0)) ** 2)) > 2 * CONFIG.min_motion
+    assert find_same_recordings(signatures, {}, CONFIG) == []
+    (match,) = find_same_recordings(signatures, {}, CONFIG, [AudioLink("a", "a_copy", 90, offset_s=1.0)])
+    assert (match.clip_a, match.clip_b, match.by_sound) == ("a", "a_copy", True)
+    assert match.offset_s == pytest.approx(1.0, abs=CONFIG.sound_offset_slack_s)
+    assert find_same_recordings(signatures, {}, CONFIG, [AudioLink("a", "other", 90, offset_s=1.0)]) == []
+    assert find_same_recordings(signatures, {}, CONFIG, [AudioLink("a", "a_copy", 90, offset_s=4.0)]) == []
+    still = dataclasses.replace(CONFIG, body_path_below_motion=0.0)  # the joints' correlation alone, as before
+    assert find_same_recordings(signatures, {}, still, [AudioLink("a", "a_copy", 90, offset_s=1.0)]) == []
+
+
 def test_a_dancer_who_barely_moves_matches_at_the_alignment_of_the_shared_sound():
     """Too little motion for the motion alone (below min_motion), the same recording when the sound the two clips
     share puts them at the alignment where they move alike; never another dancer to the same sound, nor the same

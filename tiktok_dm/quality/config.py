@@ -189,6 +189,15 @@ class RecordingConfig:
     sound_min_matching_share: float = 0.5
     sound_min_correlation: float = 0.6
     sound_min_motion: float = 0.0
+    # At the sound's alignment, where the joints of either clip move less than this about the shoulders (a close-up of
+    # head and shoulders), the body's path in the frame is correlated instead (sound_min_correlation), the point
+    # between the shoulders, which a close-up sways as a whole (a layout only rescales and shifts it). The value is
+    # min_motion's, the pose detector's own noise on the calibration footage: below it the joints' correlation says
+    # nothing. Found as the link that broke on the held-out build of bench/recordings_build.py (not tuned there): two
+    # copies of one close-up that share their sound (joints moving 0.025-0.041) correlated 0.14 about the shoulders,
+    # 0.975 in the frame. Not used when offsets are searched: there the path of another recording lines up by chance
+    # (calibration build, its best offset: up to 0.96 against 0.65-0.99 for copies).
+    body_path_below_motion: float = 0.04
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,13 +9,18 @@ frames hold the same body configuration; the head does only in frames that show 
 shoulders, where nothing else is seen). Two clips show the same
 recording when, at some time offset (they may start at other moments) and possibly mirrored, at least
 ``min_matching_share`` of at least ``min_overlap_s`` of frames seen in both hold the same body configuration
-(median joint distance within ``max_pose_distance`` shoulder widths). Two dancers doing the same moves to the
-same song still differ in timing and build by more than a re-encode does.
+(median joint distance within ``max_pose_distance`` shoulder widths), and the joints' paths about the shoulders
+over those frames correlate (``min_correlation``). Two dancers doing the same moves to the same song still differ
+in timing and build by more than a re-encode does.
 
 Two clips that share a stretch of sound (a verified audio link of the build, ``tiktok_dm.model.links``) are also
 compared at the alignment the sound gives, and only there (within ``sound_offset_slack_s``): no offset is searched,
 so no chance agreement is picked among many, and the motion may be slighter (``sound_min_motion``: a dancer who
-barely moves in a close-up). Picture and sound then agree; different dancers to the same sound (a dance challenge)
+barely moves in a close-up). There, where the joints barely move about the shoulders (``body_path_below_motion``:
+a close-up of head and shoulders sways as a whole), the body's path in the frame is correlated instead: the point
+between the shoulders, in the clip's shoulder widths (a layout rescales and shifts it; a correlation about its mean
+does not see that). Searched over offsets, that path is no evidence: smooth paths of other recordings line up by
+chance somewhere (calibration build: up to 0.96). Picture and sound then agree; different dancers to the same sound (a dance challenge)
 still move differently at that moment.
 """
 
@@ -56,11 +61,13 @@ COARSE_SLACK = 1.5
 
 @dataclasses.dataclass(frozen=True)
 class MotionSignature:
-    """The main dancer's body configuration at ``rate_hz``: [frames, 16, 2] (``JOINTS``), NaN where a joint is not
-    seen."""
+    """The main dancer's body configuration at ``rate_hz``: ``poses`` [frames, 16, 2] (``JOINTS``, about the point
+    between the shoulders, in the clip's shoulder widths), NaN where a joint is not seen; and ``path`` [frames, 2],
+    where that point lies in the frame (in the clip's shoulder widths), NaN where a shoulder is not seen."""
 
     rate_hz: float
     poses: np.ndarray
+    path: np.ndarray
 
     @property
     def seen_frames(self) -> int:
@@ -68,9 +75,14 @@ class MotionSignature:
 
     def mirrored(self) -> "MotionSignature":
         """The signature of the mirrored video: x negated, left and right swapped."""
-        poses = self.poses[:, MIRROR].copy()
+        poses, path = self.poses[:, MIRROR].copy(), self.path.copy()
         poses[..., 0] *= -1
-        return MotionSignature(self.rate_hz, poses)
+        path[:, 0] *= -1
+        return MotionSignature(self.rate_hz, poses, path)
+
+    @classmethod
+    def empty(cls, rate_hz: float) -> "MotionSignature":
+        return cls(rate_hz, np.zeros((0, len(JOINTS), 2)), np.zeros((0, 2)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +101,7 @@ def motion_signature(sequence: PoseSequence, config: RecordingConfig = Recording
     """The signature of a clip's pose file (empty when no dancer was tracked)."""
     main = select_main_track(sequence, config.min_confidence)
     if main is None or sequence.num_frames == 0:
-        return MotionSignature(config.rate_hz, np.zeros((0, len(JOINTS), 2)))
+        return MotionSignature.empty(config.rate_hz)
     keypoints = track_keypoints(sequence, (main.track_id, *main.fill_ids))[:, JOINTS]
     xy = np.where((np.nan_to_num(keypoints[..., 2]) >= config.min_confidence)[..., None], keypoints[..., :2], np.nan)
     grid = np.arange(0.0, float(sequence.frame_times[-1]) + 1e-9, 1.0 / config.rate_hz)
@@ -103,8 +115,8 @@ def motion_signature(sequence: PoseSequence, config: RecordingConfig = Recording
     centre = sampled[:, SHOULDERS].mean(axis=1)  # [frames, 2], NaN unless both shoulders are seen
     scale = _shoulder_width(sampled)
     if not np.isfinite(scale) or scale <= 0:
-        return MotionSignature(config.rate_hz, np.zeros((0, len(JOINTS), 2)))
-    return MotionSignature(config.rate_hz, (sampled - centre[:, None, :]) / scale)
+        return MotionSignature.empty(config.rate_hz)
+    return MotionSignature(config.rate_hz, (sampled - centre[:, None, :]) / scale, centre / scale)
 
 
 def same_recording(a: MotionSignature, b: MotionSignature, config: RecordingConfig = RecordingConfig()
@@ -117,7 +129,7 @@ def same_recording(a: MotionSignature, b: MotionSignature, config: RecordingConf
     for mirrored, other in ((False, b), (True, b.mirrored())):
         if not _might_match(a.poses, other.poses, config):
             continue
-        share, frames, offset = _best_offset(a.poses, other.poses, config)
+        share, frames, offset = _best_offset(a, other, config)
         if (share, frames) > best[:2]:
             best = (share, frames, offset / config.rate_hz, mirrored)
     return best
@@ -136,7 +148,7 @@ def same_recording_at(a: MotionSignature, b: MotionSignature, offset_s: float,
     for mirrored, other in ((False, b), (True, b.mirrored())):
         for offset in range(centre - slack, centre + slack + 1):
             share, frames = _share_at(a.poses, other.poses, offset, sound)
-            if (share, frames) > best[:2] and _motion_correlates(a.poses, other.poses, offset, sound):
+            if (share, frames) > best[:2] and _motion_correlates(a, other, offset, sound, by_path=True):
                 best = (share, frames, offset / config.rate_hz, mirrored)
     return best
 
@@ -266,9 +278,11 @@ def _might_match(a: np.ndarray, b: np.ndarray, config: RecordingConfig) -> bool:
     return bool(((compared >= needed) & (agreeing >= coarse.min_matching_share * compared) & (agreeing > 0)).any())
 
 
-def _best_offset(a: np.ndarray, b: np.ndarray, config: RecordingConfig) -> tuple[float, int, int]:
+def _best_offset(signature_a: MotionSignature, signature_b: MotionSignature, config: RecordingConfig
+                 ) -> tuple[float, int, int]:
     """(score, frames, offset) of the best of the offsets where most frames agree: frame i of a against frame
     i - offset of b."""
+    a, b = signature_a.poses, signature_b.poses
     if len(a) == 0 or len(b) == 0:
         return 0.0, 0, 0
     agree, comparable = _agreement(a, b, config.max_pose_distance)
@@ -284,34 +298,40 @@ def _best_offset(a: np.ndarray, b: np.ndarray, config: RecordingConfig) -> tuple
     for index in candidates:
         offset = index - (len(b) - 1)
         share = float(agreeing[index] / compared[index])
-        if share >= best[0] and _motion_correlates(a, b, offset, config):
+        if share >= best[0] and _motion_correlates(signature_a, signature_b, offset, config):
             best = (share, int(compared[index]), offset)
     return best
 
 
-def _motion_correlates(a: np.ndarray, b: np.ndarray, offset: int, config: RecordingConfig) -> bool:
-    """Does the motion over the overlap correlate (each joint's path about its mean), with enough motion, in
-    either labelling of b's left and right?"""
-    return any(_correlates(a, labelled, offset, config) for labelled in (b, b[:, MIRROR]))
-
-
-def _correlates(a: np.ndarray, b: np.ndarray, offset: int, config: RecordingConfig) -> bool:
+def _motion_correlates(a: MotionSignature, b: MotionSignature, offset: int, config: RecordingConfig,
+                       by_path: bool = False) -> bool:
+    """Does the motion over the overlap correlate (``min_correlation``, on at least ``min_motion``)? The joints'
+    paths about the shoulders, in either labelling of b's left and right; with ``by_path`` (an alignment given by the
+    sound, not searched), where the joints of either clip move less than ``body_path_below_motion`` about the
+    shoulders (a close-up), the body's path in the frame instead."""
     with warnings.catch_warnings():  # a joint never seen in both: its mean is NaN, and it counts for nothing
         warnings.simplefilter("ignore", RuntimeWarning)
-        return _correlation_holds(a, b, offset, config)
+        xa, xb = _overlap(a.poses, b.poses, offset)
+        joints = [_correlation(xa, labelled) for labelled in (xb, xb[:, MIRROR])]
+        if not by_path or min(joints[0][1:]) >= config.body_path_below_motion:
+            return any(_holds(found, config) for found in joints)
+        return _holds(_correlation(*_overlap(a.path[:, None], b.path[:, None], offset)), config)
 
 
-def _correlation_holds(a: np.ndarray, b: np.ndarray, offset: int, config: RecordingConfig) -> bool:
-    xa, xb = _overlap(a, b, offset)
+def _holds(found: tuple[float, float, float], config: RecordingConfig) -> bool:
+    correlation, energy_a, energy_b = found
+    return min(energy_a, energy_b) >= config.min_motion and correlation >= config.min_correlation
+
+
+def _correlation(xa: np.ndarray, xb: np.ndarray) -> tuple[float, float, float]:
+    """(correlation, motion of a, motion of b) of two aligned [frames, points, 2] paths, each point about its mean
+    over the frames where both see it; the motion is the RMS per coordinate (NaN, 0, 0 when too little is seen)."""
     both = np.isfinite(xa) & np.isfinite(xb)
-    counts = both.sum(axis=0)
-    if counts.max(initial=0) < 3:
-        return False
+    if both.sum(axis=0).max(initial=0) < 3:
+        return float("nan"), 0.0, 0.0
     with np.errstate(all="ignore"):
         xa = np.where(both, xa - np.nanmean(np.where(both, xa, np.nan), axis=0), 0.0)
         xb = np.where(both, xb - np.nanmean(np.where(both, xb, np.nan), axis=0), 0.0)
-    energy_a, energy_b = float(np.sqrt((xa ** 2).sum() / both.sum())), float(np.sqrt((xb ** 2).sum() / both.sum()))
-    if min(energy_a, energy_b) < config.min_motion:
-        return False
-    correlation = float((xa * xb).sum() / np.sqrt((xa ** 2).sum() * (xb ** 2).sum()))
-    return correlation >= config.min_correlation
+        energy_a, energy_b = float(np.sqrt((xa ** 2).sum() / both.sum())), float(np.sqrt((xb ** 2).sum() / both.sum()))
+        correlation = float((xa * xb).sum() / np.sqrt((xa ** 2).sum() * (xb ** 2).sum()))
+    return correlation, energy_a, energy_b
