@@ -10,9 +10,12 @@ H.264) takes 15-25 min on 2 busy cores, once; scoring them about 3 min.
 
 Builds compilations (fixed seeds) from the real dance clips in ../shared/testdata/real_dance and
 real music from the Debian package wesnoth-1.16-music, each with hard cuts, cross-fades, fades
-through black, title cards, a clip with an internal camera cut (two shots under one continuous
-song excerpt), two consecutive clips sharing a song and a 3-second clip, plus borders (black
-bars, blurred fill), per-clip @user captions that jump corners, and a channel watermark.
+through black, title cards, a clip with an internal camera cut (two shots of ONE recording under
+one continuous song excerpt: a punch-in zoom in even compilations, a jump cut later into the same
+video in odd ones; a shot of another video is another clip, whatever the music does), two
+consecutive clips sharing a song (in even calibration compilations one excerpt runs on across
+their cut, as in every held-out one) and a 3-second clip, plus borders (black bars, blurred fill),
+per-clip @user captions that jump corners, and a channel watermark.
 
 Scores boundary precision / recall / F1 at +-0.5 s and +-1.0 s (a boundary is a clip start or
 end; a cut between two clips is one boundary, a title card between them gives two), and runs
@@ -80,11 +83,9 @@ MUSIC = Path("/usr/share/games/wesnoth/1.16/data/core/music")
 SAMPLE_RATE = 44100
 TOLERANCES = (0.5, 1.0)
 
-# Clips of at least this long can be whole clips; shorter ones (>= MIN_SHOT_S) only the second
-# shot of a clip with an internal camera cut. The last frames of a file are never used (some
-# clips end on a different picture).
+# Videos of at least this long give the clips (the 2-s ones in ../shared are never used). The last
+# frames of a file are never used (some clips end on a different picture).
 MIN_CLIP_VIDEO_S = 3.3
-MIN_SHOT_S = 1.8
 TAIL_S = 0.15
 SEEDS = {"benchmark": 0, "calibration": 100, "held_out": 200}
 # The held-out split's music: other Debian packages than the calibration's (see the module docstring).
@@ -114,19 +115,18 @@ class Case:
 
 
 @functools.lru_cache(maxsize=None)
-def video_pools(split: str, folder: Path) -> tuple[dict[str, float], dict[str, float]]:
-    """({name: usable seconds} of whole-clip videos, the same of short videos) of ``split``.
+def video_pools(split: str, folder: Path) -> dict[str, float]:
+    """{name: usable seconds} of the videos of ``split``.
 
     Every video in ``folder`` is used by exactly one split: sorted by name, alternately benchmark and
-    calibration, long and short ones separately.
+    calibration.
     """
     durations = {path.name: probe(path).duration_s - TAIL_S for path in sorted(folder.glob("*.mp4"))}
     if not durations:
         raise FileNotFoundError(f"no .mp4 in {folder}")
     long = [name for name, seconds in durations.items() if seconds >= MIN_CLIP_VIDEO_S]
-    short = [name for name, seconds in durations.items() if MIN_SHOT_S <= seconds < MIN_CLIP_VIDEO_S]
     pick = 1 if split == "calibration" else 0  # the held-out split's ordinary clips: the benchmark's videos
-    return ({name: durations[name] for name in long[pick::2]}, {name: durations[name] for name in short[pick::2]})
+    return {name: durations[name] for name in long[pick::2]}
 
 
 @functools.lru_cache(maxsize=None)
@@ -173,11 +173,13 @@ def plan(split: str, index: int, folder: Path = REAL_DANCE) -> tuple[list, dict]
     """The parts of compilation ``index`` of ``split`` and a note of which hard cases it holds."""
     seed = SEEDS[split] + index
     rng = random.Random(seed)
-    videos, _ = video_pools(split, folder)
+    videos = video_pools(split, folder)
     pool = songs(split)
     n_clips = rng.randint(7, 9)
     held_out = split == "held_out"
-    if held_out:  # the music runs on across `pair`; `room` joins two dancers of one kind of room
+    # The music runs on across `pair` (held_out; even calibration compilations, so the rule for it is calibrated there).
+    runs_on = held_out or (split == "calibration" and index % 2 == 0)
+    if held_out:  # `room` joins two dancers of one kind of room
         room = rng.randrange(0, n_clips - 1)
         pair = rng.choice([i for i in range(n_clips - 1) if {i, i + 1}.isdisjoint({room, room + 1})])
         rest = [i for i in range(n_clips) if i not in {room, room + 1, pair, pair + 1}]
@@ -212,14 +214,14 @@ def plan(split: str, index: int, folder: Path = REAL_DANCE) -> tuple[list, dict]
         extra = crossfades.get(i - 1, 0) / 2 + crossfades.get(i, 0) / 2
         seconds = 3.0 if i == three_s else round(rng.uniform(3.5, 6.5) * 30) / 30
         part_seconds = seconds + extra
-        if held_out and i == internal:
+        if i == internal and (held_out or index % 2 == 0):
             shots = _punch_in_shots(rng, videos, part_seconds, last_video, folder)
         elif held_out and room is not None and i in (room, room + 1):
             video = SAME_ROOM[index % 2][i - room]
             usable = probe(folder / video).duration_s - TAIL_S
             shots = (Shot(folder / video, round(rng.uniform(0.0, usable - part_seconds), 2), part_seconds),)
         elif i == internal:
-            shots = _internal_cut_shots(rng, split, part_seconds, last_video, index, folder)
+            shots = _jump_cut_shots(rng, videos, part_seconds, last_video, folder)
         else:
             candidates = [v for v, usable in videos.items() if usable >= part_seconds + 0.1 and v != last_video]
             video = rng.choice(candidates)
@@ -227,11 +229,11 @@ def plan(split: str, index: int, folder: Path = REAL_DANCE) -> tuple[list, dict]
             shots = (Shot(folder / video, start, part_seconds),)
         last_video = shots[-1].video.name
         song = chosen_songs[i]
-        if i == pair + 1 and held_out:
+        if i == pair + 1 and runs_on:
             offset = pair_offset + pair_seconds  # one excerpt runs on across the cut
         elif i == pair + 1:
             offset = pair_offset if restart else pick_excerpt(rng, song, part_seconds, avoid=pair_offset)
-        elif i == pair and held_out:
+        elif i == pair and runs_on:
             offset = pick_excerpt(rng, song, part_seconds + 7.0)  # room for the next clip's continuation
         else:
             offset = pick_excerpt(rng, song, part_seconds)
@@ -258,13 +260,14 @@ def plan(split: str, index: int, folder: Path = REAL_DANCE) -> tuple[list, dict]
                                   transition=Transition("fade", 0.2) if rng.random() < 0.4 else Transition()))
     notes = {"seed": seed, "clips": n_clips, "three_second_clip": three_s, "internal_cut_clip": internal,
              "shared_song_pair": [pair, pair + 1], "shared_song_restarts": restart, "slots": slots,
-             **({"music_runs_on": True, "same_room_pair": [room, room + 1]} if held_out else {})}
+             **({"music_runs_on": True} if runs_on else {}),
+             **({"same_room_pair": [room, room + 1]} if held_out else {})}
     return parts, notes
 
 
 def _punch_in_shots(rng: random.Random, videos: dict[str, float], seconds: float, last_video: str | None,
                     folder: Path) -> tuple[Shot, ...]:
-    """A punch-in (held_out): one video, the second shot the very next moment, zoomed in; one excerpt over both.
+    """A punch-in (held_out; even compilations of the others): one video, the second shot the very next moment, zoomed in; one excerpt over both.
     It comes at 30-40 % of the clip, away from the half where the composer moves the clip's caption."""
     video = rng.choice([v for v, usable in videos.items() if usable >= seconds + 0.1 and v != last_video])
     start = round(rng.uniform(0.0, videos[video] - seconds), 2)
@@ -273,24 +276,16 @@ def _punch_in_shots(rng: random.Random, videos: dict[str, float], seconds: float
                                                         zoom=PUNCH_IN_ZOOM))
 
 
-def _internal_cut_shots(rng: random.Random, split: str, seconds: float, last_video: str | None,
-                        index: int, folder: Path) -> tuple[Shot, ...]:
-    """Two shots under one song: a short clip of another video (even index) or a jump within one video (odd)."""
-    videos, short_shots = video_pools(split, folder)
-    jumpable = [v for v, usable in videos.items() if usable >= seconds + 1.5 and v != last_video]
-    first = rng.choice(jumpable if index % 2 and jumpable else
-                       [v for v, usable in videos.items() if usable >= seconds and v != last_video])
-    if (index % 2 == 0 or not jumpable) and short_shots:
-        second = rng.choice(sorted(short_shots))
-        second_s = round(min(rng.uniform(1.6, 1.9), short_shots[second]) * 30) / 30
-        first_s = seconds - second_s
-        return (Shot(folder / first, round(rng.uniform(0, videos[first] - first_s), 2), first_s),
-                Shot(folder / second, 0.0, second_s))
-    # A jump cut: the same dancer, later in the same video (the skipped part makes the picture jump).
+def _jump_cut_shots(rng: random.Random, videos: dict[str, float], seconds: float, last_video: str | None,
+                    folder: Path) -> tuple[Shot, ...]:
+    """A jump cut: the same dancer, later in the same video (the skipped part makes the picture jump); one excerpt
+    over both. An internal cut keeps the recording: a shot of another video under the same song is another clip."""
+    usable = {v: length for v, length in videos.items() if length >= seconds and v != last_video}
+    jumpable = [v for v, length in usable.items() if length >= seconds + 1.5] or sorted(usable)
+    first = rng.choice(jumpable)
     first_s = round(seconds / 2 * 30) / 30
-    second_s = seconds - first_s
     gap = max(0.0, videos[first] - seconds)
-    return (Shot(folder / first, 0.0, first_s), Shot(folder / first, first_s + gap, second_s))
+    return (Shot(folder / first, 0.0, first_s), Shot(folder / first, first_s + gap, seconds - first_s))
 
 
 def build_cases(split: str, count: int, work: Path, width: int, height: int, preset: str,
