@@ -29,7 +29,7 @@ from tiktok_dm.pose import estimate_video, get_backend  # noqa: E402
 from tiktok_dm.pose.sequence import PoseSequence  # noqa: E402
 from tiktok_dm.quality.config import DuplicateConfig, RecordingConfig  # noqa: E402
 from tiktok_dm.quality.duplicates import matching_share, video_hashes  # noqa: E402
-from tiktok_dm.quality.recordings import motion_signature, same_recording  # noqa: E402
+from tiktok_dm.quality.recordings import motion_signatures, same_recording_of_people  # noqa: E402
 
 REAL_DANCE = ROOT.parent / "shared" / "testdata" / "real_dance"
 CALIBRATION = ("iper_akun_1", "romp_sample_video2", "mimic_raw_0", "unianimate_source_video",
@@ -93,7 +93,7 @@ def main() -> int:
     sequences = pose(videos)
     config, frames = RecordingConfig(), DuplicateConfig()
     started = time.perf_counter()
-    signatures = {name: motion_signature(sequence, config) for name, sequence in sequences.items()}
+    signatures = {name: motion_signatures(sequence, config) for name, sequence in sequences.items()}
     hashes = {video.stem: video_hashes(video, frames) for video in videos}
     compared, seconds = 0, 0.0
     for label, clips in (("CALIBRATION", CALIBRATION), ("HELD-OUT", HELD_OUT)):
@@ -102,7 +102,7 @@ def main() -> int:
         for a, b in itertools.combinations(names, 2):
             truth = a.split("__")[0] == b.split("__")[0]
             pair_started = time.perf_counter()
-            match = same_recording(signatures[a], signatures[b], config)[0] >= config.min_matching_share
+            match = same_recording_of_people(signatures[a], signatures[b], config)[0] >= config.min_matching_share
             seconds += time.perf_counter() - pair_started
             compared += 1
             ours.append((truth, match))

@@ -228,11 +228,11 @@ def sweep(name: str, out: Path) -> None:
     from tiktok_dm.model.links import read_audio_links
     from tiktok_dm.pose.sequence import PoseSequence
     from tiktok_dm.quality.config import RecordingConfig
-    from tiktok_dm.quality.recordings import find_same_recordings, motion_signature
+    from tiktok_dm.quality.recordings import find_same_recordings, motion_signatures
 
     plan = PLANS[name]
     config = RecordingConfig()
-    signatures = {path.stem: motion_signature(PoseSequence.load(path), config)
+    signatures = {path.stem: motion_signatures(PoseSequence.load(path), config)
                   for path in sorted((out / "poses").glob("*.npz"))}
     links = read_audio_links(out / "audio_links.csv")
     print(f"{name.upper()} sweep of the sound-anchored limits (motion, correlation, share): precision recall")

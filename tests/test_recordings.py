@@ -11,7 +11,7 @@ import pytest
 
 from tiktok_dm.pose.sequence import PoseSequence
 from tiktok_dm.quality.config import RecordingConfig
-from tiktok_dm.quality.recordings import find_same_recordings, motion_signature, same_recording
+from tiktok_dm.quality.recordings import find_same_recordings, motion_signature, motion_signatures, same_recording
 
 CONFIG = RecordingConfig()
 
@@ -56,12 +56,23 @@ def test_a_copy_rescaled_shifted_trimmed_or_mirrored_is_the_same_recording():
     assert same_recording(signature, trimmed, CONFIG)[2] == pytest.approx(1.3, abs=1 / CONFIG.rate_hz)
 
 
+@pytest.mark.parametrize("seed", [2, 3])
+def test_a_copy_trimmed_between_coarse_steps_is_found(seed):
+    """The coarse look before the full comparison sees every offset: a fast dance trimmed by 0.8 s (12 frames at
+    15 Hz, not a multiple of the coarse step) was compared two frames apart there and never reached the full
+    comparison."""
+    original = motion_signature(_dance(6.0, seed=seed), CONFIG)
+    copy = motion_signature(_transformed(_dance(6.0, seed=seed), scale=1.5, trim_s=0.8), CONFIG)
+    share, _, offset_s, _ = same_recording(original, copy, CONFIG)
+    assert share >= CONFIG.min_matching_share and offset_s == pytest.approx(0.8, abs=1 / CONFIG.rate_hz)
+
+
 def test_other_dancers_and_people_standing_still_are_not():
-    signatures = {"a": motion_signature(_dance(6.0, seed=1), CONFIG), "b": motion_signature(_dance(6.0, seed=2), CONFIG),
-                  "still_1": motion_signature(_dance(6.0, seed=3, still=True), CONFIG),
-                  "still_2": motion_signature(_dance(6.0, seed=4, still=True), CONFIG)}
+    signatures = {"a": motion_signatures(_dance(6.0, seed=1), CONFIG), "b": motion_signatures(_dance(6.0, seed=2), CONFIG),
+                  "still_1": motion_signatures(_dance(6.0, seed=3, still=True), CONFIG),
+                  "still_2": motion_signatures(_dance(6.0, seed=4, still=True), CONFIG)}
     assert find_same_recordings(signatures, {}, CONFIG) == []
-    signatures["a_again"] = motion_signature(_transformed(_dance(6.0, seed=1), scale=0.5, mirror=True), CONFIG)
+    signatures["a_again"] = motion_signatures(_transformed(_dance(6.0, seed=1), scale=0.5, mirror=True), CONFIG)
     (match,) = find_same_recordings(signatures, {"a": "c1", "a_again": "c2"}, CONFIG)
     assert (match.clip_a, match.clip_b, match.mirrored, match.same_compilation) == ("a", "a_again", True, False)
 
@@ -118,11 +129,11 @@ def test_a_close_up_that_sways_as_a_whole_matches_at_the_sound_alignment_by_its_
 
     dancer = _swaying_close_up(14.0, seed=5)
     signatures = {
-        "a": motion_signature(_jittered(dancer, seed=1), CONFIG),
-        "a_copy": motion_signature(_jittered(_transformed(dancer, scale=0.6, shift=(80, -20), trim_s=1.0), seed=2),
+        "a": motion_signatures(_jittered(dancer, seed=1), CONFIG),
+        "a_copy": motion_signatures(_jittered(_transformed(dancer, scale=0.6, shift=(80, -20), trim_s=1.0), seed=2),
                                    CONFIG),
-        "other": motion_signature(_jittered(_swaying_close_up(14.0, seed=6), seed=3), CONFIG)}
-    for signature in signatures.values():  # the joints barely move about the shoulders; the path does
+        "other": motion_signatures(_jittered(_swaying_close_up(14.0, seed=6), seed=3), CONFIG)}
+    for (signature,) in signatures.values():  # one person each; the joints barely move about the shoulders
         seen = signature.poses[:, np.isfinite(signature.poses).all(axis=(0, 2))]
         assert np.sqrt(np.mean((seen - seen.mean(axis=0)) ** 2)) < CONFIG.body_path_below_motion
         assert np.sqrt(np.nanmean((signature.path - signature.path.mean(axis=0)) ** 2)) > 2 * CONFIG.min_motion
@@ -143,9 +154,9 @@ def test_a_dancer_who_barely_moves_matches_at_the_alignment_of_the_shared_sound(
     from tiktok_dm.model.links import AudioLink
 
     slight = _close_up(8.0, seed=3, sway_px=1.5)
-    signatures = {"a": motion_signature(slight, CONFIG),
-                  "a_later": motion_signature(_transformed(slight, scale=0.6, shift=(40, 0), trim_s=2.0), CONFIG),
-                  "other": motion_signature(_close_up(8.0, seed=4, sway_px=1.5), CONFIG)}
+    signatures = {"a": motion_signatures(slight, CONFIG),
+                  "a_later": motion_signatures(_transformed(slight, scale=0.6, shift=(40, 0), trim_s=2.0), CONFIG),
+                  "other": motion_signatures(_close_up(8.0, seed=4, sway_px=1.5), CONFIG)}
     assert find_same_recordings(signatures, {}, CONFIG) == []  # the motion alone is too slight
     right = AudioLink("a", "a_later", 90, offset_s=2.0)
     (match,) = find_same_recordings(signatures, {}, CONFIG, [right])
@@ -157,9 +168,34 @@ def test_a_dancer_who_barely_moves_matches_at_the_alignment_of_the_shared_sound(
     assert find_same_recordings(signatures, {}, dataclasses.replace(CONFIG, sound_anchored=False), [right]) == []
 
 
+def _two_people(seconds: float) -> PoseSequence:
+    """Two dancers side by side: a large one in the middle (the main dancer) and a smaller one at the right."""
+    big, small = _dance(seconds, seed=1), _transformed(_dance(seconds, seed=2), scale=0.6, shift=(380, 120))
+    keypoints = np.concatenate([big.keypoints, small.keypoints], axis=1)
+    track_ids = np.tile(np.array([[0, 1]], np.int32), (len(keypoints), 1))
+    return PoseSequence(keypoints, track_ids, big.frame_times, big.fps, 640, 480)
+
+
+def test_a_copy_that_crops_the_main_dancer_away_matches_by_the_other_person():
+    """A compilation layout keeps only the second person of a two-person video: the copy's main dancer is the
+    original's second person. Each clip is compared by each of its people, so the pair is found (before, only the
+    two main dancers were compared); the second person alone, in another video, is not."""
+    original = _two_people(6.0)
+    cropped = dataclasses.replace(original, keypoints=original.keypoints[:, 1:], track_ids=original.track_ids[:, 1:])
+    people = {"original": motion_signatures(original, CONFIG),
+              "cropped": motion_signatures(_transformed(cropped, scale=1.5, trim_s=0.8), CONFIG),
+              "another": motion_signatures(_dance(6.0, seed=3), CONFIG)}
+    assert len(people["original"]) == 2 and len(people["cropped"]) == 1
+    (match,) = find_same_recordings(people, {}, CONFIG)
+    assert (match.clip_a, match.clip_b) == ("cropped", "original")
+    assert match.offset_s == pytest.approx(-0.8, abs=1 / CONFIG.rate_hz)
+    mains = {clip: found[:1] for clip, found in people.items()}  # the main dancers only, as before
+    assert find_same_recordings(mains, {}, CONFIG) == []
+
+
 def test_matching_can_be_turned_off():
-    signatures = {"a": motion_signature(_dance(6.0, seed=1), CONFIG),
-                  "a_again": motion_signature(_transformed(_dance(6.0, seed=1), scale=0.5), CONFIG)}
+    signatures = {"a": motion_signatures(_dance(6.0, seed=1), CONFIG),
+                  "a_again": motion_signatures(_transformed(_dance(6.0, seed=1), scale=0.5), CONFIG)}
     assert len(find_same_recordings(signatures, {}, CONFIG)) == 1
     assert find_same_recordings(signatures, {}, dataclasses.replace(CONFIG, enabled=False)) == []
 
@@ -172,10 +208,10 @@ def test_real_dancers_in_one_studio_never_match_while_a_relaid_copy_does(real_da
 
     def posed(video):
         with get_backend("mediapipe") as backend:
-            return motion_signature(estimate_video(video, backend, max_fps=15), CONFIG)
+            return motion_signatures(estimate_video(video, backend, max_fps=15), CONFIG)
 
     studio = {name: posed(real_dance_dir / f"{name}.mp4") for name in ("d2m_D2M_high1", "d2m_D2M_low1", "cdcd_recons_gt")}
-    assert all(signature.seen_frames >= CONFIG.min_overlap_s * CONFIG.rate_hz for signature in studio.values())
+    assert all(people and people[0].seen_frames >= CONFIG.min_overlap_s * CONFIG.rate_hz for people in studio.values())
     assert find_same_recordings(studio, {}, CONFIG) == []
     layouts = {"portrait": "scale=720:-2,pad=720:1280:(ow-iw)/2:(oh-ih)/2:black", "mirror": "hflip,scale=640:-2"}
     copies = {}

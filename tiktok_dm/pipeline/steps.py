@@ -28,7 +28,7 @@ from tiktok_dm.model.records import StageRecord
 from tiktok_dm.model.status import ErrorKind, Status
 from tiktok_dm.pipeline.distribute import Executor, run_stage
 from tiktok_dm.pose.sequence import PoseSequence
-from tiktok_dm.quality.recordings import (RECORDINGS_CSV, RecordingMatch, find_same_recordings, motion_signature,
+from tiktok_dm.quality.recordings import (RECORDINGS_CSV, RecordingMatch, find_same_recordings, motion_signatures,
                                           write_matches)
 from tiktok_dm.stages.base import Stage
 from tiktok_dm.stages.boundaries import BoundaryItem
@@ -197,7 +197,7 @@ class BuildSteps:
         one side, QA lists them."""
         config = self.config.quality.recordings
         done = clips.done if config.enabled else []
-        signatures = {clip.clip_id: motion_signature(PoseSequence.load(self.build_dir.absolute(clip.pose.poses)),
+        signatures = {clip.clip_id: motion_signatures(PoseSequence.load(self.build_dir.absolute(clip.pose.poses)),
                                                      config) for clip in done}
         matches = find_same_recordings(signatures, {clip.clip_id: clip.compilation_id for clip in done}, config,
                                        audio_links)

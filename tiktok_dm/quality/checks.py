@@ -44,7 +44,7 @@ from tiktok_dm.quality.alignment import BeatAlignment, OffsetEstimate, beat_alig
 from tiktok_dm.quality.config import QAConfig
 from tiktok_dm.quality.kinematic import QAError, kinematic_beats, kinematic_envelope, main_dancer_keypoints
 from tiktok_dm.quality.music import AudioLevels, audio_levels, load_audio, music_events
-from tiktok_dm.quality.recordings import (RECORDINGS_CSV, RecordingMatch, find_same_recordings, motion_signature,
+from tiktok_dm.quality.recordings import (RECORDINGS_CSV, RecordingMatch, find_same_recordings, motion_signatures,
                                           read_matches)
 
 log = logging.getLogger(__name__)
@@ -311,7 +311,8 @@ def _same_recordings(build: BuildDir, poses: dict[str, Path], compilation_of: di
     stored = build.root / RECORDINGS_CSV
     if stored.is_file() and stored.stat().st_mtime >= max((path.stat().st_mtime for path in poses.values()), default=0):
         return [m for m in read_matches(stored) if m.clip_a in poses and m.clip_b in poses]
-    signatures = {clip_id: motion_signature(PoseSequence.load(path), config.recordings) for clip_id, path in poses.items()}
+    signatures = {clip_id: motion_signatures(PoseSequence.load(path), config.recordings)
+                  for clip_id, path in poses.items()}
     links = build.root / AUDIO_LINKS_CSV
     return find_same_recordings(signatures, compilation_of, config.recordings,
                                 read_audio_links(links) if links.is_file() else ())

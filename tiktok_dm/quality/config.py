@@ -172,6 +172,11 @@ class RecordingConfig:
     # the pose detector's own noise between two layouts of one recording (calibration median 0.06 per joint, 0.04
     # per coordinate); below it a correlation says nothing.
     min_motion: float = 0.04
+    # Besides the main dancer (gaps filled from other tracks), each of this many best-scoring tracks alone is compared
+    # (tiktok_dm.quality.recordings.motion_signatures): with two people in a video the fill may be the other person,
+    # and another layout or stretch may make the other one the main dancer. A cap on the cost (pairs of clips cost up
+    # to (1 + max_people)^2 comparisons), not a tuned value.
+    max_people: int = 2
     # Offsets tried in full: those where most frames agree (the right one was not among the top 3 for some
     # layouts: calibration recall 0.84 with 3, 0.91 with 10, precision 1.00 both).
     candidate_offsets: int = 10

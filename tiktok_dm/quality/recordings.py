@@ -2,7 +2,9 @@
 
 A whole-frame perceptual hash sees the room: two dancers filmed in one white studio hash alike, while one
 video letterboxed into a portrait compilation frame, zoomed or mirrored hashes apart. What a re-upload
-keeps is the dancer's body at every moment. Each clip's main dancer becomes a motion signature: the eyes, ears and
+keeps is the dancer's body at every moment. Each clip's people become motion signatures (its main dancer, and up
+to ``max_people`` tracks alone: a crop or another stretch of a two-person video may make the other one the main
+dancer; the best-agreeing pair of people decides), each the eyes, ears and
 body joints (shoulders to ankles) at ``rate_hz``, each frame centred between the shoulders and scaled by the clip's
 shoulder width, so a crop, a rescale, a letterbox or an overlay does not change it. The limbs decide whether two
 frames hold the same body configuration; the head does only in frames that show no limb (a close-up of head and
@@ -27,9 +29,10 @@ still move differently at that moment.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import warnings
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,7 +40,7 @@ import pandas as pd
 from tiktok_dm.model.links import AudioLink
 from tiktok_dm.model.tables import read_csv, write_csv
 from tiktok_dm.pose.sequence import PoseSequence
-from tiktok_dm.pose.tracking import select_main_track, track_keypoints
+from tiktok_dm.pose.tracking import select_main_track, summarise_tracks, track_keypoints
 from tiktok_dm.quality.config import RecordingConfig
 
 # COCO-17 joints in left/right pairs: eyes and ears (the head), then the body (shoulders, elbows, wrists, hips, knees,
@@ -98,11 +101,31 @@ class RecordingMatch:
 
 
 def motion_signature(sequence: PoseSequence, config: RecordingConfig = RecordingConfig()) -> MotionSignature:
-    """The signature of a clip's pose file (empty when no dancer was tracked)."""
+    """The signature of a clip's main dancer (empty when no dancer was tracked)."""
     main = select_main_track(sequence, config.min_confidence)
     if main is None or sequence.num_frames == 0:
         return MotionSignature.empty(config.rate_hz)
-    keypoints = track_keypoints(sequence, (main.track_id, *main.fill_ids))[:, JOINTS]
+    return _track_signature(sequence, (main.track_id, *main.fill_ids), config)
+
+
+def motion_signatures(sequence: PoseSequence, config: RecordingConfig = RecordingConfig()) -> tuple[MotionSignature, ...]:
+    """The signatures a clip is compared by: its main dancer, whose gaps are filled from tracks that never share a
+    frame with it, then each of the ``max_people`` best-scoring tracks alone (the main one too, when it has fills).
+    With two people in the picture the fill may be the other person, and a layout that crops one of them away, or
+    another stretch of the video, makes the other one the main dancer. Signatures with too few seen frames to be
+    compared (``min_overlap_s``) and repeats are left out; the main dancer comes first."""
+    main = select_main_track(sequence, config.min_confidence)
+    if main is None or sequence.num_frames == 0:
+        return ()
+    tracks = sorted(summarise_tracks(sequence, config.min_confidence), key=lambda t: (-t.score, t.track_id))
+    choices = dict.fromkeys([(main.track_id, *main.fill_ids)] + [(t.track_id,) for t in tracks[:config.max_people]])
+    needed = config.min_overlap_s * config.rate_hz
+    signatures = (_track_signature(sequence, ids, config) for ids in choices)
+    return tuple(signature for signature in signatures if signature.seen_frames >= needed)
+
+
+def _track_signature(sequence: PoseSequence, track_ids: tuple[int, ...], config: RecordingConfig) -> MotionSignature:
+    keypoints = track_keypoints(sequence, track_ids)[:, JOINTS]
     xy = np.where((np.nan_to_num(keypoints[..., 2]) >= config.min_confidence)[..., None], keypoints[..., :2], np.nan)
     grid = np.arange(0.0, float(sequence.frame_times[-1]) + 1e-9, 1.0 / config.rate_hz)
     nearest = np.clip(np.searchsorted(sequence.frame_times, grid), 0, sequence.num_frames - 1)
@@ -135,6 +158,13 @@ def same_recording(a: MotionSignature, b: MotionSignature, config: RecordingConf
     return best
 
 
+def same_recording_of_people(a: Sequence[MotionSignature], b: Sequence[MotionSignature],
+                              config: RecordingConfig = RecordingConfig()) -> tuple[float, int, float, bool]:
+    """:func:`same_recording` of the best-agreeing pair of the two clips' people (:func:`motion_signatures`)."""
+    return max((same_recording(x, y, config) for x, y in itertools.product(a, b)), key=lambda found: found[:2],
+               default=(0.0, 0, 0.0, False))
+
+
 def same_recording_at(a: MotionSignature, b: MotionSignature, offset_s: float,
                        config: RecordingConfig = RecordingConfig()) -> tuple[float, int, float, bool]:
     """Like :func:`same_recording`, but only at the alignment the shared sound gives (b's first frame ``offset_s``
@@ -153,25 +183,28 @@ def same_recording_at(a: MotionSignature, b: MotionSignature, offset_s: float,
     return best
 
 
-def find_same_recordings(signatures: dict[str, MotionSignature], compilation_of: dict[str, str],
+def find_same_recordings(signatures: Mapping[str, Sequence[MotionSignature]], compilation_of: dict[str, str],
                          config: RecordingConfig = RecordingConfig(),
                          audio_links: Iterable[AudioLink] = ()) -> list[RecordingMatch]:
     """Every pair of clips that shows the same recording, most agreeing first (none when ``config.enabled`` is
-    false): by the motion alone, or at the alignment of the sound they share (``audio_links``; links of clips that
-    play at another speed are not used)."""
+    false), each clip by the signatures of its people (:func:`motion_signatures`), the best-agreeing pair deciding:
+    by the motion alone, or at the alignment of the sound they share (``audio_links``; links of clips that play at
+    another speed are not used)."""
     if not config.enabled:
         return []
     needed = config.min_overlap_s * config.rate_hz
-    ids = sorted(clip for clip, signature in signatures.items() if signature.seen_frames >= needed)
+    people = {clip: [s for s in found if s.seen_frames >= needed] for clip, found in signatures.items()}
+    ids = sorted(clip for clip, found in people.items() if found)
     sound_offset = {(link.clip_a, link.clip_b): link.offset_s for link in audio_links
                     if config.sound_anchored and abs(link.speed - 1.0) <= config.sound_max_speed_change}
     sound_offset.update({(b, a): -offset for (a, b), offset in list(sound_offset.items())})
     matches = []
     for i, a in enumerate(ids):
         for b in ids[i + 1:]:
-            found, by_sound = same_recording(signatures[a], signatures[b], config), False
+            found, by_sound = same_recording_of_people(people[a], people[b], config), False
             if found[0] < config.min_matching_share and (a, b) in sound_offset:
-                at_sound = same_recording_at(signatures[a], signatures[b], sound_offset[(a, b)], config)
+                at_sound = max((same_recording_at(x, y, sound_offset[(a, b)], config)
+                                for x, y in itertools.product(people[a], people[b])), key=lambda f: f[:2])
                 if at_sound[0] >= config.sound_min_matching_share:
                     found, by_sound = at_sound, True
             share, frames, offset_s, mirrored = found
@@ -260,21 +293,24 @@ def _shoulder_width(poses: np.ndarray) -> float:
 
 
 def _might_match(a: np.ndarray, b: np.ndarray, config: RecordingConfig) -> bool:
-    """A coarse look (every ``COARSE_STEP``-th frame, looser limits) that lets through every pair the full comparison
-    could match, at a twenty-fifth of its cost."""
+    """A coarse look (every ``COARSE_STEP``-th frame of a against every frame of b, looser limits) that lets through
+    every pair the full comparison could match, at a fifth of its cost. Every offset is seen: thinning both clips
+    (a twenty-fifth of the cost) compared frames up to two steps apart at most offsets, where a fast dance has
+    moved on (a copy trimmed by 0.8 s, 12 frames, was never matched)."""
     coarse = dataclasses.replace(config, rate_hz=config.rate_hz / COARSE_STEP,
                                  max_pose_distance=COARSE_SLACK * config.max_pose_distance,
                                  min_matching_share=config.min_matching_share / COARSE_SLACK)
-    a, b = a[::COARSE_STEP], b[::COARSE_STEP]
-    if len(a) == 0 or len(b) == 0:
+    thinned = a[::COARSE_STEP]
+    if len(thinned) == 0 or len(b) == 0:
         return False
-    agree, comparable = _agreement(a, b, coarse.max_pose_distance)
+    agree, comparable = _agreement(thinned, b, coarse.max_pose_distance)
     rows, columns = np.indices(comparable.shape)
-    diagonal = (rows - columns).ravel() + len(b) - 1
+    diagonal = (COARSE_STEP * rows - columns).ravel() + len(b) - 1  # offset + len(b) - 1, as in _best_offset
     compared = np.bincount(diagonal, weights=comparable.ravel(), minlength=len(a) + len(b) - 1)
     agreeing = np.bincount(diagonal, weights=agree.ravel(), minlength=len(a) + len(b) - 1)
     needed = max(coarse.min_overlap_s * coarse.rate_hz,
-                 coarse.min_overlap_share * min(_comparable(a).sum(), _comparable(b).sum())) / COARSE_SLACK
+                 coarse.min_overlap_share * min(_comparable(thinned).sum(), _comparable(b[::COARSE_STEP]).sum())
+                 ) / COARSE_SLACK
     return bool(((compared >= needed) & (agreeing >= coarse.min_matching_share * compared) & (agreeing > 0)).any())
 
 
