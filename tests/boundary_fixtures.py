@@ -1,8 +1,9 @@
 """A small edited compilation holding every hard case of clip-boundary detection, and bad inputs.
 
 The compilation (640x360, ~28 s, real dance clips and Wesnoth music) is, in order:
-  A  hard cut ->  B  cross-fade ->  C (two shots, one song: an internal camera cut)  hard cut ->
-  D  hard cut, same song restarts ->  E  hard cut ->  title card  hard cut ->  F (3 s)  hard cut ->  G
+  A  hard cut ->  B  cross-fade ->  C (one recording, one song: a punch-in zoom, an internal camera cut)  hard cut
+  ->  D  hard cut, same song restarts ->  E  hard cut ->  title card  hard cut ->  F (3 s)  hard cut ->  G  hard
+  cut, one excerpt of one song runs on (another person in another room)  ->  H
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class HardCases:
     same_song_s: float  # D | E, both on one song (it restarts)
     card: tuple[float, float]  # the title card, between E and F
     three_second_clip: tuple[float, float]  # F
+    music_runs_on_s: float  # G | H, one excerpt running on across the cut
 
     @property
     def path(self) -> Path:
@@ -54,28 +56,32 @@ def build_hard_cases(folder: Path, real_dance: Path, music: list[Path]) -> HardC
 
     def clip(shots, song: int, seconds: float, offset_seed: int, **kwargs) -> ClipPart:
         offset = loud_offset(songs[song], seconds, seed=offset_seed)
-        return ClipPart(tuple(Shot(real_dance / name, start, secs) for name, start, secs in shots),
+        return ClipPart(tuple(Shot(real_dance / name, *shot) for name, *shot in shots),
                         read_excerpt(songs[song], offset, seconds + 0.1, RATE), RATE, **kwargs)
 
     restart_offset = loud_offset(songs[3], 4.0, seed=3)
+    running_offset = loud_offset(songs[5], 8.5, seed=5)  # G and H: one excerpt across their cut
     parts = [
         clip([("romp_sample_video2.mp4", 1.0, 4.5)], 0, 4.5, 0, caption="@dancer_one"),
         clip([("iper_akun_1.mp4", 0.5, 4.0)], 1, 4.0, 1, transition=Transition("crossfade", 0.8)),
-        clip([("unianimate_source_video.mp4", 1.0, 2.6), ("sam2_bedroom.mp4", 0.5, 2.2)], 2, 4.8, 2),
+        clip([("unianimate_source_video.mp4", 1.0, 2.6), ("unianimate_source_video.mp4", 3.6, 2.2, 1.5)], 2, 4.8, 2),
         ClipPart((Shot(real_dance / "mimic_raw_0.mp4", 1.0, 4.0),), read_excerpt(songs[3], restart_offset, 4.1, RATE),
                  RATE, layout="blur"),
         ClipPart((Shot(real_dance / "musepose_ubc_91BjuE6irxS.mp4", 0.5, 4.2),),
                  read_excerpt(songs[3], restart_offset, 4.3, RATE), RATE),
         CardPart("#1", 1.5, color="navy"),
         clip([("mmhuman3d_single_person.mp4", 0.1, 3.0)], 4, 3.0, 4),
-        clip([("phalp_vid.mp4", 0.5, 4.0)], 5, 4.0, 5, layout="blur", caption="@runner"),
+        ClipPart((Shot(real_dance / "phalp_vid.mp4", 0.5, 4.0),), read_excerpt(songs[5], running_offset, 4.1, RATE),
+                 RATE, layout="blur", caption="@runner"),
+        ClipPart((Shot(real_dance / "sam2_bedroom.mp4", 0.5, 4.0),),
+                 read_excerpt(songs[5], running_offset + 4.0, 4.1, RATE), RATE),
     ]
     compilation = compose_edited_compilation(parts, folder / "hard_cases.mp4", 640, 360,
                                              channel_watermark="@BestOfTikTok")
     clips = compilation.clips
     return HardCases(compilation, hard_cut_s=clips[0][1], crossfade_s=clips[1][1],
                      internal_cut_s=compilation.internal_cuts[0], same_song_s=clips[3][1],
-                     card=compilation.cards[0], three_second_clip=clips[5])
+                     card=compilation.cards[0], three_second_clip=clips[5], music_runs_on_s=clips[6][1])
 
 
 def _ffmpeg(*args) -> None:

@@ -214,6 +214,20 @@ def test_internal_camera_cut_under_one_song_does_not_split_the_clip(cases, resul
     seen = [c for c in result.candidates if abs(c.time_s - cases.internal_cut_s) <= TOLERANCE_S]
     assert seen and not seen[0].accepted and "internal cut" in seen[0].reason
     assert any(c.start_s < cases.internal_cut_s < c.end_s for c in result.clips)
+    # A punch-in keeps the person and the place: a faint cut, or the picture's colours barely change.
+    assert seen[0].kind == "weak cut" or seen[0].appearance < result.config.appearance_change_threshold
+
+
+def test_a_cut_to_another_clip_while_the_music_runs_on_is_a_boundary(cases, result):
+    """One excerpt runs on across the cut (the sound alone would call it internal), but another person in another
+    room is on screen: the picture's colours decide."""
+    assert near(boundaries(result.clips), cases.music_runs_on_s)
+    (cut,) = [c for c in result.candidates if abs(c.time_s - cases.music_runs_on_s) <= TOLERANCE_S]
+    assert cut.accepted and "one piece of music runs on" in cut.reason and "colours" in cut.reason
+    assert cut.appearance >= result.config.appearance_change_threshold
+    # Without the colour evidence (a threshold no change reaches) the sound's verdict stands: an internal cut.
+    sound_only = detect_clips(cases.path, BoundaryConfig(appearance_change_threshold=1.0))
+    assert not near(boundaries(sound_only.clips), cases.music_runs_on_s)
 
 
 def test_consecutive_clips_sharing_a_song_are_split(cases, result):
@@ -285,12 +299,11 @@ def test_video_without_audio_is_segmented_on_the_picture_with_a_warning(cases, t
         visual_only = detect_clips(silent)
     assert "no audio stream" in caplog.text and visual_only.warnings and not visual_only.has_audio
     found = boundaries(visual_only.clips)
-    for boundary in (cases.crossfade_s, cases.same_song_s, *cases.card):
+    for boundary in (cases.crossfade_s, cases.same_song_s, *cases.card, cases.music_runs_on_s):
         assert near(found, boundary), (boundary, found)
-    # Without sound every hard cut counts, the internal camera cut too; here its shots are shorter
-    # than the minimum clip length, so the length rule gives that boundary up again.
+    # Without sound every hard cut counts; the punch-in is a faint cut, which the picture alone never decides.
     internal = [c for c in visual_only.candidates if abs(c.time_s - cases.internal_cut_s) <= TOLERANCE_S]
-    assert internal and "decided on the picture" in internal[0].reason and "shorter than 3 s" in internal[0].reason
+    assert internal and internal[0].kind == "weak cut" and "not enough evidence" in internal[0].reason
     assert not near(found, cases.internal_cut_s)
 
 

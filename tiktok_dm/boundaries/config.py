@@ -98,6 +98,23 @@ class BoundaryConfig:
     # A gap this quiet (dBFS, 0.2 s RMS) at a cut, 15 dB under the music around it, is a boundary.
     silence_dbfs: float = -45.0
 
+    # --- who and where -------------------------------------------------------------------------
+    # A hard cut where one piece of music runs on is still a clip boundary when the colours of the
+    # picture change by at least appearance_change_threshold (half the L1 distance of the mean
+    # picture-area histograms over appearance_window_s on each side, outside appearance_guard_s,
+    # within the neighbouring candidates): another person in another place. Calibration
+    # (bench/segment.py --split calibration --compilations 14 --candidates, with internal cuts that
+    # keep the recording: punch-in zooms and jump cuts): the internal hard cuts 0.24 and 0.28, the
+    # clip cuts the sound called internal (music running on, a 3-second clip) 0.43-0.91; the
+    # threshold is the middle of that gap. A weak cut never decides by the picture: false
+    # candidates from motion are all weak there, and their colours change by up to 0.61 where a
+    # window reaches another clip (of the internal cuts, only those two are hard cuts). Nor does a
+    # dissolve: every clear one of the calibration set is a clip boundary, and the one the sound
+    # called internal (music running on) changes colours by only 0.29 outside its transition.
+    appearance_window_s: float = 0.8
+    appearance_guard_s: float = 0.2
+    appearance_change_threshold: float = 0.36
+
     def proposal_settings(self) -> "BoundaryConfig":
         """This config with the settings that only change how the picture is decoded, not what is
         proposed (processes, threads), at their defaults: what a finished result depends on."""
@@ -120,5 +137,10 @@ class BoundaryConfig:
             raise ValueError(f"decode_threads must be >= 0 (0 = ffmpeg's choice), got {self.decode_threads}")
         if self.audio_sample_rate < 4000:
             raise ValueError(f"audio_sample_rate must be >= 4000 Hz, got {self.audio_sample_rate}")
+        if not 0.0 < self.appearance_change_threshold <= 1.0:
+            raise ValueError(f"appearance_change_threshold must be within (0, 1], got {self.appearance_change_threshold}")
+        if self.appearance_window_s <= 0 or self.appearance_guard_s < 0:
+            raise ValueError("appearance_window_s must be > 0 and appearance_guard_s >= 0, got "
+                             f"{self.appearance_window_s} and {self.appearance_guard_s}")
         if not self.weak_cut_threshold < self.hard_cut_threshold:
             raise ValueError("weak_cut_threshold must be below hard_cut_threshold")

@@ -68,7 +68,7 @@ def _detect_clips(path: Path, config: BoundaryConfig) -> BoundaryResult:
 
     visual = compute_signals(descriptors, fine, fine_fps, config)
     spans = dropped_spans(visual, descriptors.luma, duration, config)
-    candidates = judge(propose(visual, spans, config), spans, features, config)
+    candidates = judge(propose(visual, spans, config), spans, features, config, visual)
     clips, dropped, candidates = assemble(duration, candidates, spans, config)
     for candidate in candidates:
         log.debug("%s %.2f s: %s", path.name, candidate.time_s, candidate.reason)

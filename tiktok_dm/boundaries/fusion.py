@@ -10,8 +10,12 @@
 3. Each candidate is judged with the sound. A cut where one song runs straight through is an
    internal camera cut of one clip; a cut where the song changes (a different song, or the same
    song jumping to another part), where the song restarts (the sound replays the start of the
-   clip before), or where the sound drops to a silence gap, is a boundary. The picture alone
-   never decides, except without an audio track (or where it is silent).
+   clip before), or where the sound drops to a silence gap, is a boundary. Where the music runs
+   on, the picture decides a hard cut when it shows another person in another place: the
+   colours of the picture before and after it differ (``appearance_change_threshold``), which a
+   punch-in zoom or a jump within one recording does not do; a weak cut or a dissolve never
+   decides by the picture (the calibration set has no evidence for either). Without an audio track (or where
+   it is silent) the picture decides alone.
 4. Clips are the stretches between boundaries, less the dropped spans; a clip shorter than the
    minimum length loses its weaker boundary (is merged into the neighbour), or is dropped when it
    has no candidate boundary to give up (it sits between two dropped spans).
@@ -151,8 +155,9 @@ def _merge_runs(runs: list[tuple[int, int]], gap: int) -> list[tuple[int, int]]:
 
 
 def judge(proposals: list[_Proposal], spans: list[DroppedSpan], audio: AudioFeatures | None,
-          config: BoundaryConfig) -> list[Candidate]:
-    """Decide every proposal with the sound, in time order; see the module docstring."""
+          config: BoundaryConfig, visual: VisualSignals | None = None) -> list[Candidate]:
+    """Decide every proposal with the sound, in time order, and a hard cut the sound calls internal with the
+    picture's colours (``visual``); see the module docstring."""
     limits = sorted({0.0, *(s.start_s for s in spans), *(s.end_s for s in spans),
                      *(p.time_s for p in proposals if not p.kind.startswith("weak"))})
     judged: list[Candidate] = []
@@ -189,6 +194,12 @@ def judge(proposals: list[_Proposal], spans: list[DroppedSpan], audio: AudioFeat
                 decision = _restart(proposal, evidence, clip_start, config)
             else:  # the same verdict, now showing the repeat score too
                 decision = _decide(proposal, evidence, config)
+        if visual is not None and not decision.accepted and proposal.kind == "hard cut" and \
+                evidence.music_here(config):
+            change = visual.appearance_change(t, earlier, later, config)
+            decision = dataclasses.replace(decision, appearance=round(change, 3))
+            if change >= config.appearance_change_threshold:
+                decision = _new_place(proposal, evidence, change, config)
         judged.append(decision)
     return judged
 
@@ -263,6 +274,14 @@ def _decide(p: _Proposal, e: _Evidence, config: BoundaryConfig) -> Candidate:
                           f"{p.kind} + the sound changes: {name} = {value:.2f} >= {needed:.2f}")
     return _candidate(p, e, False, -margin,
                       f"{p.kind}, one piece of music runs through ({name} = {value:.2f} < {needed:.2f}): internal cut")
+
+
+def _new_place(p: _Proposal, e: _Evidence, change: float, config: BoundaryConfig) -> Candidate:
+    margin = (change - config.appearance_change_threshold) / config.appearance_change_threshold
+    candidate = _candidate(p, e, True, margin, f"{p.kind}, one piece of music runs on, but the picture's colours "
+                                                f"change by {change:.2f} >= {config.appearance_change_threshold:.2f}: "
+                                                f"another person or place, another clip")
+    return dataclasses.replace(candidate, appearance=round(change, 3))
 
 
 def _restart(p: _Proposal, e: _Evidence, clip_start: float, config: BoundaryConfig) -> Candidate:

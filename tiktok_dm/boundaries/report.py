@@ -59,6 +59,10 @@ def plot_signals(result: BoundaryResult, png_path: str | Path, width_per_minute:
     pic.axhline(config.hard_cut_threshold, color="tab:blue", ls=":", lw=0.8, label="hard cut threshold")
     pic.axhline(config.weak_cut_threshold, color="tab:cyan", ls=":", lw=0.8, label="weak cut threshold")
     pic.axhline(config.dissolve_threshold, color="tab:purple", ls=":", lw=0.8, label="dissolve threshold")
+    # Who and where: how much the picture's colours differ before and after each moment.
+    pic.plot(times, visual.appearance_curve(config), lw=0.8, color="tab:brown", label="colour change (who/where)")
+    pic.axhline(config.appearance_change_threshold, color="tab:brown", ls=":", lw=0.8,
+                label="colour change that decides over the music")
     pic.set_ylabel("picture")
     pic.set_ylim(0, max(2.0, float(np.nanmax(visual.cut, initial=0)) * 1.05))
     pic.legend(loc="upper right", fontsize=7, ncol=3)
@@ -123,6 +127,8 @@ def _short_reason(candidate, config) -> str:
         verdict = "too short"
     if "silence gap" in candidate.reason:
         return f"{verdict}: {candidate.kind}, silence"
+    if not np.isnan(candidate.appearance):
+        return f"{verdict}: {candidate.kind}, colours {candidate.appearance:.2f}"
     if "restarts" in candidate.reason:
         return f"{verdict}: {candidate.kind}, song restarts ({candidate.repeat:.2f})"
     if not np.isnan(candidate.splice):

@@ -37,6 +37,9 @@ class Candidate:
     accepted: bool
     confidence: float  # of the decision taken, 0.5..1
     reason: str
+    # How much the picture's colours change across it (0..1; who and where); NaN where not asked (only a hard cut the
+    # sound would call internal is asked)
+    appearance: float = float("nan")
 
 
 @dataclasses.dataclass(frozen=True)

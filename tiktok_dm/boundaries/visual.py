@@ -73,10 +73,44 @@ class VisualSignals:
     still: np.ndarray  # largest thumbnail change from frame i-1 to frame i (0..1): ~0 for a still picture
     fine_fps: float
     fine_change: np.ndarray  # mean change of the tiny luma stream from fine frame j-1 to j (0..1)
+    hists: np.ndarray  # (N, 64) colour histogram of each frame's picture area (borders left out)
 
     @property
     def times(self) -> np.ndarray:
         return np.arange(len(self.cut)) / self.fps
+
+    def appearance_change(self, time_s: float, earliest_s: float, latest_s: float, config: BoundaryConfig) -> float:
+        """How much the colour make-up of the picture differs before and after ``time_s`` (0..1: half the L1
+        distance of the mean picture-area histograms over ``appearance_window_s`` on each side, outside
+        ``appearance_guard_s`` and within ``earliest_s``..``latest_s``); NaN when either side has fewer than 3 frames.
+
+        Who and where: another person in another room changes the colours; a punch-in or a jump within one
+        recording keeps them, however much the single step between two frames changes."""
+        window, guard = config.appearance_window_s, config.appearance_guard_s
+        before = self._frames(max(earliest_s + guard, time_s - guard - window), time_s - guard)
+        after = self._frames(time_s + guard, min(latest_s - guard, time_s + guard + window))
+        if before.stop - before.start < 3 or after.stop - after.start < 3:
+            return float("nan")
+        return float(0.5 * np.abs(self.hists[before].mean(axis=0) - self.hists[after].mean(axis=0)).sum())
+
+    def appearance_curve(self, config: BoundaryConfig) -> np.ndarray:
+        """:meth:`appearance_change` at every frame, the windows not stopped at neighbouring candidates (for the
+        debug plot); NaN near the ends."""
+        n = len(self.hists)
+        guard = int(np.ceil(config.appearance_guard_s * self.fps))
+        window = max(1, int(round(config.appearance_window_s * self.fps)))
+        sums = np.concatenate([np.zeros((1, self.hists.shape[1])), np.cumsum(self.hists, axis=0, dtype=np.float64)])
+        curve = np.full(n, np.nan)
+        frames = np.arange(guard + window, n - guard - window)
+        if len(frames):
+            before = (sums[frames - guard + 1] - sums[frames - guard - window + 1]) / window
+            after = (sums[frames + guard + window] - sums[frames + guard]) / window
+            curve[frames] = 0.5 * np.abs(before - after).sum(axis=1)
+        return curve
+
+    def _frames(self, start_s: float, end_s: float) -> slice:
+        first = max(0, int(np.ceil(start_s * self.fps)))
+        return slice(first, max(first, min(len(self.cut), int(np.floor(end_s * self.fps)) + 1)))
 
     def locate_cut(self, frame: int) -> float:
         """Time of the cut between analysed frames ``frame - 1`` and ``frame``, to about one fine step.
@@ -205,7 +239,7 @@ def compute_signals(desc: FrameDescriptors, fine: np.ndarray, fine_fps: float, c
     if len(fine) > 1:
         fine_change[1:] = np.abs(np.diff(fine.astype(np.int16), axis=0)).mean(axis=(1, 2)) / 255.0
     return VisualSignals(fps, cut, context.astype(np.float32), span, dissolve, blend, b, blank, card, still,
-                         fine_fps, fine_change)
+                         fine_fps, fine_change, desc.hists)
 
 
 def _rolling_max(values: np.ndarray, width: int) -> np.ndarray:
