@@ -43,6 +43,10 @@ if [ "$with_held_out_music" = 1 ]; then
   want_package warzone2100-music
   want_package singularity-music
   want_package hyperrogue-music
+  # bench/segment.py --split held_out_b: rock and metal songs with vocals, an adventure game's score.
+  want_package fretsonfire-songs-muldjord
+  want_package fretsonfire-songs-sectoid
+  want_package drascula-music
 fi
 if [ "$with_test" = 1 ]; then
   # The report screenshot test drives headless Chromium through selenium.

