@@ -394,3 +394,28 @@ def test_a_card_whose_text_fades_in_after_a_cut_to_black_is_dropped(reach_s, fou
     if found:
         (card,) = cards
         assert card.start_s <= 2.95 and abs(card.end_s - 3.9) <= 0.15, card  # the still card: 2.9-3.9 s
+
+
+def test_a_hard_cut_just_after_a_faint_dissolve_is_kept():
+    """Slow motion or a faint cross-fade reads as mixed frames (a weak dissolve); a hard cut within its reach used to
+    count as one of its steps and was dropped with it. A faint dissolve never swallows a hard cut."""
+    from tiktok_dm.boundaries.fusion import propose
+    from tiktok_dm.boundaries.visual import compute_signals, describe_frames
+
+    rng = np.random.default_rng(1)
+
+    def picture(seed: int, base: int) -> np.ndarray:  # coarse blocks of colour, as the thumbnails see a scene
+        image = np.full((72, 128, 3), base, np.float32)
+        image[8:64, 16:112] = np.kron(np.random.default_rng(seed).integers(40, 215, (7, 12, 3)), np.ones((8, 8, 1)))
+        return image
+
+    a, a_later, b = picture(1, 100), picture(2, 100), picture(3, 30)
+    noisy = lambda image: image + rng.normal(0, 2, image.shape)  # noqa: E731
+    frames = [noisy(a) for _ in range(20)] + [(1 - i / 11) * a + i / 11 * a_later for i in range(12)] + \
+        [noisy(a_later) for _ in range(2)] + [noisy(b) for _ in range(20)]
+    frames = np.clip(np.stack(frames), 0, 255).astype(np.uint8)
+    config = BoundaryConfig()
+    visual = compute_signals(describe_frames([frames], 10.0, config), np.zeros((0, 8, 8), np.uint8), 10.0, config)
+    proposals = propose(visual, [], config)
+    assert [p.kind for p in proposals] == ["weak dissolve", "hard cut"], proposals
+    assert abs(proposals[1].time_s - 3.4) <= 0.1

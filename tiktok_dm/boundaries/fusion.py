@@ -142,7 +142,10 @@ def propose(visual: VisualSignals, spans: list[DroppedSpan], config: BoundaryCon
         centre = (start + stop - 1) / 2
         dissolves.append((lo, hi, _Proposal(centre / fps, "dissolve" if strong else "weak dissolve", score,
                                             max(0.1, (stop - start) / 2 / fps + 0.15))))
-    kept_cuts = [p for i, p in cuts if not any(lo <= i < hi for lo, hi, _ in dissolves)]
+    # A cut inside a dissolve is one of its steps; but a hard cut next to a faint dissolve (slow motion reads as
+    # mixed frames) is the edit itself, and a faint dissolve never swallows it.
+    kept_cuts = [p for i, p in cuts if not any(lo <= i < hi and (d.kind == "dissolve" or p.kind != "hard cut")
+                                               for lo, hi, d in dissolves)]
     return sorted(kept_cuts + [p for _, _, p in dissolves], key=lambda p: p.time_s)
 
 
