@@ -355,6 +355,44 @@ def features(build_dir: Path, out: Path) -> None:
     click.echo(f"{computed} feature(s) computed into {out}")
 
 
+@cli.command("export-official")
+@click.option("--data", "build_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A tiktok-dm build (reads segments.csv, d2m/, and clips/*.mp4 unless --features is given).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The released D2M-GAN repository's root (or a folder to copy there): gets dataset/ and tiktok/.")
+@click.option("--features", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Visual features already made by `d2m-train features` (linked in); default: computed here.")
+def export_official_command(build_dir: Path, out: Path, features: Path | None) -> None:
+    """Lay out a build the way the released D2M-GAN code reads TikTok data, so that its d2m_tiktok.py
+    and generate_tiktok.py run on it unchanged.
+
+    Writes OUT/dataset/tiktok_{audio,video,motion}_{train,test}_segment.txt (lines ./tiktok/...),
+    OUT/dataset/tiktok/{audio,video}_s2/ (the release reads audio and video next to its lists) and
+    OUT/tiktok/motion_s2/ (it reads motion from the working directory: run it from OUT). Files are
+    hard links to the build's where possible. video_s2 holds frame_stats_v1 features unless
+    --features names others, NOT the paper's I3D: VISUAL_FEATURES.txt there says so.
+
+    \b
+    Example:
+      d2m-train features --data build/ --out build/features
+      d2m-train export-official --data build/ --out D2M-GAN/ --features build/features
+      cd D2M-GAN && python d2m_tiktok.py ...
+    """
+    from d2m_train.data.official_export import export_official
+
+    _logging()
+    try:
+        result = export_official(build_dir, out, features_dir=features)
+    except (ValueError, FileNotFoundError) as error:
+        _fail(error)
+    click.echo(f"official layout in {result.root}: " + ", ".join(f"{split} {n} segments" for split, n in
+                                                               result.segments.items())
+               + f"; video_s2 by {result.extractor} (not I3D)"
+               + ("; not listed (the release reads train and test only): "
+                  + ", ".join(f"{split} {n}" for split, n in result.skipped_splits.items())
+                  if result.skipped_splits else ""))
+
+
 @cli.command("prepare-aistpp")
 @click.option("--annotations", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="AIST++ annotation folder: motions/*.pkl, keypoints2d/*.pkl, splits/, ignore_list.txt.")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
 
+from d2m_fixtures import synthetic_build
 from d2m_train.data import D2MSegmentDataset, read_official_lists, segments_from_build
 
 NAMES = ["000007_7_188_seg1", "000007_7_188_seg2"]
@@ -88,3 +91,53 @@ def test_official_lists_in_shared_parse(shared_dir):
     assert len(spec.segments) == 307
     aist = read_official_lists(shared_dir / "reference" / "d2m_official", "aistplus", "train", root="/nonexistent")
     assert len(aist.segments) == 6632
+
+
+def test_a_build_laid_out_for_the_release_reads_as_its_tiktok_dataset_reads_it(tmp_path, monkeypatch):
+    """The released TiktokDataset's contract, replayed: run from the repository root, three lists in ./dataset,
+    audio and video resolved against the list folder, motion as written (the working directory), motion reshaped
+    to (60, 75), video (1, 2048), audio loaded at 22050 Hz. This package's reader reads the same export."""
+    import librosa
+    from click.testing import CliRunner
+
+    from d2m_train.cli import cli
+
+    build = synthetic_build(tmp_path / "build", frame_stats=True)
+    root = tmp_path / "D2M-GAN"
+    run = CliRunner().invoke(cli, ["export-official", "--data", str(build), "--out", str(root),
+                                   "--features", str(build / "features")])
+    assert run.exit_code == 0, run.output
+    assert "train 4 segments, test 2 segments" in run.output and "not I3D" in run.output
+    monkeypatch.chdir(root)
+    for split, count in (("train", 4), ("test", 2)):
+        lists = {m: Path(f"./dataset/tiktok_{m}_{split}_segment.txt") for m in ("audio", "video", "motion")}
+        lines = {m: path.read_text().splitlines() for m, path in lists.items()}
+        assert all(len(found) == count for found in lines.values())
+        for audio_line, video_line, motion_line in zip(lines["audio"], lines["video"], lines["motion"]):
+            assert audio_line.startswith("./tiktok/audio_s2/") and motion_line.startswith("./tiktok/motion_s2/")
+            assert Path(audio_line).stem == Path(video_line).stem == Path(motion_line).stem
+            audio, _ = librosa.load(lists["audio"].parent / audio_line, sr=22050)
+            assert len(audio) == 44100
+            assert np.load(lists["video"].parent / video_line).shape == (1, 2048)
+            motion = np.reshape(np.load(motion_line), (60, 75))  # the release's own reshape
+            assert np.array_equal(motion, np.load(build / "d2m" / "motion_s2" / f"{Path(motion_line).stem}.npy"))
+        ours = read_official_lists(root / "dataset", "tiktok", split)
+        assert [s.name for s in ours.segments] == [Path(line).stem for line in lines["audio"]]
+        assert all(s.motion.is_file() and s.video.is_file() for s in ours.segments)
+    assert "not by the paper's Kinetics-pretrained I3D" in (root / "dataset/tiktok/video_s2/VISUAL_FEATURES.txt").read_text()
+
+
+def test_the_official_export_checks_every_array_before_writing(tmp_path):
+    from d2m_train.data.official_export import export_official
+
+    build = synthetic_build(tmp_path / "build", frame_stats=True)
+    name = "000000_1_1_seg2"
+    np.save(build / "d2m" / "motion_s2" / f"{name}.npy", np.zeros((30, 75), np.float32))
+    with pytest.raises(ValueError, match=f"{name}.npy: 2250 values"):
+        export_official(build, tmp_path / "out", features_dir=build / "features")
+    assert not (tmp_path / "out").exists()
+    build = synthetic_build(tmp_path / "build2", frame_stats=True)
+    (build / "features" / f"{name}.npy").unlink()
+    with pytest.raises(FileNotFoundError, match=f"visual feature of segment {name}"):
+        export_official(build, tmp_path / "out", features_dir=build / "features")
+    assert not (tmp_path / "out").exists()
