@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -204,25 +203,20 @@ def _data_options(function):
     return function
 
 
-def path_override(key: str, path: Path | str) -> str:
-    """``key=<path>`` with the path quoted as a JSON string (valid YAML): a '#', ': ' or leading '-' in a folder
-    name stays part of the path instead of starting a YAML comment or mapping."""
-    return f"{key}={json.dumps(str(path))}"
-
-
 def _load(config_path: Path, build_dir: Path | None, hf_dataset: str | None, official_lists: Path | None,
-          root: Path | None, overrides: tuple[str, ...], extra: list[str]):
+          root: Path | None, overrides: tuple[str, ...], extra: dict[str, object] | None = None):
+    """The config with the command line's data source, root and ``extra`` settings set as typed values (a path
+    stays that path, whatever '#', ': ' or '-' its folders hold), then the ``--set`` overrides."""
     from d2m_train.config import load_config
 
-    sources = []
+    settings: dict[str, object] = {}
     chosen = {"build_dir": build_dir and build_dir.resolve(), "official_lists": official_lists and official_lists.resolve(),
               "hf_dataset": hf_dataset and (Path(hf_dataset).resolve() if Path(hf_dataset).exists() else hf_dataset)}
     if any(chosen.values()):  # the command line's source replaces the config's
-        sources += [f"data.{name}=null" for name, value in chosen.items() if not value]
-        sources += [path_override(f"data.{name}", value) for name, value in chosen.items() if value]
+        settings.update({f"data.{name}": value or None for name, value in chosen.items()})
     if root:
-        sources.append(path_override("data.root", root.resolve()))
-    return load_config(config_path, [*sources, *extra, *overrides])
+        settings["data.root"] = root.resolve()
+    return load_config(config_path, overrides, {**settings, **(extra or {})})
 
 
 @cli.command()
@@ -251,10 +245,10 @@ def fit(config_path, build_dir, hf_dataset, official_lists, root, overrides, vqv
     from d2m_train.vqvae import VQVAECheckpointError
 
     _logging()
-    extra = [path_override("vqvae.path", vqvae.resolve())] if vqvae else []
-    extra += [path_override("data.features_dir", features.resolve())] if features else []
-    extra += [f"train.max_steps={steps}"] if steps is not None else []
-    extra += [f"train.device={device}"] if device else []
+    extra = {"vqvae.path": vqvae.resolve()} if vqvae else {}
+    extra.update({"data.features_dir": features.resolve()} if features else {})
+    extra.update({"train.max_steps": steps} if steps is not None else {})
+    extra.update({"train.device": device} if device else {})
     try:
         cfg = _load(config_path, build_dir, hf_dataset, official_lists, root, overrides, extra)
         metrics = D2MSolver(cfg, out).fit()
@@ -279,7 +273,7 @@ def vqvae_command(config_path, build_dir, hf_dataset, official_lists, root, over
 
     _logging()
     try:
-        cfg = _load(config_path, build_dir, hf_dataset, official_lists, root, overrides, [])
+        cfg = _load(config_path, build_dir, hf_dataset, official_lists, root, overrides)
         path = train_vqvae(cfg, out, steps=steps, device=device)
     except (ValueError, FileNotFoundError) as error:
         _fail(error)

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from d2m_train.losses.generator import LossWeights
-from tiktok_dm.model.overrides import apply_override
+from tiktok_dm.model.overrides import apply_override, set_value
 
 DATASETS = ("tiktok", "aistplus")
 VISUAL_SOURCES = ("auto", "precomputed", "frame_stats", "none")
@@ -192,13 +192,17 @@ def config_path(name_or_path: str | Path) -> Path:
     raise FileNotFoundError(f"config {name_or_path} does not exist (not a file here, nor a shipped config: {names})")
 
 
-def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> Config:
-    """Read a YAML config (a path, or the name of a shipped one: :func:`config_path`); ``overrides`` are
-    ``dotted.key=value`` strings (values parsed as YAML)."""
+def load_config(path: str | Path, overrides: typing.Sequence[str] = (),
+                settings: typing.Mapping[str, object] | None = None) -> Config:
+    """Read a YAML config (a path, or the name of a shipped one: :func:`config_path`). ``settings`` are typed
+    values by dotted key, set as they are (the command line's paths: no text round trip); then ``overrides``,
+    ``dotted.key=value`` strings (values parsed as YAML: ``--set``), which win."""
     path = config_path(path)
     values = yaml.safe_load(path.read_text()) or {}
     if not isinstance(values, dict):
         raise ValueError(f"{path}: the top level must be a mapping")
+    for key, value in (settings or {}).items():
+        set_value(values, key, str(value) if isinstance(value, Path) else value)
     for override in overrides:
         apply_override(values, override)
     return config_from_dict(values)

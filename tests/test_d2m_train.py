@@ -233,9 +233,17 @@ def test_set_off_means_off_and_paths_with_hash_or_colon_stay_whole(tmp_path):
 
     build = tmp_path / "my runs #2: final" / "build"
     build.mkdir(parents=True)
-    cfg = _load(Path("d2m_train/configs/cpu_smoke.yaml"), build, None, None, None, ("train.amp=off",), [])
+    cfg = _load(Path("d2m_train/configs/cpu_smoke.yaml"), build, None, None, None, ("train.amp=off",))
     assert cfg.train.amp == "off"
     assert Path(cfg.data.build_dir) == build.resolve()
+    # Paths are set as typed values, never through text: names YAML would read as a list, a bool or a number stay.
+    for name in ("- first", "true", "2026", "null"):
+        folder = tmp_path / name
+        folder.mkdir()
+        cfg = _load(Path("cpu_smoke"), None, None, folder, folder, (), {"vqvae.path": folder / "vq.pt"})
+        assert (cfg.data.official_lists, cfg.data.root, cfg.vqvae.path) == (str(folder), str(folder),
+                                                                            str(folder / "vq.pt"))
+        assert cfg.data.build_dir is None
     values = {}
     apply_override(values, "train.deterministic=true")
     apply_override(values, "data.visual=none")

@@ -14,13 +14,19 @@ def apply_override(values: dict[str, Any], override: str) -> None:
     key, sep, raw = override.partition("=")
     if not sep or not key.strip():
         raise ValueError(f"override {override!r} is not key=value")
+    set_value(values, key.strip(), _value(raw), what=f"override {override!r}")
+
+
+def set_value(values: dict[str, Any], key: str, value: Any, what: str = "") -> None:
+    """Set the dotted ``key`` in ``values`` to ``value`` as it is (no text parsed: a path stays that path, whatever
+    '#', ': ' or '-' it holds); sections are created as needed; ValueError when a section in its path is a setting."""
     node = values
-    *sections, leaf = key.strip().split(".")
+    *sections, leaf = key.split(".")
     for section in sections:
         node = node.setdefault(section, {})
         if not isinstance(node, dict):
-            raise ValueError(f"override {override!r}: {section} is a setting, not a section")
-    node[leaf] = _value(raw)
+            raise ValueError(f"{what or key}: {section} is a setting, not a section")
+    node[leaf] = value
 
 
 def _value(raw: str) -> Any:
