@@ -1,18 +1,18 @@
 """The same recording across the compilations of one real build: `tiktok-dm build` over compilations that show the
 same real clips again (another layout, caption, brightness, start point), scored against the truth.
 
-Issue 17 asks for precision and recall over the pairs of a multi-compilation build. Two sets, made the same way from
-different footage and different music: CALIBRATION (the footage the matcher's settings were chosen on in
+Issue 17 asks for precision and recall over the pairs of a multi-compilation build. Three sets, made the same way
+from different footage and different music: CALIBRATION (the footage the matcher's settings were chosen on in
 bench/duplicates.py, SuperTux music), on which the sound-anchored limits (``RecordingConfig.sound_*``) were chosen
 with ``--sweep``; HELD_OUT (the held-out footage long enough for a clip: cdcd_recons_gt, mimic_raw_3,
 mmpose_body3d_demo, phalp_vid; Wesnoth music), which reports how they hold; FRESH (the three videos of ../shared
-neither uses: sam2_bedroom and mmaction2_structuralize show two people; HyperRogue music), built after the
-held-out misses had been studied, so that one figure comes from material no change was made on. Two clips are the same recording when
-they show at least 1.5 s (``RecordingConfig.min_overlap_s``) of the same moments of one source video; the build's
-recordings.csv is what the matcher found. A clip's sound is its source moment's excerpt of one song per source video
-(a re-upload keeps its sound), except the last compilation of each set: "challenge" clips that carry the sound of
-another clip (another dancer, or the same dancer at other moments, to the same sound at the same moment), which
-must not match that clip.
+neither uses: sam2_bedroom and mmaction2_structuralize show two people; HyperRogue music), built after the held-out
+misses had been studied, so that one figure comes from material no change was made on. Two clips are the same
+recording when they show at least 1.5 s (``RecordingConfig.min_overlap_s``) of the same moments of one source video;
+the build's recordings.csv is what the matcher found. A clip's sound is its source moment's excerpt of one song per
+source video (a re-upload keeps its sound), except the last compilation of each set: "challenge" clips that carry
+the sound of another clip (another dancer, or the same dancer at other moments, to the same sound at the same
+moment), which must not match that clip.
 
     .venv/bin/python bench/recordings_build.py [--set calibration|held_out|fresh|both|all] [--sweep] [--work DIR]
 

@@ -98,7 +98,8 @@ SEEDS = {"benchmark": 0, "calibration": 100, "held_out": 200, "held_out_b": 300}
 # was added after held_out had been used to find what broke: rock and metal songs with their vocals (Frets on Fire's
 # backing tracks, song.ogg) and an adventure game's score.
 HELD_OUT_MUSIC = {"held_out": ((Path("/usr/share/games/warzone2100/music"), "*"),
-                               (Path("/usr/share/games/singularity/music"), "*"), (Path("/usr/share/hyperrogue/music"), "*")),
+                               (Path("/usr/share/games/singularity/music"), "*"),
+                               (Path("/usr/share/hyperrogue/music"), "*")),
                   "held_out_b": ((Path("/usr/share/games/fretsonfire/data/songs"), "song.ogg"),
                                  (Path("/usr/share/scummvm/drascula/audio"), "*"))}
 HELD_OUT_PACKAGES = {"held_out": "warzone2100-music singularity-music hyperrogue-music",
@@ -279,7 +280,8 @@ def plan(split: str, index: int, folder: Path = REAL_DANCE) -> tuple[list, dict]
 
 def _punch_in_shots(rng: random.Random, videos: dict[str, float], seconds: float, last_video: str | None,
                     folder: Path) -> tuple[Shot, ...]:
-    """A punch-in (held_out; even compilations of the others): one video, the second shot the very next moment, zoomed in; one excerpt over both.
+    """A punch-in (held_out; even compilations of the others): one video, the second shot the very next moment,
+    zoomed in; one excerpt over both.
     It comes at 30-40 % of the clip, away from the half where the composer moves the clip's caption."""
     video = rng.choice([v for v, usable in videos.items() if usable >= seconds + 0.1 and v != last_video])
     start = round(rng.uniform(0.0, videos[video] - seconds), 2)

@@ -124,7 +124,8 @@ def test_a_build_laid_out_for_the_release_reads_as_its_tiktok_dataset_reads_it(t
         ours = read_official_lists(root / "dataset", "tiktok", split)
         assert [s.name for s in ours.segments] == [Path(line).stem for line in lines["audio"]]
         assert all(s.motion.is_file() and s.video.is_file() for s in ours.segments)
-    assert "not by the paper's Kinetics-pretrained I3D" in (root / "dataset/tiktok/video_s2/VISUAL_FEATURES.txt").read_text()
+    note = (root / "dataset" / "tiktok" / "video_s2" / "VISUAL_FEATURES.txt").read_text()
+    assert "not by the paper's Kinetics-pretrained I3D" in note
 
 
 def test_the_official_export_checks_every_array_before_writing(tmp_path):

@@ -211,7 +211,8 @@ def test_real_dancers_in_one_studio_never_match_while_a_relaid_copy_does(real_da
             return motion_signatures(estimate_video(video, backend, max_fps=15), CONFIG)
 
     studio = {name: posed(real_dance_dir / f"{name}.mp4") for name in ("d2m_D2M_high1", "d2m_D2M_low1", "cdcd_recons_gt")}
-    assert all(people and people[0].seen_frames >= CONFIG.min_overlap_s * CONFIG.rate_hz for people in studio.values())
+    needed = CONFIG.min_overlap_s * CONFIG.rate_hz
+    assert all(people and people[0].seen_frames >= needed for people in studio.values())
     assert find_same_recordings(studio, {}, CONFIG) == []
     layouts = {"portrait": "scale=720:-2,pad=720:1280:(ow-iw)/2:(oh-ih)/2:black", "mirror": "hflip,scale=640:-2"}
     copies = {}

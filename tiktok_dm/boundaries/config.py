@@ -142,7 +142,8 @@ class BoundaryConfig:
         if self.audio_sample_rate < 4000:
             raise ValueError(f"audio_sample_rate must be >= 4000 Hz, got {self.audio_sample_rate}")
         if not 0.0 < self.appearance_change_threshold <= 1.0:
-            raise ValueError(f"appearance_change_threshold must be within (0, 1], got {self.appearance_change_threshold}")
+            raise ValueError("appearance_change_threshold must be within (0, 1], got "
+                             f"{self.appearance_change_threshold}")
         if self.appearance_window_s <= 0 or self.appearance_guard_s < 0:
             raise ValueError("appearance_window_s must be > 0 and appearance_guard_s >= 0, got "
                              f"{self.appearance_window_s} and {self.appearance_guard_s}")

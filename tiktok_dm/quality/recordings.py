@@ -22,8 +22,8 @@ barely moves in a close-up). There, where the joints barely move about the shoul
 a close-up of head and shoulders sways as a whole), the body's path in the frame is correlated instead: the point
 between the shoulders, in the clip's shoulder widths (a layout rescales and shifts it; a correlation about its mean
 does not see that). Searched over offsets, that path is no evidence: smooth paths of other recordings line up by
-chance somewhere (calibration build: up to 0.96). Picture and sound then agree; different dancers to the same sound (a dance challenge)
-still move differently at that moment.
+chance somewhere (calibration build: up to 0.96). Picture and sound then agree; different dancers to the same
+sound (a dance challenge) still move differently at that moment.
 """
 
 from __future__ import annotations
@@ -64,9 +64,10 @@ COARSE_SLACK = 1.5
 
 @dataclasses.dataclass(frozen=True)
 class MotionSignature:
-    """The main dancer's body configuration at ``rate_hz``: ``poses`` [frames, 16, 2] (``JOINTS``, about the point
-    between the shoulders, in the clip's shoulder widths), NaN where a joint is not seen; and ``path`` [frames, 2],
-    where that point lies in the frame (in the clip's shoulder widths), NaN where a shoulder is not seen."""
+    """One person's body configuration at ``rate_hz`` (the main dancer, or one track): ``poses`` [frames, 16, 2]
+    (``JOINTS``, about the point between the shoulders, in the clip's shoulder widths), NaN where a joint is not
+    seen; and ``path`` [frames, 2], where that point lies in the frame (in the clip's shoulder widths), NaN where a
+    shoulder is not seen."""
 
     rate_hz: float
     poses: np.ndarray
@@ -108,7 +109,8 @@ def motion_signature(sequence: PoseSequence, config: RecordingConfig = Recording
     return _track_signature(sequence, (main.track_id, *main.fill_ids), config)
 
 
-def motion_signatures(sequence: PoseSequence, config: RecordingConfig = RecordingConfig()) -> tuple[MotionSignature, ...]:
+def motion_signatures(sequence: PoseSequence, config: RecordingConfig = RecordingConfig()
+                      ) -> tuple[MotionSignature, ...]:
     """The signatures a clip is compared by: its main dancer, whose gaps are filled from tracks that never share a
     frame with it, then each of the ``max_people`` best-scoring tracks alone (the main one too, when it has fills).
     With two people in the picture the fill may be the other person, and a layout that crops one of them away, or
