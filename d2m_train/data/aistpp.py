@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from d2m_train.data.loading import AIST_GENRES
+from d2m_train.data.segments import write_official_lists
 
 logger = logging.getLogger(__name__)
 
@@ -301,9 +302,5 @@ def _check_inputs(splits: AISTSplits, active: list[str], annotations_dir: Path, 
 
 
 def _write_lists(out_dir: Path, split: str, stems: list[str], with_video: bool) -> None:
-    columns = [("audio", "wav"), ("motion", "npy")] + ([("video", "npy")] if with_video else [])
-    for modality, ext in columns:
-        (out_dir / f"aist_{modality}_{split}_segment.txt").write_text(
-            "".join(f"./aistplus/{modality}_s2/{split}/{stem}.{ext}\n" for stem in stems))
-    if not with_video:
-        (out_dir / f"aist_video_{split}_segment.txt").unlink(missing_ok=True)
+    write_official_lists(out_dir, "aistplus", split, stems, ("audio", "motion", "video") if with_video else
+                         ("audio", "motion"), split_folder=True)

@@ -30,13 +30,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from d2m_train.data.segments import MOTION_SHAPES, VISUAL_SHAPE
+from d2m_train.data.segments import EXTENSIONS, MOTION_SHAPES, VISUAL_SHAPE, write_official_lists
 from d2m_train.data.visual import VisualFeatureExtractor, extract_build_features
 
 logger = logging.getLogger(__name__)
 
 RELEASE_SPLITS = ("train", "test")
-_EXTENSIONS = {"audio": "wav", "video": "npy", "motion": "npy"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,15 +46,11 @@ class OfficialExport:
     extractor: str  # what made video_s2
 
 
-def list_path(root: Path, modality: str, split: str) -> Path:
-    return root / "dataset" / f"tiktok_{modality}_{split}_segment.txt"
-
-
 def segment_file(root: Path, modality: str, name: str) -> Path:
     """Where the release reads segment ``name``'s ``modality``: motion from the working directory (``root``), audio
     and video from the list folder."""
     base = root if modality == "motion" else root / "dataset"
-    return base / "tiktok" / f"{modality}_s2" / f"{name}.{_EXTENSIONS[modality]}"
+    return base / "tiktok" / f"{modality}_s2" / f"{name}.{EXTENSIONS[modality]}"
 
 
 def export_official(build_dir: str | Path, root: str | Path, features_dir: str | Path | None = None,
@@ -101,10 +96,7 @@ def export_official(build_dir: str | Path, root: str | Path, features_dir: str |
     for split in RELEASE_SPLITS:
         names = list(listed.loc[listed["split"] == split, "segment"])
         counts[split] = len(names)
-        for modality, ext in _EXTENSIONS.items():
-            path = list_path(root, modality, split)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("".join(f"./tiktok/{modality}_s2/{name_}.{ext}\n" for name_ in names))
+        write_official_lists(root / "dataset", "tiktok", split, names)
     logger.info("official layout in %s: %s; video_s2 by %s", root, counts, name)
     return OfficialExport(root, counts, skipped, name)
 

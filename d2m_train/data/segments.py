@@ -27,6 +27,7 @@ SEGMENT_SAMPLES = 44100
 MOTION_SHAPES = {"tiktok": (60, 75), "aistplus": (120, 219)}
 VISUAL_SHAPE = (1, 2048)
 _MODALITIES = ("audio", "motion", "video")
+EXTENSIONS = {"audio": "wav", "motion": "npy", "video": "npy"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,10 +52,9 @@ def read_official_lists(list_dir: str | Path, dataset: str, split: str, root: st
     root = Path(root) if root is not None else list_dir
     if dataset not in MOTION_SHAPES:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(MOTION_SHAPES)}")
-    prefix = "aist" if dataset == "aistplus" else "tiktok"
     columns = {}
     for modality in _MODALITIES:
-        path = list_dir / f"{prefix}_{modality}_{split}_segment.txt"
+        path = official_list(list_dir, dataset, modality, split)
         if not path.is_file() and modality == "video" and columns:
             continue  # no visual features (e.g. `d2m-train prepare-aistpp --visual none`): "w/o V" only
         if not path.is_file():
@@ -72,6 +72,26 @@ def read_official_lists(list_dir: str | Path, dataset: str, split: str, root: st
         segments.append(SegmentFiles(Path(audio).stem, root / audio, root / motion,
                                      root / video if video is not None else None))
     return SegmentSpec(dataset, tuple(segments))
+
+
+def official_list(list_dir: str | Path, dataset: str, modality: str, split: str) -> Path:
+    """The official list file of one modality and split: ``{tiktok|aist}_{modality}_{split}_segment.txt``."""
+    return Path(list_dir) / f"{'aist' if dataset == 'aistplus' else 'tiktok'}_{modality}_{split}_segment.txt"
+
+
+def write_official_lists(list_dir: str | Path, dataset: str, split: str, stems: Sequence[str],
+                         modalities: Sequence[str] = _MODALITIES, split_folder: bool = False) -> None:
+    """Write the official lists of ``split``, one ``./{dataset}/{modality}_s2/[split/]STEM.ext`` line a segment (the
+    AIST++ lists name a split folder, the TikTok ones do not); the list of a modality left out is removed."""
+    folder = f"{split}/" if split_folder else ""
+    for modality in _MODALITIES:
+        path = official_list(list_dir, dataset, modality, split)
+        if modality not in modalities:
+            path.unlink(missing_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"./{dataset}/{modality}_s2/{folder}{stem}.{EXTENSIONS[modality]}\n"
+                                for stem in stems))
 
 
 def segments_from_build(build_dir: str | Path, split: str) -> SegmentSpec:

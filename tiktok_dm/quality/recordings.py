@@ -40,7 +40,7 @@ import pandas as pd
 from tiktok_dm.model.links import AudioLink
 from tiktok_dm.model.tables import read_csv, write_csv
 from tiktok_dm.pose.sequence import PoseSequence
-from tiktok_dm.pose.tracking import select_main_track, summarise_tracks, track_keypoints
+from tiktok_dm.pose.tracking import select_main_track, track_keypoints
 from tiktok_dm.quality.config import RecordingConfig
 
 # COCO-17 joints in left/right pairs: eyes and ears (the head), then the body (shoulders, elbows, wrists, hips, knees,
@@ -119,7 +119,7 @@ def motion_signatures(sequence: PoseSequence, config: RecordingConfig = Recordin
     main = select_main_track(sequence, config.min_confidence)
     if main is None or sequence.num_frames == 0:
         return ()
-    tracks = sorted(summarise_tracks(sequence, config.min_confidence), key=lambda t: (-t.score, t.track_id))
+    tracks = sorted(main.tracks, key=lambda t: (-t.score, t.track_id))  # the summaries the main dancer was chosen by
     choices = dict.fromkeys([(main.track_id, *main.fill_ids)] + [(t.track_id,) for t in tracks[:config.max_people]])
     needed = config.min_overlap_s * config.rate_hz
     signatures = (_track_signature(sequence, ids, config) for ids in choices)
@@ -163,7 +163,13 @@ def same_recording(a: MotionSignature, b: MotionSignature, config: RecordingConf
 def same_recording_of_people(a: Sequence[MotionSignature], b: Sequence[MotionSignature],
                               config: RecordingConfig = RecordingConfig()) -> tuple[float, int, float, bool]:
     """:func:`same_recording` of the best-agreeing pair of the two clips' people (:func:`motion_signatures`)."""
-    return max((same_recording(x, y, config) for x, y in itertools.product(a, b)), key=lambda found: found[:2],
+    return _best_pair(a, b, lambda x, y: same_recording(x, y, config))
+
+
+def _best_pair(a: Sequence[MotionSignature], b: Sequence[MotionSignature], compare
+               ) -> tuple[float, int, float, bool]:
+    """The best (share, frames) result of ``compare`` over every pair of a person of a and a person of b."""
+    return max((compare(x, y) for x, y in itertools.product(a, b)), key=lambda found: found[:2],
                default=(0.0, 0, 0.0, False))
 
 
@@ -205,8 +211,8 @@ def find_same_recordings(signatures: Mapping[str, Sequence[MotionSignature]], co
         for b in ids[i + 1:]:
             found, by_sound = same_recording_of_people(people[a], people[b], config), False
             if found[0] < config.min_matching_share and (a, b) in sound_offset:
-                at_sound = max((same_recording_at(x, y, sound_offset[(a, b)], config)
-                                for x, y in itertools.product(people[a], people[b])), key=lambda f: f[:2])
+                at_sound = _best_pair(people[a], people[b],
+                                      lambda x, y: same_recording_at(x, y, sound_offset[(a, b)], config))
                 if at_sound[0] >= config.sound_min_matching_share:
                     found, by_sound = at_sound, True
             share, frames, offset_s, mirrored = found
