@@ -179,8 +179,9 @@ def test_pose_stage_tracks_dancers_and_records_qa(small_video: Path, tmp_path: P
     from tiktok_dm.model.outputs import PoseOutput
     from tiktok_dm.model.records import StageRecord
     import tiktok_dm.pose as pose_package
-    from tiktok_dm.stages.pose import PoseItem, PoseStage
+    from tiktok_dm.stages.pose import PoseItem, PoseStage, close_worker_backends
 
+    close_worker_backends()  # a backend this process built for an earlier test would be reused
     monkeypatch.setattr(pose_package, "get_backend", lambda name, **kwargs: _TwoDancers())
     build_dir = BuildDir(tmp_path / "build")
     target = build_dir.clips / "c-0001.mp4"
@@ -197,3 +198,4 @@ def test_pose_stage_tracks_dancers_and_records_qa(small_video: Path, tmp_path: P
     left = sequence.keypoints[..., 0, 0] < 320
     for track_id in (0, 1):
         assert len(set(left[sequence.track_ids == track_id])) == 1
+    close_worker_backends()

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from tiktok_dm.config import BuildConfig
+from tiktok_dm.config import POSE_BACKENDS, BuildConfig
 
 EXIT_FAILURES = 1
 EXIT_INVALID_INPUT = 2
@@ -188,9 +188,11 @@ def validate(manifest: Path, allow_file_urls: bool, config: str | None, song_ass
                    "library, clips of one song that share no audio still get one id (lib:<track>).")
 @click.option("--test-fraction", type=float, help="Target share of clips in the test split (songs stay disjoint).")
 @click.option("--seed", type=int, help="Seed of the song-disjoint split.")
-@click.option("--pose-backend", type=click.Choice(["mediapipe", "openpifpaf"]),
-              help="Skeleton detector of the pose stage (default: mediapipe, from the config).")
-@click.option("--pose-checkpoint", metavar="PATH|NAME", help="openpifpaf checkpoint file or name.")
+@click.option("--pose-backend", type=click.Choice(POSE_BACKENDS),
+              help="Skeleton detector of the pose stage (default: mediapipe, from the config); landmarker poses "
+                   "every dancer (see `tiktok-dm pose --help`).")
+@click.option("--pose-checkpoint", metavar="PATH|NAME",
+              help="The pose backend's weights: openpifpaf checkpoint file or name; landmarker .task bundle.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @download_options
 @executor_options
@@ -396,34 +398,80 @@ def demo(out_dir: Path, no_progress: bool, config: str | None, overrides: tuple[
 
 @cli.command()
 @click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--backend", type=click.Choice(["mediapipe", "openpifpaf"]), default="mediapipe", show_default=True,
-              help="mediapipe BlazePose (single person, bundled model, offline) or openpifpaf (multi-person; "
-                   "install with `bash scripts/install.sh --openpifpaf`).")
+@click.option("--backend", type=click.Choice(POSE_BACKENDS), default="mediapipe", show_default=True,
+              help="mediapipe: BlazePose, one person, model inside mediapipe 0.10.14's wheel, offline. landmarker: "
+                   "BlazePose through MediaPipe's Tasks API, every person up to --num-poses (its .task bundle: "
+                   "--pose-checkpoint, else the cached copy, fetched when online or written by `tiktok-dm "
+                   "pose-model --from-package`). openpifpaf: multi-person (install with `bash scripts/install.sh "
+                   "--openpifpaf`).")
 @click.option("--pose-checkpoint", "checkpoint", metavar="PATH|NAME",
-              help="openpifpaf checkpoint file, or an openpifpaf name (default shufflenetv2k16, downloaded and "
-                   "cached when online).")
+              help="openpifpaf: checkpoint file, or an openpifpaf name (default shufflenetv2k16, downloaded and "
+                   "cached when online). landmarker: a .task bundle file.")
+@click.option("--num-poses", type=click.IntRange(min=1), default=5, show_default=True,
+              help="landmarker: the most people posed in a frame.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Output .npz: keypoints [frames, persons, 17, 3] (x, y in pixels, confidence; NaN-padded "
                    "persons), track_ids [frames, persons] (dancers tracked across frames), frame_times, fps, "
                    "width, height.")
 @click.option("--max-fps", type=float, default=30.0, show_default=True,
               help="Process at most this many frames per second (0 = every frame).")
-def pose(video: Path, backend: str, checkpoint: str | None, out_path: Path, max_fps: float) -> None:
+def pose(video: Path, backend: str, checkpoint: str | None, num_poses: int, out_path: Path, max_fps: float) -> None:
     """Detect and track COCO-17 skeletons in VIDEO and save them as .npz."""
     from tiktok_dm.pose import estimate_video, get_backend
+    from tiktok_dm.pose.landmarker_model import LandmarkerModelUnavailable
     from tiktok_dm.pose.openpifpaf_backend import CheckpointUnavailableError
 
-    if checkpoint and backend != "openpifpaf":
-        raise click.UsageError("--pose-checkpoint goes with --backend openpifpaf")
+    if checkpoint and backend == "mediapipe":
+        raise click.UsageError("--pose-checkpoint goes with --backend openpifpaf or landmarker")
+    kwargs = {"checkpoint": checkpoint} if checkpoint else {}
+    if backend == "landmarker":
+        kwargs["num_poses"] = num_poses
     try:
-        with get_backend(backend, **({"checkpoint": checkpoint} if checkpoint else {})) as detector:
+        with get_backend(backend, **kwargs) as detector:
             sequence = estimate_video(video, detector, max_fps=max_fps)
-    except (CheckpointUnavailableError, ImportError) as error:
+    except (CheckpointUnavailableError, LandmarkerModelUnavailable, ImportError) as error:
         raise click.ClickException(str(error)) from error
     sequence.save(out_path)
     click.echo(f"{out_path}: {sequence.keypoints.shape[0]} frames, person in "
                f"{100 * sequence.person_coverage(4, 0.3):.1f}% of them, "
                f"{len(set(sequence.track_ids[sequence.track_ids >= 0].tolist()))} track(s)")
+
+
+@cli.command("pose-model")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the .task bundle (default: the cache the landmarker backend reads, "
+                   "$TIKTOK_DM_CACHE or ~/.cache/tiktok-dm, pose/pose_landmarker_full.task).")
+@click.option("--from-package", is_flag=True,
+              help="Write it offline from the BlazePose models mediapipe 0.10.x ships (Python <= 3.12), adding "
+                   "the input metadata the Tasks API needs with mediapipe's metadata writers. Without it the "
+                   "bundle is downloaded from Google's release.")
+@click.option("--url", help="Download from here instead of Google's release.")
+def pose_model(out_path: Path | None, from_package: bool, url: str | None) -> None:
+    """Put the landmarker backend's model bundle in place (once per machine), so builds run offline.
+
+    \b
+    tiktok-dm pose-model                    # fetch Google's pose_landmarker_full.task into the cache
+    tiktok-dm pose-model --from-package     # offline: build it from mediapipe 0.10.14's own models
+    tiktok-dm pose-model --out m.task --from-package && tiktok-dm build ... --pose-backend landmarker \\
+        --pose-checkpoint m.task
+    """
+    from tiktok_dm.pose.landmarker_model import (DEFAULT_LANDMARKER_URL, LandmarkerModelUnavailable,
+                                                 default_landmarker_path, write_bundle_from_package)
+    from tiktok_dm.pose.weights import download
+
+    target = out_path or default_landmarker_path()
+    url = url or DEFAULT_LANDMARKER_URL
+    try:
+        if from_package:
+            write_bundle_from_package(target)
+        else:
+            download(url, target, what="pose landmarker bundle")
+    except LandmarkerModelUnavailable as error:
+        raise click.ClickException(str(error)) from error
+    except (OSError, ValueError) as error:
+        raise click.ClickException(f"downloading {url} to {target} failed ({type(error).__name__}: {error}); "
+                                   "offline, use --from-package") from error
+    click.echo(f"{target}: {target.stat().st_size} bytes")
 
 
 def _register_optional_commands() -> None:

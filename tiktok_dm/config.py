@@ -34,11 +34,26 @@ class CutConfig:
     ffmpeg_threads: int = 1
 
 
+# The pose backends a config may name (tiktok_dm.pose.BACKENDS builds them; kept here so the CLI lists them without
+# importing the pose package).
+POSE_BACKENDS = ("mediapipe", "landmarker", "openpifpaf")
+
+
 @dataclasses.dataclass
 class PoseConfig:
+    # mediapipe: legacy BlazePose, one person, its model inside mediapipe 0.10.14's wheel; landmarker: MediaPipe
+    # Tasks BlazePose, every person up to num_poses (tiktok_dm.pose.landmarker_backend); openpifpaf: multi-person.
     backend: str = "mediapipe"
-    # openpifpaf only: a checkpoint file, or an openpifpaf name (None = shufflenetv2k16, downloaded to torch's cache).
+    # The backend's weights. openpifpaf: a checkpoint file, or an openpifpaf name (None = shufflenetv2k16, downloaded
+    # to torch's cache). landmarker: a .task bundle (None = the cached copy, fetched from landmarker_url on first
+    # use; offline, `tiktok-dm pose-model --from-package` writes it).
     checkpoint: str | None = None
+    # landmarker: the most people posed in a frame (the paper's TikTok clips show up to five dancers).
+    num_poses: int = 5
+    # landmarker: where its bundle is fetched from (None = Google's release,
+    # tiktok_dm.pose.landmarker_model.DEFAULT_LANDMARKER_URL); download_model false: never fetch, fail naming the file.
+    landmarker_url: str | None = None
+    download_model: bool = True
     # Frames with fewer visible joints than this are treated as "no person".
     min_visible_joints: int = 4
     min_joint_confidence: float = 0.3

@@ -3,7 +3,7 @@ run at once (exit 2), the manifest's problems each with its line.
 
 The manifest checks itself (``tiktok_dm.model.manifest``: ids, numbers, spans, URLs); here are the checks that
 need the build's settings: clip spans against the segment length, song ids against a fixed song assignment,
-the pose backend (mediapipe or openpifpaf importable), ffmpeg and ffprobe, the song library and the download
+the pose backend (mediapipe or openpifpaf importable, the landmarker's bundle there or fetched), ffmpeg and ffprobe, the song library and the download
 settings (cookies, a JS runtime for YouTube).
 """
 
@@ -101,6 +101,15 @@ def check_pose_backend(config: BuildConfig) -> None:
 
             import_mediapipe_pose()
         except ImportError as error:  # pip install . leaves mediapipe out (scripts/install.sh adds it)
+            raise PoseBackendUnavailable(str(error)) from error
+    if config.pose.backend == "landmarker":
+        try:
+            from tiktok_dm.pose.landmarker_model import resolve_landmarker_model
+
+            resolve_landmarker_model(config.pose.checkpoint, download_model=config.pose.download_model,
+                                     **({"url": config.pose.landmarker_url} if config.pose.landmarker_url else {}))
+            import mediapipe.tasks.python.vision  # noqa: F401
+        except Exception as error:  # ImportError, LandmarkerModelUnavailable: every clip would fail the same way
             raise PoseBackendUnavailable(str(error)) from error
     if config.pose.backend != "openpifpaf":
         return

@@ -4,7 +4,8 @@ Backends are looked up by name so configs and the CLI can pick one with a string
 dependencies (mediapipe, openpifpaf) are imported only when a backend is built.
 
 Modules: ``sequence`` (PoseSequence, the .npz pose file), ``backend`` (the backend contract,
-estimate_video), ``mediapipe_backend`` (single person, offline), ``openpifpaf_backend`` (multi-person;
+estimate_video), ``mediapipe_backend`` (single person, offline), ``landmarker_backend`` (every person,
+MediaPipe Tasks; its model bundle in ``landmarker_model``, fetched files in ``weights``), ``openpifpaf_backend`` (multi-person;
 checkpoints), ``tracking`` (dancer ids across frames, main dancer), ``layouts`` (BODY_25 / COCO-17
 motion arrays, resampling), ``qa`` (per-clip pose QA and its HTML report), ``overlay`` (skeletons on
 frames).
@@ -22,6 +23,7 @@ from tiktok_dm.pose.layouts import (
     resample_to_fps,
     to_motion_array,
 )
+from tiktok_dm.pose.landmarker_backend import PoseLandmarkerBackend
 from tiktok_dm.pose.mediapipe_backend import MediaPipePoseBackend
 from tiktok_dm.pose.sequence import COCO17_JOINTS, POSE_FILE_KEYS, PoseSequence, empty_detection
 from tiktok_dm.pose.tracking import TrackerConfig, assign_track_ids, select_main_track, track_sequence
@@ -36,6 +38,7 @@ def _openpifpaf_backend_class() -> type[PoseBackend]:
 # name -> the backend class, or a function returning it (for backends whose module is heavy).
 BACKENDS: dict[str, type[PoseBackend] | Callable[[], type[PoseBackend]]] = {
     "mediapipe": MediaPipePoseBackend,
+    "landmarker": PoseLandmarkerBackend,
     "openpifpaf": _openpifpaf_backend_class,
 }
 
@@ -43,7 +46,7 @@ BACKENDS: dict[str, type[PoseBackend] | Callable[[], type[PoseBackend]]] = {
 def get_backend(name: str, **kwargs: Any) -> PoseBackend:
     """Build the pose backend registered as ``name`` with backend-specific keyword arguments
     (openpifpaf: ``checkpoint=PATH or name``, ``download``, ``device``, ``long_edge``,
-    ``torch_threads``). Use it as a context manager to release the backend after a video."""
+    ``torch_threads``; landmarker: ``checkpoint=PATH`` of a .task bundle, ``num_poses``, ``url``, ``download``). Use it as a context manager to release the backend after a video."""
     try:
         entry = BACKENDS[name]
     except KeyError:
@@ -60,6 +63,7 @@ __all__ = [
     "POSE_FILE_KEYS",
     "MediaPipePoseBackend",
     "PoseBackend",
+    "PoseLandmarkerBackend",
     "PoseSequence",
     "TrackerConfig",
     "assign_track_ids",

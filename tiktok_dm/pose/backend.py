@@ -55,6 +55,11 @@ class PoseBackend(abc.ABC):
         """Skeletons in one RGB uint8 frame [H, W, 3]: float32 [persons, 17, 3] in pixels
         (x, y, confidence); persons may be 0."""
 
+    def detect_at(self, frame_rgb: np.ndarray, time_s: float) -> np.ndarray:
+        """:meth:`detect` of the frame at ``time_s`` seconds into the video (a backend that follows people over
+        time uses the clock; the others ignore it)."""
+        return self.detect(frame_rgb)
+
     def close(self) -> None:
         """Release native resources; the backend is unusable afterwards."""
 
@@ -102,7 +107,7 @@ def estimate_video(
             detections.append(empty_detection())
         else:
             frame_size = (frame_rgb.shape[1], frame_rgb.shape[0])
-            detections.append(_checked_detection(backend.detect(frame_rgb), backend, video))
+            detections.append(_checked_detection(backend.detect_at(frame_rgb, frame_time), backend, video))
         frame_times.append(frame_time)
     if frame_size is None:
         raise ValueError(f"no frame could be decoded from video {video}")

@@ -67,7 +67,7 @@ def import_mediapipe_pose() -> ModuleType:
 
 
 @contextlib.contextmanager
-def _native_stderr_to_debug_log() -> Iterator[None]:
+def native_stderr_to_debug_log() -> Iterator[None]:
     """Send what native code writes to file descriptor 2 meanwhile to this module's DEBUG log.
 
     While a mediapipe graph loads its models (from its construction to the end of its first
@@ -154,7 +154,7 @@ class MediaPipePoseBackend(PoseBackend):
         self._require_open()
         frame_rgb = checked_rgb_frame(frame_rgb)
         if self._pose is None:
-            with _native_stderr_to_debug_log():
+            with native_stderr_to_debug_log():
                 self._pose = self._new_pose()
                 result = self._pose.process(frame_rgb)
         else:

@@ -18,12 +18,9 @@ is loaded with full unpickling, like openpifpaf does on the torch it was written
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import re
-import urllib.error
-import urllib.request
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -34,11 +31,11 @@ import numpy as np
 from tiktok_dm.model.atomic import atomic_path
 from tiktok_dm.pose.backend import PoseBackend, checked_rgb_frame
 from tiktok_dm.pose.sequence import NUM_COCO17_JOINTS, empty_detection
+from tiktok_dm.pose.weights import download
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT = "shufflenetv2k16"
-DOWNLOAD_TIMEOUT_S = 60.0
 CHECKPOINT_OPTION = "--pose-checkpoint PATH"
 INSTALL_HINT = (
     "openpifpaf is not installed: run `bash scripts/install_openpifpaf.sh` (it builds openpifpaf 0.13.11 "
@@ -117,18 +114,8 @@ def resolve_checkpoint(checkpoint: str | os.PathLike = DEFAULT_CHECKPOINT, *, do
 
 def _download(url: str, target: Path) -> None:
     """Fetch ``url`` into ``target`` atomically, checking the hash its file name carries."""
-    logger.info("downloading openpifpaf checkpoint %s -> %s", url, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    with atomic_path(target) as tmp:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(tmp, "wb") as out:
-            while chunk := response.read(1 << 20):
-                digest.update(chunk)
-                out.write(chunk)
-        match = _HASH_IN_NAME.search(os.path.basename(url))
-        if match and not digest.hexdigest().startswith(match.group(1)):
-            raise ValueError(f"downloaded file's sha256 {digest.hexdigest()[:12]}... does not start with "
-                             f"{match.group(1)} as its name says (corrupt or replaced download)")
+    match = _HASH_IN_NAME.search(os.path.basename(url))
+    download(url, target, what="openpifpaf checkpoint", sha256_prefix=match.group(1) if match else None)
 
 
 @contextlib.contextmanager

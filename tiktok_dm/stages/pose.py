@@ -3,8 +3,10 @@ poses/<clip_id>.npz, with the clip's pose QA figures in the stage record."""
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 from tiktok_dm.config import BuildConfig, PoseConfig
 from tiktok_dm.model.build_dir import BuildDir
@@ -12,8 +14,13 @@ from tiktok_dm.model.outputs import PoseOutput
 from tiktok_dm.model.status import ErrorKind, StageError
 from tiktok_dm.stages.base import Stage
 
+if TYPE_CHECKING:
+    from tiktok_dm.pose.backend import PoseBackend
+
 # Backends that find at most one person (QA then words a dancer-count mismatch accordingly).
 SINGLE_PERSON_BACKENDS = frozenset({"mediapipe"})
+# The package whose version a pose record names.
+BACKEND_PACKAGES = {"landmarker": "mediapipe"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,10 +35,42 @@ class PoseItem:
 
 
 def backend_kwargs(config: PoseConfig) -> dict[str, Any]:
-    """Keyword arguments for get_backend from the pose config (openpifpaf: its checkpoint)."""
+    """Keyword arguments for get_backend from the pose config (openpifpaf: its checkpoint; landmarker: its bundle,
+    how many people, where it is fetched from)."""
+    checkpoint = {"checkpoint": config.checkpoint} if config.checkpoint else {}
     if config.backend == "openpifpaf":
-        return {"checkpoint": config.checkpoint} if config.checkpoint else {}
+        return checkpoint
+    if config.backend == "landmarker":
+        return {**checkpoint, "num_poses": config.num_poses, "download": config.download_model,
+                **({"url": config.landmarker_url} if config.landmarker_url else {})}
     return {}
+
+
+# This worker's pose backends (a Ray worker process, or the local process; per thread), by settings: the model is
+# loaded on the worker's first clip, not for every clip. estimate_video resets a backend's tracking state before each
+# video.
+_WORKER = threading.local()
+
+
+def worker_backend(config: PoseConfig) -> "PoseBackend":
+    """This worker's backend for ``config`` (built on first use, closed when the process exits)."""
+    from tiktok_dm.pose import get_backend
+
+    kwargs = backend_kwargs(config)
+    key = (config.backend, tuple(sorted(kwargs.items())))
+    backends = _WORKER.__dict__.setdefault("backends", {})
+    if key not in backends:
+        if not backends:
+            atexit.register(close_worker_backends)
+        backends[key] = get_backend(config.backend, **kwargs)
+    return backends[key]
+
+
+def close_worker_backends() -> None:
+    """Close and forget this thread's pose backends (the next clip loads its model again)."""
+    backends = _WORKER.__dict__.pop("backends", {})
+    for backend in backends.values():
+        backend.close()
 
 
 class PoseStage(Stage[PoseItem, PoseOutput]):
@@ -48,12 +87,11 @@ class PoseStage(Stage[PoseItem, PoseOutput]):
 
     def run(self, item: PoseItem) -> PoseOutput:
         # pose backends import heavy libraries
-        from tiktok_dm.pose import estimate_video, get_backend
+        from tiktok_dm.pose import estimate_video
         from tiktok_dm.pose.qa import QAThresholds, pose_qa
 
-        # One backend per clip: mediapipe graphs hold tracking state and cannot cross processes.
-        with get_backend(self.config.backend, **backend_kwargs(self.config)) as backend:
-            sequence = estimate_video(self.build_dir.absolute(item.video_path), backend, max_fps=self.config.max_fps)
+        backend = worker_backend(self.config)
+        sequence = estimate_video(self.build_dir.absolute(item.video_path), backend, max_fps=self.config.max_fps)
         coverage = sequence.person_coverage(self.config.min_visible_joints, self.config.min_joint_confidence)
         frames = int(sequence.keypoints.shape[0])
         if coverage == 0 and self.config.require_person:
@@ -68,8 +106,8 @@ class PoseStage(Stage[PoseItem, PoseOutput]):
         return PoseOutput(
             poses=self.build_dir.relative(target),
             backend=self.config.backend,
-            backend_version=_package_version(self.config.backend),
-            # openpifpaf: the checkpoint file it loaded; mediapipe's model ships inside its package.
+            backend_version=_package_version(BACKEND_PACKAGES.get(self.config.backend, self.config.backend)),
+            # openpifpaf, landmarker: the weights file it loaded; mediapipe's model ships inside its package.
             checkpoint=str(backend.checkpoint_path or f"{self.config.backend} bundled model"),
             frames=frames,
             persons=int(sequence.num_persons),
