@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import logging
 import os
@@ -68,7 +69,8 @@ def letterbox(frame_rgb: np.ndarray, size: tuple[int, int] = SPEED_SIZE) -> np.n
     return canvas
 
 
-def read_frames(video: Path, count: int) -> list[np.ndarray]:
+def read_frames(video: Path, count: int, size: tuple[int, int] | None = SPEED_SIZE) -> list[np.ndarray]:
+    """The first ``count`` frames, RGB, letterboxed to ``size`` (None: as they are)."""
     import cv2
 
     capture = cv2.VideoCapture(str(video))
@@ -78,7 +80,8 @@ def read_frames(video: Path, count: int) -> list[np.ndarray]:
             ok, frame_bgr = capture.read()
             if not ok:
                 break
-            frames.append(letterbox(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)))
+            rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+            frames.append(letterbox(rgb, size) if size else rgb)
     finally:
         capture.release()
     return frames
@@ -161,6 +164,93 @@ def untrained_openpifpaf_speed(frames: list[np.ndarray]) -> tuple[float, float] 
         return f"{type(error).__name__}: {error}"
 
 
+LAYOUT_FRAMES = {"portrait": (720, 1280), "landscape": (1280, 720)}  # 720p compilation frames
+LAYOUTS = ("pad", "blur")
+
+
+def make_layout_clips(clips_dir: Path, work: Path, seconds: float, only: list[str] | None) -> list[dict]:
+    """Every clip of ``clips_dir`` placed in 720p compilation frames the way compilations show them (in a portrait
+    and a landscape frame, with black bars or a blurred copy behind): [{"path", "source", "layout", "people"}]."""
+    from tiktok_dm.media import probe
+    from tiktok_dm.testing.edited_compilation import ClipPart, Shot, compose_edited_compilation
+
+    people = clip_people(clips_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    made = []
+    for video in sorted(p for p in clips_dir.glob("*.mp4") if not only or p.name in only):
+        length = min(seconds, probe(video).duration_s - 0.1)
+        for (frame, (width, height)), layout in itertools.product(LAYOUT_FRAMES.items(), LAYOUTS):
+            out = work / f"{video.stem}.{frame}-{layout}.mp4"
+            if not out.is_file():
+                compose_edited_compilation([ClipPart((Shot(video, 0.0, length),), None, layout=layout)], out,
+                                           width, height, audio=False)
+            made.append({"path": out, "source": video.name, "layout": f"{frame}-{layout}",
+                         "people": people.get(video.name)})
+    return made
+
+
+# The variants --layouts compares, in one run: (backend, pose the picture alone, tell it the footage's people count).
+VARIANTS = {"mediapipe": ("mediapipe", False, False), "mediapipe+content": ("mediapipe", True, False),
+            "landmarker+content": ("landmarker", True, False),
+            "landmarker+content+count": ("landmarker", True, True)}
+
+
+def layout_bench(args: argparse.Namespace) -> None:
+    """Each variant on the layout clips, in one run: person found, dancers seen at once vs the people the footage
+    shows, frames per CPU-second at 720p (this process on one core; the frames the backend sees: the picture alone
+    where the variant crops)."""
+    import pandas as pd
+
+    from tiktok_dm.pose.config import ContentConfig
+    from tiktok_dm.pose.content import content_rectangle
+    from tiktok_dm.pose.landmarker_model import resolve_landmarker_model
+
+    clips = make_layout_clips(args.clips, args.work, args.seconds, args.only)
+    kwargs = {"mediapipe": {}, "landmarker": {"checkpoint": resolve_landmarker_model(args.landmarker)}}
+    variants = {name: VARIANTS[name] for name in (args.variants or VARIANTS)}
+    rows = []
+    for clip in clips:
+        row = {"clip": clip["source"], "layout": clip["layout"], "people": clip["people"]}
+        frames = read_frames(clip["path"], args.speed_frames + 1, size=None)
+        rectangle = content_rectangle(frames[:ContentConfig().frames])
+        row["cropped"] = rectangle is not None
+        for name, (backend_name, crop, count) in variants.items():
+            with get_backend(backend_name, **kwargs[backend_name]) as backend:
+                backend.expect_people(clip["people"] if count else None)
+                sequence = estimate_video(clip["path"], backend, max_fps=args.max_fps,
+                                          content=ContentConfig(enabled=crop))
+                seen = [rectangle.crop(frame) for frame in frames] if crop and rectangle else frames
+                fps_core, _ = time_backend(backend, seen)
+            qa = pose_qa(sequence, clip["people"], single_person_backend=backend_name == "mediapipe")
+            row.update({f"{name}_detect_%": round(100 * sequence.person_coverage(MIN_JOINTS, MIN_CONF), 1),
+                        f"{name}_seen": qa.dancers_seen, f"{name}_fps_core": round(fps_core, 1)})
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    table = pd.DataFrame(rows)
+    print()
+    print(table.to_string(index=False))
+    print()
+    single, multi = table[table["people"] == 1], table[table["people"] > 1]
+    summary = {}
+    for name in variants:
+        summary[name] = {
+            "single-dancer clips with a person in >= 98 % of frames":
+                f"{int((single[f'{name}_detect_%'] >= 98).sum())}/{len(single)}",
+            "single-dancer detection % (min, mean)":
+                (float(single[f"{name}_detect_%"].min()), round(float(single[f"{name}_detect_%"].mean()), 1)),
+            "clips without a person": int((table[f"{name}_detect_%"] == 0).sum()),
+            "multi-dancer clips whose dancers seen at once match the footage":
+                f"{int((multi[f'{name}_seen'] == multi['people']).sum())}/{len(multi)}",
+            "fps/core at 720p, single-dancer clips (median)": float(single[f"{name}_fps_core"].median()),
+            "fps/core at 720p, multi-dancer clips (median)": float(multi[f"{name}_fps_core"].median()),
+        }
+        print(name)
+        for key, value in summary[name].items():
+            print(f"  {key}: {value}")
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "summary": summary}, indent=1, default=str) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=Path, default=DEFAULT_CLIPS)
@@ -173,6 +263,16 @@ def main() -> None:
     parser.add_argument("--speed-frames", type=int, default=60)
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
+    parser.add_argument("--layouts", action="store_true",
+                        help="instead: every clip in 720p compilation layouts (portrait/landscape frame, bars/blurred "
+                             "copy), the mediapipe and landmarker backends, whole frame or the picture alone, side by "
+                             "side")
+    parser.add_argument("--landmarker", help="the landmarker's .task bundle (default: the cached copy)")
+    parser.add_argument("--variants", nargs="*", choices=list(VARIANTS), help="--layouts: which (default: all)")
+    parser.add_argument("--seconds", type=float, default=4.0, help="--layouts: seconds of each clip")
+    parser.add_argument("--max-fps", type=float, default=15.0, help="--layouts: frames posed per second of video")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "tiktok-dm-bench-pose",
+                        help="--layouts: where the layout clips are made (kept for the next run)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -181,6 +281,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    if args.layouts:
+        return layout_bench(args)
     people = clip_people(args.clips)
     videos = sorted(p for p in args.clips.glob("*.mp4") if not args.only or p.name in args.only)
     if not videos:

@@ -69,10 +69,24 @@ echo "== pip: tiktok-dm"
 extras="audio,pose,annotate,train"
 [ "$with_test" = 1 ] && extras="$extras,test"
 "${pip[@]}" -e ".[$extras]"
-# mediapipe 0.10.14 bundles the BlazePose model (works offline). Its declared dependencies would replace
-# the headless OpenCV with opencv-contrib and pull jax, so it goes in without them (the few it needs
-# come with the [pose] extra).
-"${pip[@]}" --no-deps "mediapipe==0.10.14"
+# mediapipe goes in without its declared dependencies: they would replace the headless OpenCV with opencv-contrib
+# and pull jax (0.10.14) or sounddevice (1.x); the few it needs come with the [pose] extra. 0.10.14 (wheels up to
+# Python 3.12) carries the legacy solutions.pose (the mediapipe backend) and the BlazePose models the landmarker's
+# bundle is written from offline; from Python 3.13 on only the maintained 1.x installs (Tasks API: the landmarker
+# backend, its bundle downloaded).
+if .venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 13))'; then
+  "${pip[@]}" --no-deps "mediapipe>=0.10.30,<2"
+else
+  "${pip[@]}" --no-deps "mediapipe==0.10.14"
+fi
+# The landmarker backend's model bundle, once per machine (tiktok-dm pose-model --help): written from the models
+# mediapipe 0.10.14 ships, else downloaded from Google's release.
+bundle=$(.venv/bin/python -c 'from tiktok_dm.pose.landmarker_model import default_landmarker_path as p; print(p())')
+if [ ! -f "$bundle" ]; then
+  echo "== pose model: $bundle"
+  .venv/bin/tiktok-dm pose-model --from-package 2>/dev/null || .venv/bin/tiktok-dm pose-model \
+    || echo "warning: no pose landmarker bundle; the landmarker backend will say how to supply one" >&2
+fi
 if [ "$with_test" = 1 ]; then
   # The annotation tests run a real Label Studio server; it lives in its own venv because its pins
   # (Django, its own label-studio-sdk) differ from ours.
@@ -86,5 +100,5 @@ if [ "$with_openpifpaf" = 1 ]; then
   bash scripts/install_openpifpaf.sh
 fi
 # yt-dlp[default,deno] (pyproject): the ejs scripts and the JS runtime YouTube's player challenges need.
-.venv/bin/python -c "import mediapipe.python.solutions.pose, torchcodec, datasets, ray, yt_dlp, yt_dlp_ejs, deno; deno.find_deno_bin()" \
+.venv/bin/python -c "import mediapipe.tasks.python.vision, torchcodec, datasets, ray, yt_dlp, yt_dlp_ejs, deno; deno.find_deno_bin()" \
   && echo "== installed: $(.venv/bin/tiktok-dm --help >/dev/null && echo 'tiktok-dm ready in .venv')"

@@ -149,7 +149,7 @@ def test_load_dataset_round_trip_with_decoded_audio(built, tmp_path, monkeypatch
     provenance = json.loads(row["tool_versions"])
     assert provenance["ffmpeg"].startswith("ffmpeg version") and provenance["yt_dlp"][:4].isdigit()
     assert provenance["pose_backend"].startswith("mediapipe ") and row["source_sha256"] and row["url"]
-    assert provenance["pose_checkpoint"] == "mediapipe bundled model"
+    assert provenance["pose_checkpoint"].endswith("pose_landmarker_full.task")  # the default landmarker's bundle
     assert provenance["fingerprint"]["sample_rate"] == SongsConfig().sample_rate
     segment = segments["test"][0]
     assert np.asarray(segment["motion"]).shape == (60, 75)

@@ -189,8 +189,8 @@ def validate(manifest: Path, allow_file_urls: bool, config: str | None, song_ass
 @click.option("--test-fraction", type=float, help="Target share of clips in the test split (songs stay disjoint).")
 @click.option("--seed", type=int, help="Seed of the song-disjoint split.")
 @click.option("--pose-backend", type=click.Choice(POSE_BACKENDS),
-              help="Skeleton detector of the pose stage (default: mediapipe, from the config); landmarker poses "
-                   "every dancer (see `tiktok-dm pose --help`).")
+              help="Skeleton detector of the pose stage (default: landmarker, every dancer, from the config; "
+                   "see `tiktok-dm pose --help`).")
 @click.option("--pose-checkpoint", metavar="PATH|NAME",
               help="The pose backend's weights: openpifpaf checkpoint file or name; landmarker .task bundle.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
@@ -398,7 +398,7 @@ def demo(out_dir: Path, no_progress: bool, config: str | None, overrides: tuple[
 
 @cli.command()
 @click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--backend", type=click.Choice(POSE_BACKENDS), default="mediapipe", show_default=True,
+@click.option("--backend", type=click.Choice(POSE_BACKENDS), default="landmarker", show_default=True,
               help="mediapipe: BlazePose, one person, model inside mediapipe 0.10.14's wheel, offline. landmarker: "
                    "BlazePose through MediaPipe's Tasks API, every person up to --num-poses (its .task bundle: "
                    "--pose-checkpoint, else the cached copy, fetched when online or written by `tiktok-dm "
@@ -415,8 +415,14 @@ def demo(out_dir: Path, no_progress: bool, config: str | None, overrides: tuple[
                    "width, height.")
 @click.option("--max-fps", type=float, default=30.0, show_default=True,
               help="Process at most this many frames per second (0 = every frame).")
-def pose(video: Path, backend: str, checkpoint: str | None, num_poses: int, out_path: Path, max_fps: float) -> None:
+@click.option("--whole-frame", is_flag=True,
+              help="Pose the whole frame. By default a compilation layout's picture is found first (black bars, a "
+                   "blurred copy or side panels around it) and posed alone, so small dancers are found; keypoints "
+                   "are in the frame's pixels either way.")
+def pose(video: Path, backend: str, checkpoint: str | None, num_poses: int, out_path: Path, max_fps: float,
+         whole_frame: bool) -> None:
     """Detect and track COCO-17 skeletons in VIDEO and save them as .npz."""
+    from tiktok_dm.pose.config import ContentConfig
     from tiktok_dm.pose import estimate_video, get_backend
     from tiktok_dm.pose.landmarker_model import LandmarkerModelUnavailable
     from tiktok_dm.pose.openpifpaf_backend import CheckpointUnavailableError
@@ -428,7 +434,8 @@ def pose(video: Path, backend: str, checkpoint: str | None, num_poses: int, out_
         kwargs["num_poses"] = num_poses
     try:
         with get_backend(backend, **kwargs) as detector:
-            sequence = estimate_video(video, detector, max_fps=max_fps)
+            sequence = estimate_video(video, detector, max_fps=max_fps,
+                                      content=ContentConfig(enabled=not whole_frame))
     except (CheckpointUnavailableError, LandmarkerModelUnavailable, ImportError) as error:
         raise click.ClickException(str(error)) from error
     sequence.save(out_path)

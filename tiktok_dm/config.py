@@ -16,6 +16,7 @@ import yaml
 from tiktok_dm.boundaries.config import BoundaryConfig
 from tiktok_dm.download.config import DownloadConfig
 from tiktok_dm.model.overrides import apply_override
+from tiktok_dm.pose.config import ContentConfig
 from tiktok_dm.quality.config import QAConfig
 from tiktok_dm.songs.config import SongsConfig
 
@@ -41,19 +42,29 @@ POSE_BACKENDS = ("mediapipe", "landmarker", "openpifpaf")
 
 @dataclasses.dataclass
 class PoseConfig:
-    # mediapipe: legacy BlazePose, one person, its model inside mediapipe 0.10.14's wheel; landmarker: MediaPipe
-    # Tasks BlazePose, every person up to num_poses (tiktok_dm.pose.landmarker_backend); openpifpaf: multi-person.
-    backend: str = "mediapipe"
+    # landmarker: BlazePose through MediaPipe's Tasks API, every person up to num_poses (tiktok_dm.pose.
+    # landmarker_backend); mediapipe: the legacy single-person BlazePose of mediapipe 0.10.14 (Python <= 3.12);
+    # openpifpaf: multi-person, bottom-up. bench/pose.py --layouts (68 clips of ../shared footage in 720p layouts,
+    # pose on the picture): landmarker a person in >= 98 % of frames of 60/60 single-dancer clips, both players
+    # of the two-person basketball video in 4/4 layouts, at the mediapipe backend's speed for one dancer.
+    backend: str = "landmarker"
     # The backend's weights. openpifpaf: a checkpoint file, or an openpifpaf name (None = shufflenetv2k16, downloaded
     # to torch's cache). landmarker: a .task bundle (None = the cached copy, fetched from landmarker_url on first
     # use; offline, `tiktok-dm pose-model --from-package` writes it).
     checkpoint: str | None = None
-    # landmarker: the most people posed in a frame (the paper's TikTok clips show up to five dancers).
+    # landmarker: the most people posed in a frame (the paper's TikTok clips show up to five dancers) ...
     num_poses: int = 5
+    # ... or, for a clip whose manifest row gives num_dancers, that many: its person detector then runs only while
+    # one of them is lost (one dancer: the mediapipe backend's speed, ~1.7x faster than looking for five on every
+    # frame), but people beyond the manifest's count are never posed, so pose QA cannot report them.
+    num_poses_from_manifest: bool = True
     # landmarker: where its bundle is fetched from (None = Google's release,
     # tiktok_dm.pose.landmarker_model.DEFAULT_LANDMARKER_URL); download_model false: never fetch, fail naming the file.
     landmarker_url: str | None = None
     download_model: bool = True
+    # Pose on the picture of a compilation layout (bars, a blurred copy, side panels cut away), found on the clip's
+    # first frames (tiktok_dm.pose.content); keypoints stay in the frame's pixels.
+    content: ContentConfig = dataclasses.field(default_factory=ContentConfig)
     # Frames with fewer visible joints than this are treated as "no person".
     min_visible_joints: int = 4
     min_joint_confidence: float = 0.3

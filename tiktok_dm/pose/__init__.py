@@ -11,50 +11,15 @@ motion arrays, resampling), ``qa`` (per-clip pose QA and its HTML report), ``ove
 frames).
 """
 
-from __future__ import annotations
+from tiktok_dm.model.lazy import lazy_exports
 
-from typing import Any, Callable
-
-from tiktok_dm.pose.backend import PoseBackend, estimate_video
-from tiktok_dm.pose.layouts import (
-    BODY25_JOINTS,
-    coco17_to_body25,
-    main_person_track,
-    resample_to_fps,
-    to_motion_array,
-)
-from tiktok_dm.pose.landmarker_backend import PoseLandmarkerBackend
-from tiktok_dm.pose.mediapipe_backend import MediaPipePoseBackend
-from tiktok_dm.pose.sequence import COCO17_JOINTS, POSE_FILE_KEYS, PoseSequence, empty_detection
-from tiktok_dm.pose.tracking import TrackerConfig, assign_track_ids, select_main_track, track_sequence
-
-
-def _openpifpaf_backend_class() -> type[PoseBackend]:
-    from tiktok_dm.pose.openpifpaf_backend import OpenPifPafPoseBackend  # imports torch only when built
-
-    return OpenPifPafPoseBackend
-
-
-# name -> the backend class, or a function returning it (for backends whose module is heavy).
-BACKENDS: dict[str, type[PoseBackend] | Callable[[], type[PoseBackend]]] = {
-    "mediapipe": MediaPipePoseBackend,
-    "landmarker": PoseLandmarkerBackend,
-    "openpifpaf": _openpifpaf_backend_class,
-}
-
-
-def get_backend(name: str, **kwargs: Any) -> PoseBackend:
-    """Build the pose backend registered as ``name`` with backend-specific keyword arguments
-    (openpifpaf: ``checkpoint=PATH or name``, ``download``, ``device``, ``long_edge``,
-    ``torch_threads``; landmarker: ``checkpoint=PATH`` of a .task bundle, ``num_poses``, ``url``, ``download``). Use it as a context manager to release the backend after a video."""
-    try:
-        entry = BACKENDS[name]
-    except KeyError:
-        known = ", ".join(sorted(BACKENDS))
-        raise ValueError(f"unknown pose backend {name!r}; known backends: {known}") from None
-    backend_class = entry if isinstance(entry, type) else entry()
-    return backend_class(**kwargs)
-
+__getattr__ = lazy_exports(__name__, {
+    "PoseBackend": "backend", "estimate_video": "backend", "BACKENDS": "registry", "get_backend": "registry",
+    "BODY25_JOINTS": "layouts", "coco17_to_body25": "layouts", "main_person_track": "layouts",
+    "resample_to_fps": "layouts", "to_motion_array": "layouts", "PoseLandmarkerBackend": "landmarker_backend",
+    "MediaPipePoseBackend": "mediapipe_backend", "COCO17_JOINTS": "sequence", "POSE_FILE_KEYS": "sequence",
+    "PoseSequence": "sequence", "empty_detection": "sequence", "TrackerConfig": "tracking",
+    "assign_track_ids": "tracking", "select_main_track": "tracking", "track_sequence": "tracking"})
 
 __all__ = [
     "BACKENDS",

@@ -7,6 +7,7 @@ never depends on which detector produced a file.
 from __future__ import annotations
 
 import abc
+import itertools
 import logging
 import math
 import os
@@ -16,6 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
+from tiktok_dm.pose.content import ContentConfig, content_rectangle
 from tiktok_dm.pose.sequence import NUM_COCO17_JOINTS, PoseSequence, empty_detection
 from tiktok_dm.pose.tracking import TrackerConfig, assign_track_ids
 
@@ -55,6 +57,10 @@ class PoseBackend(abc.ABC):
         """Skeletons in one RGB uint8 frame [H, W, 3]: float32 [persons, 17, 3] in pixels
         (x, y, confidence); persons may be 0."""
 
+    def expect_people(self, count: int | None) -> None:
+        """How many people the next video shows, where known (a manifest's num_dancers): a backend that poses
+        several may look for no more (None: as many as it can). Single-person and bottom-up backends ignore it."""
+
     def detect_at(self, frame_rgb: np.ndarray, time_s: float) -> np.ndarray:
         """:meth:`detect` of the frame at ``time_s`` seconds into the video (a backend that follows people over
         time uses the clock; the others ignore it)."""
@@ -80,10 +86,13 @@ def estimate_video(
     backend: PoseBackend,
     max_fps: float = 30.0,
     tracker: TrackerConfig | None = None,
+    content: ContentConfig | None = None,
 ) -> PoseSequence:
     """Run ``backend`` over the frames of a video, processing at most ``max_fps`` frames per
     second of video (0 = every frame), and link the persons of successive frames into tracks
-    (:func:`tiktok_dm.pose.tracking.assign_track_ids`, settings ``tracker``).
+    (:func:`tiktok_dm.pose.tracking.assign_track_ids`, settings ``tracker``). With ``content``, the
+    backend sees only the picture of a compilation layout (:func:`tiktok_dm.pose.content.content_rectangle`
+    on the first sampled frames), keypoints still in the frame's pixels.
 
     A frame that cannot be decoded (a corrupt packet mid-file) counts as a frame with nobody in
     it, with its time kept, and the video goes on; only a video with no decodable frame at all
@@ -101,13 +110,28 @@ def estimate_video(
     frame_size: tuple[int, int] | None = None
     fps = 0.0
     undecodable = 0
-    for frame_time, frame_rgb, fps in _iter_sampled_frames(video, max_fps):
+    sampled = _iter_sampled_frames(video, max_fps)
+    rectangle = None
+    if content is not None and content.enabled:
+        first = list(itertools.islice(sampled, content.frames))
+        rectangle = content_rectangle([frame for _, frame, _ in first if frame is not None], content)
+        sampled = itertools.chain(first, sampled)
+        if rectangle is not None:
+            logger.debug("%s: posed on the picture at x %d-%d, y %d-%d", video.name, rectangle.left, rectangle.right,
+                         rectangle.top, rectangle.bottom)
+    for frame_time, frame_rgb, fps in sampled:
         if frame_rgb is None:
             undecodable += 1
             detections.append(empty_detection())
+            frame_times.append(frame_time)
+            continue
+        frame_size = (frame_rgb.shape[1], frame_rgb.shape[0])
+        if rectangle is None:
+            detection = _checked_detection(backend.detect_at(frame_rgb, frame_time), backend, video)
         else:
-            frame_size = (frame_rgb.shape[1], frame_rgb.shape[0])
-            detections.append(_checked_detection(backend.detect_at(frame_rgb, frame_time), backend, video))
+            detection = rectangle.to_frame(
+                _checked_detection(backend.detect_at(rectangle.crop(frame_rgb), frame_time), backend, video))
+        detections.append(detection)
         frame_times.append(frame_time)
     if frame_size is None:
         raise ValueError(f"no frame could be decoded from video {video}")

@@ -58,7 +58,14 @@ def import_mediapipe_pose() -> ModuleType:
     try:
         from mediapipe.python.solutions import pose as mp_pose
     except ImportError as error:
-        raise ImportError(f"{INSTALL_HINT} (import failed: {error})") from error
+        try:
+            import mediapipe
+        except ImportError:
+            raise ImportError(f"{INSTALL_HINT} (import failed: {error})") from error
+        raise ImportError(
+            f"mediapipe {getattr(mediapipe, '__version__', '?')} has no legacy solutions.pose (gone from 0.10.30 on; "
+            "0.10.14 has no wheel for Python 3.13): use the landmarker backend (--pose-backend landmarker), which "
+            "runs on MediaPipe's Tasks API") from error
     # mediapipe 0.10.14 calls a protobuf API that protobuf 4.25 deprecates, warning once per process;
     # the filter matches only that message, so every other warning still shows.
     deprecation = r"SymbolDatabase\.GetPrototype\(\) is deprecated"

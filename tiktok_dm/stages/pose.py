@@ -91,7 +91,9 @@ class PoseStage(Stage[PoseItem, PoseOutput]):
         from tiktok_dm.pose.qa import QAThresholds, pose_qa
 
         backend = worker_backend(self.config)
-        sequence = estimate_video(self.build_dir.absolute(item.video_path), backend, max_fps=self.config.max_fps)
+        backend.expect_people((item.num_dancers or None) if self.config.num_poses_from_manifest else None)
+        sequence = estimate_video(self.build_dir.absolute(item.video_path), backend, max_fps=self.config.max_fps,
+                                  content=self.config.content)
         coverage = sequence.person_coverage(self.config.min_visible_joints, self.config.min_joint_confidence)
         frames = int(sequence.keypoints.shape[0])
         if coverage == 0 and self.config.require_person:
