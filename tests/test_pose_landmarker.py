@@ -153,3 +153,17 @@ def test_the_pose_stage_loads_the_model_once_per_worker(bundle: Path, tmp_path: 
     assert built == ["landmarker"]
     assert all(output.person_coverage >= 0.98 and output.checkpoint == str(bundle) for output in outputs)
     assert outputs[0].backend == "landmarker" and outputs[0].backend_version.startswith("mediapipe ")
+
+
+def test_pose_items_ask_a_cluster_with_gpus_for_a_share_of_one_where_the_backend_uses_it(tmp_path: Path) -> None:
+    from tiktok_dm.config import PoseConfig
+    from tiktok_dm.model.build_dir import BuildDir
+    from tiktok_dm.stages.pose import PoseStage
+
+    build_dir = BuildDir(tmp_path)
+    gpu_cluster, cpu_cluster = {"CPU": 16.0, "GPU": 2.0}, {"CPU": 16.0}
+    pifpaf = PoseStage(PoseConfig(backend="openpifpaf", gpu_per_item=0.5), build_dir)
+    assert pifpaf.ray_resources(gpu_cluster) == {"num_gpus": 0.5}
+    assert pifpaf.ray_resources(cpu_cluster) == {}
+    assert PoseStage(PoseConfig(backend="openpifpaf", device="cpu"), build_dir).ray_resources(gpu_cluster) == {}
+    assert PoseStage(PoseConfig(backend="landmarker"), build_dir).ray_resources(gpu_cluster) == {}  # CPU wheels

@@ -62,6 +62,10 @@ class PoseConfig:
     # tiktok_dm.pose.landmarker_model.DEFAULT_LANDMARKER_URL); download_model false: never fetch, fail naming the file.
     landmarker_url: str | None = None
     download_model: bool = True
+    # openpifpaf: where its network runs ("auto": CUDA when torch sees a GPU, else the CPU). On a Ray cluster with
+    # GPUs each openpifpaf pose item asks for gpu_per_item of one (MediaPipe's Python wheels run on the CPU only).
+    device: str = "auto"
+    gpu_per_item: float = 0.25
     # Pose on the picture of a compilation layout (bars, a blurred copy, side panels cut away), found on the clip's
     # first frames (tiktok_dm.pose.content); keypoints stay in the frame's pixels.
     content: ContentConfig = dataclasses.field(default_factory=ContentConfig)

@@ -191,6 +191,10 @@ class RayExecutor:
     def map(self, stage: Stage, items: Iterable[Any]) -> Iterator[StageRecord]:
         ray = self._ray
         remote_run = ray.remote(max_retries=self._max_retries, retry_exceptions=False)(run_item_on_ray_node)
+        resources = stage.ray_resources(ray.cluster_resources())
+        if resources:
+            remote_run = remote_run.options(**resources)
+            log.info("%s: each item asks the cluster for %s", stage.name, resources)
         stage_ref = ray.put(stage)
         gate = GroupGate(stage)
         pending: dict[Any, Any] = {}

@@ -180,16 +180,20 @@ class OpenPifPafPoseBackend(PoseBackend):
         checkpoint: str | os.PathLike | None = None,
         *,
         download: bool = True,
-        device: str = "cpu",
+        device: str = "auto",
         long_edge: int | None = None,
         torch_threads: int | None = None,
     ) -> None:
         """``checkpoint``: a file or an openpifpaf name (default ``shufflenetv2k16``);
         ``long_edge``: rescale frames so their long side is this many pixels before the network
         (None: native size; keypoints always come back in input-frame pixels);
-        ``torch_threads``: if given, torch.set_num_threads (process-wide)."""
+        ``torch_threads``: if given, torch.set_num_threads (process-wide); ``device``: a torch device, or "auto"
+        (CUDA when torch sees a GPU, else the CPU)."""
         openpifpaf = import_openpifpaf()
         import torch
+
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
 
         if long_edge is not None and long_edge < 16:
             raise ValueError(f"long_edge must be >= 16 pixels (or None), got {long_edge}")

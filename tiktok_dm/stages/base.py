@@ -22,7 +22,7 @@ import hashlib
 import logging
 import time
 import traceback
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Mapping, Protocol, TypeVar
 
 from tiktok_dm.model.build_dir import BuildDir
 from tiktok_dm.model.records import StageRecord
@@ -76,6 +76,11 @@ class Stage(abc.ABC, Generic[I, O]):
     @property
     def max_per_group(self) -> int:
         return 1
+
+    def ray_resources(self, cluster: Mapping[str, float]) -> dict[str, float]:
+        """What one item asks a Ray cluster for beyond its CPU (``cluster``: the cluster's resources, as
+        ``ray.cluster_resources()`` gives them), e.g. {"num_gpus": 0.25}; none by default."""
+        return {}
 
 
 def input_hash(stage: Stage, item: StageItem) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from tiktok_dm.config import BuildConfig, PoseConfig
 from tiktok_dm.model.build_dir import BuildDir
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 SINGLE_PERSON_BACKENDS = frozenset({"mediapipe"})
 # The package whose version a pose record names.
 BACKEND_PACKAGES = {"landmarker": "mediapipe"}
+# Backends that run on a GPU where there is one.
+GPU_BACKENDS = frozenset({"openpifpaf"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +41,7 @@ def backend_kwargs(config: PoseConfig) -> dict[str, Any]:
     how many people, where it is fetched from)."""
     checkpoint = {"checkpoint": config.checkpoint} if config.checkpoint else {}
     if config.backend == "openpifpaf":
-        return checkpoint
+        return {**checkpoint, "device": config.device}
     if config.backend == "landmarker":
         return {**checkpoint, "num_poses": config.num_poses, "download": config.download_model,
                 **({"url": config.landmarker_url} if config.landmarker_url else {})}
@@ -84,6 +86,12 @@ class PoseStage(Stage[PoseItem, PoseOutput]):
 
     def key(self, item: PoseItem) -> str:
         return item.clip_id
+
+    def ray_resources(self, cluster: Mapping[str, float]) -> dict[str, float]:
+        """A share of a GPU per item where the backend runs on torch (openpifpaf) and the cluster has GPUs."""
+        if self.config.backend in GPU_BACKENDS and self.config.device in ("auto", "cuda") and cluster.get("GPU", 0):
+            return {"num_gpus": self.config.gpu_per_item}
+        return {}
 
     def run(self, item: PoseItem) -> PoseOutput:
         # pose backends import heavy libraries
