@@ -125,6 +125,52 @@ def test_alignment_score_and_shuffled_baseline():
     assert np.array_equal(scores, shuffled_scores(beats, beats, 10.0, AlignmentConfig(baseline_shifts=50, seed=3)))
 
 
+def _stop_and_go(stop_frames: np.ndarray, frames: int = 300, step: float = 5.0) -> np.ndarray:
+    """x of a body that moves ``step`` px a frame during the 8 frames before each stop and rests otherwise: it comes
+    to rest on frame stop - 1."""
+    x, position = np.zeros(frames), 0.0
+    for frame in range(frames):
+        coming = stop_frames[stop_frames > frame]
+        if len(coming) and coming[0] - frame <= 8:
+            position += step
+        x[frame] = position
+    return x
+
+
+@pytest.mark.parametrize("shift_s", [-0.3, 0.0, 0.3])
+def test_offset_of_motion_and_clicks_at_irregular_stops_is_exact(shift_s):
+    """Issue 22's check of the processing's own delay: a body stopping at irregular moments, a click where it comes
+    to rest (shifted by shift_s): the offset is the shift, to the frame (no lag from smoothing, differences, the
+    envelope's choice of moment, or frame times against the audio clock)."""
+    fps = 30.0
+    stops = np.cumsum(np.random.default_rng(7).integers(11, 25, size=40)) + 12
+    stops = stops[stops < 295]
+    envelope = kinematic_envelope(_track(np.stack([_stop_and_go(stops), np.zeros(300)], axis=1)),
+                                  np.arange(300) / fps, fps)
+    clicks = (stops - 1) / fps + shift_s
+    estimate = estimate_offset(envelope, music_events(Audio(_clicks(clicks[(clicks > 0) & (clicks < 10)], 10.5),
+                                                            22050)))
+    assert estimate.determined, estimate.reason
+    assert abs(estimate.offset_s - shift_s) < 0.5 / fps
+
+
+def test_offset_of_strictly_periodic_stops_is_undetermined_when_shifted():
+    """Stops every 0.5 s and clicks every 0.5 s: a 0.3 s shift cannot be told from -0.2 s (the curve repeats every
+    beat period), so it is undetermined, never a wrong number; unshifted, the prior on small lags gives 0."""
+    fps = 30.0
+    frames = np.arange(300)
+    x = (frames // 15) * 30.0 + np.minimum(frames % 15, 10) * 3.0
+    envelope = kinematic_envelope(_track(np.stack([x, np.zeros(300)], axis=1)), frames / fps, fps)
+    stops = (np.arange(20) * 15 + 10) / fps
+    for shift_s in (-0.3, 0.3):
+        clicks = stops + shift_s
+        estimate = estimate_offset(envelope, music_events(Audio(_clicks(clicks[(clicks > 0) & (clicks < 10)], 10.5),
+                                                                22050)))
+        assert not estimate.determined and "ambiguous" in estimate.reason
+    unshifted = estimate_offset(envelope, music_events(Audio(_clicks(stops, 10.5), 22050)))
+    assert unshifted.determined and unshifted.offset_s == 0.0
+
+
 # --------------------------------------------------------------------------- real dancing, real soundtrack
 
 
