@@ -18,6 +18,7 @@ from tiktok_dm.model.manifest import ClipSpec
 from tiktok_dm.model.outputs import CutOutput, PoseOutput
 from tiktok_dm.model.records import StageRecord
 from tiktok_dm.model.status import ErrorKind, Status
+from tiktok_dm.pose.sequence import PoseSequence
 
 # The two clips of shared/testdata/real_dance whose soundtrack is the real one (SOURCES.csv).
 REAL_SOUNDTRACK_CLIPS = ("iper_akun_1", "romp_sample_video2")
@@ -91,3 +92,43 @@ def fake_build(root: Path, clips: list[dict]) -> BuildDir:
             pose_flags=(), pose_qa={})))
     ClipSet(records).to_csv(build.clips_table)
     return build
+
+
+def body_track(xy: np.ndarray) -> np.ndarray:
+    """[frames, 17, 3] from one joint path [frames, 2]: a rigid 100-px-tall body moved along it."""
+    offsets = np.stack([np.zeros(17), np.linspace(0, 100, 17)], axis=1)
+    body = np.empty((len(xy), 17, 3))
+    body[..., :2] = xy[:, None, :] + offsets[None]
+    body[..., 2] = 0.9
+    return body
+
+
+def click_track(times: np.ndarray, seconds: float, sr: int = 22050) -> np.ndarray:
+    y = np.zeros(int(seconds * sr), dtype=np.float32)
+    rng = np.random.default_rng(0)
+    for t in times:
+        start, n = int(t * sr), int(0.05 * sr)
+        y[start:start + n] += (rng.standard_normal(n) * np.exp(-np.arange(n) / (0.01 * sr))).astype(np.float32)
+    return y
+
+
+def stop_and_go(stop_frames: np.ndarray, frames: int = 300, step: float = 5.0) -> np.ndarray:
+    """x of a body that moves ``step`` px a frame during the 8 frames before each stop and rests otherwise: it comes
+    to rest on frame stop - 1."""
+    x, position = np.zeros(frames), 0.0
+    for frame in range(frames):
+        coming = stop_frames[stop_frames > frame]
+        if len(coming) and coming[0] - frame <= 8:
+            position += step
+        x[frame] = position
+    return x
+
+
+def stopping_dancer(folder: Path) -> tuple[Path, np.ndarray]:
+    """A 10-s pose file of one body stopping at irregular moments (30 fps), and the times it comes to rest."""
+    stops = np.cumsum(np.random.default_rng(7).integers(11, 25, size=40)) + 12
+    stops = stops[stops < 295]
+    body = body_track(np.stack([stop_and_go(stops), np.zeros(300)], axis=1)).astype(np.float32)
+    path = folder / "stopping.npz"
+    PoseSequence(body[:, None], np.zeros((300, 1), np.int32), np.arange(300) / 30.0, 30.0, 640, 360).save(path)
+    return path, (stops - 1) / 30.0

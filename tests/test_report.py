@@ -10,7 +10,7 @@ import soundfile
 from click.testing import CliRunner
 
 from conftest import _need
-from quality_fixtures import fake_build, posed_clip, shifted_audio
+from quality_fixtures import click_track, fake_build, posed_clip, shifted_audio, stopping_dancer
 from tiktok_dm.quality.cli import report_command
 from tiktok_dm.quality.report import PLOTS
 
@@ -21,10 +21,12 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 @pytest.fixture(scope="module")
 def report_build(real_dance_dir: Path, tmp_path_factory) -> Path:
-    """Two real clips with their soundtracks, and iper_akun_1 again in another compilation with
-    its audio 0.3 s late (flagged: out of sync, and a duplicate)."""
+    """Two real clips with their soundtracks, iper_akun_1 again in another compilation with its audio 0.3 s late
+    (flagged as a duplicate; its motion does not measurably follow its sound, so no offset), and a body stopping at
+    irregular moments with clicks 0.4 s after each stop (flagged: out of sync)."""
     iper, romp = posed_clip(real_dance_dir, "iper_akun_1"), posed_clip(real_dance_dir, "romp_sample_video2")
     samples, rate = soundfile.read(iper[1], dtype="float32")
+    stopping, rests = stopping_dancer(tmp_path_factory.mktemp("stopping"))
     clips = [
         dict(clip_id="iper", compilation_id="c1", song_id="s1", split="train", video=iper[0], audio=iper[1],
              poses=iper[2], start_s=0.0, end_s=7.3),
@@ -32,6 +34,9 @@ def report_build(real_dance_dir: Path, tmp_path_factory) -> Path:
              poses=romp[2], start_s=7.3, end_s=17.31),
         dict(clip_id="iper_late", compilation_id="c2", song_id="s1", split="train", video=iper[0],
              audio=(shifted_audio(samples, rate, 0.3), rate), poses=iper[2], start_s=0.0, end_s=7.3),
+        dict(clip_id="clicks_late", compilation_id="c3", song_id="s3", split="test", video=romp[0],
+             audio=(click_track((rests + 0.4)[rests + 0.4 < 9.9], 10.0, rate), rate), poses=stopping, start_s=0.0,
+             end_s=10.0),
     ]
     root = tmp_path_factory.mktemp("report") / "build"
     fake_build(root, clips)
@@ -48,9 +53,10 @@ def test_report_files(report_build: Path):
         plot = report_build / "report" / "plots" / f"{name}.png"
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
         assert f"plots/{name}.png" in page
-    assert "id='clip-iper_late'" in page and "likely out of sync" in page
+    assert "id='clip-iper_late'" in page and "id='clip-clicks_late'" in page and "likely out of sync" in page
     for suffix in ("thumb", "skeleton", "offset"):
         assert (report_build / "report" / "clips" / f"iper_late_{suffix}.png").is_file()
+        assert (report_build / "report" / "clips" / f"clicks_late_{suffix}.png").is_file()
     assert (report_build / "qa.csv").is_file() and (report_build / "report" / "qa_config.yaml").is_file()
 
 

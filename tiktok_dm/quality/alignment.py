@@ -9,7 +9,11 @@ music. Only a score clearly above its baselines says the dancer moves to this mu
 
 Offset: for each lag L in +-``max_offset_s`` (video-frame steps), the Pearson correlation of the
 kinematic envelope at frame t with the audio onset strength at t + L. A positive offset means
-the audio comes late (the sound of a move follows it by L). Periodic dancing to periodic music
+the audio comes late (the sound of a move follows it by L). An offset needs evidence that the
+motion follows this sound at all: the best correlation must beat what the same motion reaches
+with randomly shifted copies of the sound (``relation_p``); otherwise the clip reads *no
+relation* (music the dancer was not dancing to, or a dance whose link to its sound these short
+clips cannot show), not a number. Periodic dancing to periodic music
 makes lags a beat period apart correlate almost equally, so the best lag is kept only if it is
 an interior peak of the curve (not the edge of the search range), correlates at least
 ``min_peak_correlation``, and beats every other peak at least ``min_separation_s`` away by a clear
@@ -30,6 +34,7 @@ from tiktok_dm.quality.music import MusicEvents
 
 DETERMINED = "determined"
 UNDETERMINED = "undetermined"
+NO_RELATION = "no relation"
 
 
 def alignment_score(kinematic: np.ndarray, beats: np.ndarray, tolerance_s: float) -> float:
@@ -100,12 +105,13 @@ def cross_baseline(kinematic: np.ndarray, other_beats: list[np.ndarray], toleran
 
 @dataclasses.dataclass(frozen=True)
 class OffsetEstimate:
-    status: str  # DETERMINED or UNDETERMINED
-    offset_s: float | None  # positive: the audio is late; None when undetermined
+    status: str  # DETERMINED, UNDETERMINED or NO_RELATION
+    offset_s: float | None  # positive: the audio is late; None unless determined
     best_lag_s: float | None  # the best lag even when undetermined (for the report)
     peak_correlation: float | None
     alias_ratio: float | None  # runner-up peak / best peak (after the prior)
-    reason: str  # why undetermined; empty when determined
+    reason: str  # why not determined; empty when determined
+    p_relation: float | None = None  # share of randomly shifted sounds the motion follows as well (see relation_p)
     lags_s: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0), repr=False)
     correlation: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0), repr=False)
 
@@ -119,20 +125,55 @@ class OffsetEstimate:
 
 def offset_curve(envelope: KinematicEnvelope, music: MusicEvents, max_offset_s: float) -> tuple[np.ndarray, np.ndarray]:
     """(lags in s, Pearson correlation of envelope(t) with onset strength(t + lag)), on the
-    overlap of the two at each lag; lags in video-frame steps."""
+    overlap of the two at each lag; lags in video-frame steps (NaN where fewer than 3 frames overlap or either
+    side is flat there)."""
     steps = int(round(max_offset_s * envelope.fps))
     lags = np.arange(-steps, steps + 1) / envelope.fps
-    correlation = np.full(len(lags), np.nan)
-    for index, lag in enumerate(lags):
-        audio = np.interp(envelope.times + lag, music.onset_times, music.onset_strength, left=np.nan, right=np.nan)
-        inside = np.isfinite(audio)
-        if inside.sum() < 3:
-            continue
-        motion, sound = envelope.values[inside], audio[inside]
-        if motion.std() == 0 or sound.std() == 0:
-            continue
-        correlation[index] = float(np.corrcoef(motion, sound)[0, 1])
-    return lags, correlation
+    times = envelope.times[None, :] + lags[:, None]  # [lags, frames]
+    audio = np.interp(times.ravel(), music.onset_times, music.onset_strength, left=np.nan,
+                      right=np.nan).reshape(times.shape)
+    inside = np.isfinite(audio)
+    count = inside.sum(axis=1)
+    motion = np.where(inside, envelope.values[None, :], 0.0)
+    sound = np.where(inside, audio, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        motion = np.where(inside, motion - motion.sum(axis=1, keepdims=True) / count[:, None], 0.0)
+        sound = np.where(inside, sound - sound.sum(axis=1, keepdims=True) / count[:, None], 0.0)
+        spread = np.sqrt((motion ** 2).sum(axis=1) * (sound ** 2).sum(axis=1))
+        correlation = (motion * sound).sum(axis=1) / spread
+    scale = np.maximum(np.abs(envelope.values).max(initial=0.0), 1e-300) * np.maximum(
+        np.abs(music.onset_strength).max(initial=0.0), 1e-300)
+    flat = spread <= 1e-12 * scale * count
+    return lags, np.where((count >= 3) & ~flat, correlation, np.nan)
+
+
+def _weighted(lags: np.ndarray, correlation: np.ndarray, config: OffsetConfig) -> np.ndarray:
+    """The correlation curve under the soft prior that favours small lags (NaN: never best)."""
+    return np.nan_to_num(correlation, nan=-np.inf) * np.exp(-0.5 * (lags / config.prior_sigma_s) ** 2)
+
+
+def relation_p(envelope: KinematicEnvelope, music: MusicEvents, best: float, config: OffsetConfig = OffsetConfig()
+               ) -> float | None:
+    """How often the motion follows a randomly shifted copy of the sound as well as it follows the sound: the
+    onset strength circularly shifted by ``relation_shifts`` random amounts at least ``max_offset_s +
+    relation_margin_s`` from its place (same sound, same tempo and density, the timing destroyed), each scored by
+    its best prior-weighted correlation over the lags. (1 + as good) / (1 + shifts); None when the sound is too
+    short for such shifts."""
+    if len(music.onset_times) < 2:
+        return None
+    hop = float(music.onset_times[1] - music.onset_times[0])
+    length = len(music.onset_strength) * hop
+    low = config.max_offset_s + config.relation_margin_s
+    if length - low <= low:
+        return None
+    rng = np.random.default_rng(config.seed)
+    as_good = 0
+    for shift in rng.uniform(low, length - low, size=config.relation_shifts):
+        shifted = dataclasses.replace(music, onset_strength=np.roll(music.onset_strength, int(round(shift / hop))))
+        lags, correlation = offset_curve(envelope, shifted, config.max_offset_s)
+        if np.isfinite(correlation).any() and float(np.max(_weighted(lags, correlation, config))) >= best:
+            as_good += 1
+    return (1 + as_good) / (1 + config.relation_shifts)
 
 
 def estimate_offset(envelope: KinematicEnvelope, music: MusicEvents, config: OffsetConfig = OffsetConfig()) -> OffsetEstimate:
@@ -146,10 +187,18 @@ def estimate_offset(envelope: KinematicEnvelope, music: MusicEvents, config: Off
     curve = dict(lags_s=lags, correlation=correlation)
     if not np.isfinite(correlation).any():
         return OffsetEstimate(UNDETERMINED, None, None, None, None, "no motion or no onsets (flat envelope)", **curve)
-    weighted = np.nan_to_num(correlation, nan=-np.inf) * np.exp(-0.5 * (lags / config.prior_sigma_s) ** 2)
+    weighted = _weighted(lags, correlation, config)
     best = int(np.argmax(weighted))
     best_lag, peak = float(lags[best]), float(correlation[best])
-    common = dict(best_lag_s=best_lag, peak_correlation=peak, **curve)
+    p_relation = relation_p(envelope, music, float(weighted[best]), config)
+    common = dict(best_lag_s=best_lag, peak_correlation=peak, p_relation=p_relation, **curve)
+    if p_relation is None:
+        return OffsetEstimate(UNDETERMINED, None, alias_ratio=None,
+                              reason="sound too short to test against shifted copies of itself", **common)
+    if p_relation > config.max_p_relation:
+        return OffsetEstimate(NO_RELATION, None, alias_ratio=None,
+                              reason=f"the motion follows this sound no better than randomly shifted copies of it "
+                                     f"(p {p_relation:.2f} > {config.max_p_relation})", **common)
     if best in (0, len(lags) - 1):
         return OffsetEstimate(UNDETERMINED, None, alias_ratio=None,
                               reason=f"best lag at the edge of the search range ({best_lag:+.3f} s): the offset "

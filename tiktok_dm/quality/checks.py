@@ -178,6 +178,7 @@ def _offset_row(offset: OffsetEstimate) -> dict[str, Any]:
 
     return {"offset_status": offset.status, "offset_s": rounded(offset.offset_s), "best_lag_s": rounded(offset.best_lag_s),
             "offset_peak_corr": rounded(offset.peak_correlation), "offset_alias_ratio": rounded(offset.alias_ratio, 3),
+            "offset_p_relation": rounded(offset.p_relation, 3),
             "offset_note": offset.reason}
 
 
