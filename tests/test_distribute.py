@@ -197,3 +197,30 @@ def test_a_two_node_cluster_shares_the_work_and_builds_the_same_dataset(tmp_path
             pd.read_parquet(shard)
         assert ours.drop(columns="url", errors="ignore").astype(str).equals(
             theirs.drop(columns="url", errors="ignore").astype(str)), shard.name
+
+
+@pytest.mark.slow
+def test_a_joined_cluster_runs_the_package_the_build_sends():
+    """--ray-address: the job carries this installation's tiktok_dm (runtime_env py_modules), and the workers
+    import that copy, not whatever the node has installed."""
+    from tiktok_dm.pipeline.distribute import PACKAGE_DIR, cluster_runtime_env
+
+    assert cluster_runtime_env(ExecutorConfig(ship_package=False)) == {
+        "worker_process_setup_hook": "tiktok_dm.pipeline.distribute.use_private_numba_cache"}
+    assert cluster_runtime_env(ExecutorConfig(worker_pip=["librosa==0.11.0"]))["pip"] == ["librosa==0.11.0"]
+    with local_cluster(nodes=1, cpus_per_node=2) as address:
+        executor = RayExecutor(ExecutorConfig(kind="ray", ray_address=address))
+        try:
+            import ray
+
+            @ray.remote
+            def where():
+                import tiktok_dm.pipeline.distribute
+
+                return tiktok_dm.pipeline.distribute.__file__, ray.get_runtime_context().runtime_env
+            module_file, runtime_env = ray.get(where.remote())
+        finally:
+            executor.close()
+    assert runtime_env["py_modules"] and "worker_process_setup_hook" in runtime_env
+    assert not module_file.startswith(str(PACKAGE_DIR))  # the shipped copy, unpacked by Ray on the node
+    assert module_file.endswith("tiktok_dm/pipeline/distribute.py") and "runtime_resources" in module_file

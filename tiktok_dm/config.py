@@ -130,6 +130,12 @@ class ExecutorConfig:
     # A cluster whose head stops answering for this long is lost: the build ends with what finished (exit 3).
     # Ray itself ends the process after 60 s without its head, so this stays well below.
     lost_after_s: float = 15.0
+    # --ray-address: send this installation's tiktok_dm package to the cluster's workers with the job (Ray's
+    # runtime_env py_modules), so a node needs the dependencies only, and every node runs the driver's code ...
+    ship_package: bool = True
+    # ... and pip requirements Ray installs for the job on every node (runtime_env pip), e.g. the pins of
+    # `pip freeze` on the driver; empty: the nodes' own environment.
+    worker_pip: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass

@@ -105,6 +105,8 @@ POLL_S = 2.0
 DRIVER_PID_FILE = "driver.pid"
 NUMBA_PARENT_ENV = "TIKTOK_DM_NUMBA_CACHE_PARENT"
 NUMBA_SETUP_HOOK = "tiktok_dm.pipeline.distribute.use_private_numba_cache"
+# The tiktok_dm package of this installation (what a joined cluster's workers get with the job).
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
 def use_private_numba_cache() -> None:
@@ -168,7 +170,7 @@ class RayExecutor:
         self._temp_dir = None
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray and config.ray_address:
-            join_cluster(ray, config.ray_address, config.connect_timeout_s)
+            join_cluster(ray, config.ray_address, config.connect_timeout_s, cluster_runtime_env(config))
             log.info("joined Ray cluster at %s", config.ray_address)
         elif self._owns_ray:
             # A short private path: Ray's socket names must fit in 107 characters, and /tmp/ray may be another user's.
@@ -248,8 +250,21 @@ def run_item_on_ray_node(stage: Stage, item: Any) -> StageRecord:
     return run_item(stage, item, node=ray.get_runtime_context().get_node_id())
 
 
-def join_cluster(ray: Any, address: str, timeout_s: float) -> None:
-    """``ray.init`` on the cluster at ``address``, after checking that its head answers within ``timeout_s``."""
+def cluster_runtime_env(config: ExecutorConfig) -> dict[str, Any]:
+    """What a build sends with its job to a cluster it joins: the numba cache fix for every worker, this
+    installation's ``tiktok_dm`` package (``ship_package``: the nodes then need its dependencies only, and run the
+    driver's code, not an older copy) and pip requirements to install on every node (``worker_pip``)."""
+    env: dict[str, Any] = {"worker_process_setup_hook": NUMBA_SETUP_HOOK}
+    if config.ship_package:
+        env["py_modules"] = [str(PACKAGE_DIR)]
+    if config.worker_pip:
+        env["pip"] = list(config.worker_pip)
+    return env
+
+
+def join_cluster(ray: Any, address: str, timeout_s: float, runtime_env: dict[str, Any] | None = None) -> None:
+    """``ray.init`` on the cluster at ``address`` with ``runtime_env`` (default: the numba cache fix only), after
+    checking that its head answers within ``timeout_s``."""
     head = head_address(address)
     problem = unreachable(head, timeout_s)
     if problem is not None:
@@ -257,7 +272,8 @@ def join_cluster(ray: Any, address: str, timeout_s: float) -> None:
                                  "with `ray start --head`, or leave out --ray-address for a private local Ray")
     try:
         # Each worker of this build, on every node, compiles into a numba cache of its own (in the node's temp dir).
-        ray.init(address=address, log_to_driver=True, runtime_env={"worker_process_setup_hook": NUMBA_SETUP_HOOK})
+        ray.init(address=address, log_to_driver=True,
+                 runtime_env=runtime_env or {"worker_process_setup_hook": NUMBA_SETUP_HOOK})
     except ConnectionError as error:
         raise ClusterUnavailable(f"could not join the Ray cluster at {address}: {error}") from error
 
