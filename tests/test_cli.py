@@ -56,6 +56,7 @@ def test_set_overrides_one_setting_and_a_bad_one_is_refused_before_any_work(tmp_
                         "c0,http://127.0.0.1:9/v.mp4,k0,0,4,s0,1\n")
     for bad, said in (("download.max_per_hots=1", "unknown key(s) ['max_per_hots']"),
                       ("download.max_per_host=many", "max_per_host must be int, not 'many'"),
+                      ("executor.worker_pip=[1, 2]", "worker_pip must be a list of str, not [1, 2]"),
                       ("max_per_host=1", "is not section.key=value")):
         result = CliRunner().invoke(cli, ["build", str(manifest), "--out", str(tmp_path / "out"), "--set", bad])
         assert result.exit_code == 2 and said in result.output, result.output

@@ -194,8 +194,14 @@ def _check_scalar(name: str, hint: Any, value: Any, where: str) -> Any:
     if value is None and type(None) in options:
         return value
     plain = options - {type(None)}
+    lists = [option for option in plain if typing.get_origin(option) is list]
+    if lists and len(plain) == 1:  # list[X]: a list whose items are X
+        item = (typing.get_args(lists[0]) or (object,))[0]
+        if not isinstance(value, list) or not all(isinstance(entry, item) for entry in value):
+            raise ValueError(f"{where}: {name} must be a list of {item.__name__}, not {value!r}")
+        return value
     if not plain <= {int, float, str, bool}:
-        return value  # lists, tuples, other types: taken as they are
+        return value  # tuples, other types: taken as they are
     if float in plain and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not any(isinstance(value, kind) and not (kind is int and isinstance(value, bool)) for kind in plain):
