@@ -1,14 +1,15 @@
 """2D skeletons: pose backends (COCO-17 in pixels), per-video pose files and D2M motion arrays.
 
-Backends are looked up by name so configs and the CLI can pick one with a string; their heavy
-dependencies (mediapipe, openpifpaf) are imported only when a backend is built.
+Backends are looked up by name (``registry``) so configs and the CLI can pick one with a string; their heavy
+dependencies (mediapipe, openpifpaf) are imported only when a backend is built, and this package's names only when
+used (PEP 562), so reading a config loads no numpy.
 
-Modules: ``sequence`` (PoseSequence, the .npz pose file), ``backend`` (the backend contract,
-estimate_video), ``mediapipe_backend`` (single person, offline), ``landmarker_backend`` (every person,
-MediaPipe Tasks; its model bundle in ``landmarker_model``, fetched files in ``weights``), ``openpifpaf_backend`` (multi-person;
-checkpoints), ``tracking`` (dancer ids across frames, main dancer), ``layouts`` (BODY_25 / COCO-17
-motion arrays, resampling), ``qa`` (per-clip pose QA and its HTML report), ``overlay`` (skeletons on
-frames).
+Modules: ``sequence`` (PoseSequence, the .npz pose file), ``backend`` (the backend contract, estimate_video),
+``content`` (the picture of a compilation layout, posed alone; its settings in ``config``), ``landmarker_backend``
+(every person, MediaPipe Tasks; its model bundle in ``landmarker_model``, fetched files in ``weights``),
+``mediapipe_backend`` (legacy single person, mediapipe 0.10.14), ``openpifpaf_backend`` (multi-person;
+checkpoints), ``tracking`` (dancer ids across frames, main dancer), ``layouts`` (BODY_25 / COCO-17 motion arrays,
+resampling), ``qa`` (per-clip pose QA and its HTML report), ``overlay`` (skeletons on frames).
 """
 
 from tiktok_dm.model.lazy import lazy_exports
