@@ -256,19 +256,29 @@ def _frames_agree(a: np.ndarray, b: np.ndarray, max_distance: float) -> tuple[np
     joint now and then (a dancer seen from behind, upside down, mirrored): a pair agrees in either labelling."""
     a, b = a.astype(np.float32), b.astype(np.float32)
     limit = np.float32(max_distance) ** 2
-    same = ((a - b) ** 2).sum(axis=-1)  # [..., joints], NaN where unseen
-    crossed = ((a - b[..., MIRROR, :]) ** 2).sum(axis=-1)
+    # Squared distances written out per coordinate: the same sums as summing over the last axis (two terms), without
+    # numpy's slow reduction over a length-2 axis (this is the hot loop of the matcher).
+    difference = a - b
+    same = difference[..., 0] ** 2 + difference[..., 1] ** 2  # [..., joints], NaN where unseen
+    difference = a - b[..., MIRROR, :]
+    crossed = difference[..., 0] ** 2 + difference[..., 1] ** 2
     left, right = slice(0, None, 2), slice(1, None, 2)
     seen = np.isfinite(same[..., left]) & np.isfinite(same[..., right])  # [..., pairs]
     with np.errstate(invalid="ignore"):
         close = (np.fmax(same[..., left], same[..., right]) <= limit) | \
             (np.fmax(crossed[..., left], crossed[..., right]) <= limit)
-    limbs_seen = seen[..., HEAD_PAIRS + 1:].any(axis=-1)  # a pair below the shoulders
+    limbs_seen = _count(seen[..., HEAD_PAIRS + 1:]) > 0  # a pair below the shoulders
     votes = seen.copy()
     votes[..., :HEAD_PAIRS] &= ~limbs_seen[..., None]
-    pairs = votes.sum(axis=-1)
+    pairs = _count(votes)
     comparable = pairs >= MIN_PAIRS
-    return comparable & (2 * (close & votes).sum(axis=-1) >= pairs), comparable
+    return comparable & (2 * _count(close & votes) >= pairs), comparable
+
+
+def _count(mask: np.ndarray) -> np.ndarray:
+    """How many of the last axis are True, as float32 (exact: at most 8); a matrix product, where numpy's sum over a
+    short last axis of a large array is several times slower."""
+    return mask.astype(np.float32) @ np.ones(mask.shape[-1], np.float32)
 
 
 def _overlap(a: np.ndarray, b: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
