@@ -60,8 +60,9 @@ def content_rectangle(frames: list[np.ndarray], config: ContentConfig = ContentC
     _, height, width = luma.shape
     rows = _edge_pair(np.median((np.abs(np.diff(luma, axis=1)) > config.luma_step).mean(axis=2), axis=0), config)
     columns = _edge_pair(np.median((np.abs(np.diff(luma, axis=2)) > config.luma_step).mean(axis=1), axis=0), config)
-    rectangle = Rectangle(*(columns or (0, width))[:1], *(rows or (0, height))[:1],
-                          *(columns or (0, width))[1:], *(rows or (0, height))[1:])
+    left, right = columns or (0, width)
+    top, bottom = rows or (0, height)
+    rectangle = Rectangle(left, top, right, bottom)
     if rectangle.width * rectangle.height > config.max_area * width * height:
         return None
     inside = np.zeros((height, width), bool)

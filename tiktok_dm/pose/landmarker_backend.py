@@ -46,10 +46,11 @@ class PoseLandmarkerBackend(PoseBackend):
                 raise ValueError(f"{label} must be in [0, 1], got {value}")
         self.checkpoint_path: Path | None = resolve_landmarker_model(checkpoint, url=url, download_model=download)
         try:
+            import mediapipe
             from mediapipe.tasks.python import BaseOptions, vision
         except ImportError as error:
             raise ImportError(f"{INSTALL_HINT} (import failed: {error})") from error
-        self._vision = vision
+        self._mediapipe, self._vision = mediapipe, vision
         # The bundle is read once; each video gets a new landmarker from it (its tracking state and its clock).
         self._options = vision.PoseLandmarkerOptions(
             base_options=BaseOptions(model_asset_buffer=self.checkpoint_path.read_bytes()),
@@ -83,12 +84,10 @@ class PoseLandmarkerBackend(PoseBackend):
     def detect_at(self, frame_rgb: np.ndarray, time_s: float | None) -> np.ndarray:
         self._require_open()
         frame_rgb = checked_rgb_frame(frame_rgb)
-        import mediapipe as mp
-
         # Video mode wants strictly increasing milliseconds; a frame without a time is 1 ms after the last one.
         stamp = self._last_ms + 1 if time_s is None else max(int(round(time_s * 1000)), self._last_ms + 1)
         self._last_ms = stamp
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=frame_rgb)
+        image = self._mediapipe.Image(image_format=self._mediapipe.ImageFormat.SRGB, data=frame_rgb)
         if self._landmarker is None:
             with native_stderr_to_debug_log():  # model loading prints TFLite/absl lines on fd 2
                 people = min(self._expected or self.num_poses, self.num_poses)
