@@ -118,6 +118,23 @@ class BoundaryConfig:
     appearance_window_s: float = 0.8
     appearance_guard_s: float = 0.2
     appearance_change_threshold: float = 0.36
+    # The layout: where the picture lies in the frame (``tiktok_dm.boundaries.frame_layout``), found on either
+    # side of a candidate over layout_window_s (outside the candidate's transition), each half of the window
+    # agreeing. A pair of rows (columns) bounds the picture where the luma steps by more than layout_luma_step
+    # across at least layout_min_edge_share of the frame, the two lie alike from the middle (layout_symmetry of
+    # the frame, plus 2 lines), span at least layout_min_extent of it, and outside them the detail is at most
+    # layout_max_outside_detail of the detail inside; a picture over layout_max_area of the frame fills it.
+    layout_window_s: float = 1.0
+    layout_luma_step: float = 6.0
+    layout_min_edge_share: float = 0.5
+    layout_symmetry: float = 0.02
+    layout_min_extent: float = 0.2
+    layout_max_outside_detail: float = 1.0
+    layout_max_area: float = 0.85
+    # Outside the picture is flat (bars, not a blurred copy) at a mean luma step of at most this (0-255).
+    layout_flat_detail: float = 1.0
+    # The layout changes when an edge of the picture moves by at least this share of the frame.
+    layout_change_threshold: float = 0.05
 
     def proposal_settings(self) -> "BoundaryConfig":
         """This config with the settings that only change how the picture is decoded, not what is

@@ -205,6 +205,11 @@ def judge(proposals: list[_Proposal], spans: list[DroppedSpan], audio: AudioFeat
             decision = dataclasses.replace(decision, appearance=round(change, 3))
             if change >= config.appearance_change_threshold:
                 decision = _new_place(proposal, evidence, change, config)
+        if visual is not None:
+            shift = visual.layout_change(t, earlier, later, max(config.appearance_guard_s, proposal.guard_s), config)
+            decision = dataclasses.replace(decision, layout=round(shift, 3))
+            if not decision.accepted and shift >= config.layout_change_threshold:
+                decision = _new_layout(proposal, evidence, decision, shift, config)
         judged.append(decision)
     return judged
 
@@ -289,10 +294,34 @@ def _new_place(p: _Proposal, e: _Evidence, change: float, config: BoundaryConfig
     return dataclasses.replace(candidate, appearance=round(change, 3))
 
 
+def _new_layout(p: _Proposal, e: _Evidence, decision: Candidate, shift: float, config: BoundaryConfig) -> Candidate:
+    margin = (shift - config.layout_change_threshold) / config.layout_change_threshold
+    candidate = _candidate(p, e, True, margin, f"{decision.reason}; but the picture's place in the frame changes "
+                                                f"(its edges move by {shift:.2f} of the frame, or bars give way to a "
+                                                f"blurred copy): another clip's layout")
+    return dataclasses.replace(candidate, appearance=decision.appearance, layout=round(shift, 3))
+
+
 def _restart(p: _Proposal, e: _Evidence, clip_start: float, config: BoundaryConfig) -> Candidate:
     margin = (e.repeat - config.restart_correlation) / (1.0 - config.restart_correlation)
     return _candidate(p, e, True, margin, f"{p.kind} + the song restarts: the sound after it replays the sound "
                                           f"after {clip_start:.2f} s (correlation {e.repeat:.3f})")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Edge:
+    """One end of a piece: where it lies, how sure the decision is, and whether it may be given up."""
+
+    time_s: float
+    confidence: float
+    removable: bool = False  # a candidate's boundary (not a dropped span's edge, not the video's)
+    weak: bool = False  # a weak cut or weak dissolve
+
+    def keep_before(self, other: "_Edge") -> bool:
+        """Is this edge kept rather than ``other`` when one of them must go? A weak candidate's sound evidence
+        comes from the stronger edit next to it (a motion blur or a faint mix just before a real cut or
+        cross-fade), so a clearer picture change is kept first, then the surer decision."""
+        return (not self.weak, self.confidence) > (not other.weak, other.confidence)
 
 
 def assemble(duration_s: float, candidates: list[Candidate], spans: list[DroppedSpan],
@@ -302,36 +331,33 @@ def assemble(duration_s: float, candidates: list[Candidate], spans: list[Dropped
     Returns the clips, all dropped spans (with the too-short ones added) and the candidates, where
     a boundary given up for the minimum length is marked as not accepted, with the reason.
     """
-    # A piece is [start, end, start_confidence, end_confidence, start_removable, end_removable].
-    pieces: list[list] = []
-    cursor, cursor_conf = 0.0, 1.0
+    pieces: list[list[_Edge]] = []  # [start edge, end edge]
+    cursor = _Edge(0.0, 1.0)
     accepted = [c for c in candidates if c.accepted]
     for span in [*spans, DroppedSpan(duration_s, duration_s, "end")]:
-        inside = [c for c in accepted if cursor < c.time_s < span.start_s]
-        edges = [(cursor, cursor_conf, False), *((c.time_s, c.confidence, True) for c in inside),
-                 (span.start_s, _SPAN_CONFIDENCE.get(span.kind, 1.0), False)]
-        for (start, start_conf, start_free), (end, end_conf, end_free) in zip(edges, edges[1:]):
-            if end - start > 1e-6:
-                pieces.append([start, end, start_conf, end_conf, start_free, end_free])
-        cursor, cursor_conf = span.end_s, _SPAN_CONFIDENCE.get(span.kind, 1.0)
+        inside = [c for c in accepted if cursor.time_s < c.time_s < span.start_s]
+        edges = [cursor, *(_Edge(c.time_s, c.confidence, True, c.kind.startswith("weak")) for c in inside),
+                 _Edge(span.start_s, _SPAN_CONFIDENCE.get(span.kind, 1.0))]
+        pieces += [[start, end] for start, end in zip(edges, edges[1:]) if end.time_s - start.time_s > 1e-6]
+        cursor = _Edge(span.end_s, _SPAN_CONFIDENCE.get(span.kind, 1.0))
 
     dropped = list(spans)
     given_up: set[float] = set()
     shortest_allowed = config.min_clip_s - config.min_clip_slack_s
     while True:
-        short = [i for i, p in enumerate(pieces) if p[1] - p[0] < shortest_allowed]
+        short = [i for i, (start, end) in enumerate(pieces) if end.time_s - start.time_s < shortest_allowed]
         if not short:
             break
-        index = min(short, key=lambda i: pieces[i][1] - pieces[i][0])
-        start, end, start_conf, end_conf, start_free, end_free = pieces[index]
-        if start_free and (not end_free or start_conf <= end_conf):
-            given_up.add(start)
-            pieces[index - 1][1], pieces[index - 1][3], pieces[index - 1][5] = end, end_conf, end_free
-        elif end_free:
-            given_up.add(end)
-            pieces[index + 1][0], pieces[index + 1][2], pieces[index + 1][4] = start, start_conf, start_free
+        index = min(short, key=lambda i: pieces[i][1].time_s - pieces[i][0].time_s)
+        start, end = pieces[index]
+        if start.removable and (not end.removable or not start.keep_before(end)):
+            given_up.add(start.time_s)
+            pieces[index - 1][1] = end
+        elif end.removable:
+            given_up.add(end.time_s)
+            pieces[index + 1][0] = start
         else:
-            dropped.append(DroppedSpan(start, end, "too short"))
+            dropped.append(DroppedSpan(start.time_s, end.time_s, "too short"))
         del pieces[index]
     candidates = [dataclasses.replace(c, accepted=False, reason=f"{c.reason}; given up: it would leave a clip "
                                                                  f"shorter than {config.min_clip_s:g} s")
@@ -339,8 +365,9 @@ def assemble(duration_s: float, candidates: list[Candidate], spans: list[Dropped
 
     rejected = [c for c in candidates if not c.accepted and c.time_s not in given_up]
     clips = []
-    for start, end, start_conf, end_conf, _, _ in pieces:
-        doubts = [c.confidence for c in rejected if start < c.time_s < end]
-        confidence = min([start_conf, end_conf, *doubts])
-        clips.append(ClipProposal(round(float(start), 3), round(float(end), 3), round(float(confidence), 3)))
+    for start, end in pieces:
+        doubts = [c.confidence for c in rejected if start.time_s < c.time_s < end.time_s]
+        confidence = min([start.confidence, end.confidence, *doubts])
+        clips.append(ClipProposal(round(float(start.time_s), 3), round(float(end.time_s), 3),
+                                  round(float(confidence), 3)))
     return clips, sorted(dropped, key=lambda s: s.start_s), candidates

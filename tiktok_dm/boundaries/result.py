@@ -40,6 +40,9 @@ class Candidate:
     # How much the picture's colours change across it (0..1; who and where); NaN where not asked (only a hard cut the
     # sound would call internal is asked)
     appearance: float = float("nan")
+    # How far the picture's place in the frame moves across it (a share of the frame; bars, blurred copy, fill);
+    # NaN where not asked or where the layout is not steady on a side
+    layout: float = float("nan")
 
 
 @dataclasses.dataclass(frozen=True)

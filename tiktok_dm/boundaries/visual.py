@@ -23,6 +23,7 @@ from typing import Iterable
 import numpy as np
 
 from tiktok_dm.boundaries.config import BoundaryConfig
+from tiktok_dm.boundaries.frame_layout import LayoutProfiles
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _BINS = 4  # levels per colour channel: 64-bin joint histograms
@@ -43,6 +44,7 @@ class FrameDescriptors:
     picture_fraction: np.ndarray  # (N,) share of the frame inside the borders
     uniform: np.ndarray  # (N,) share of pixels within the uniform spread of the median luma
     luma: np.ndarray  # (N,) mean luma, 0..255
+    layout: LayoutProfiles  # where the picture lies in each frame
 
     def __len__(self) -> int:
         return len(self.luma)
@@ -54,7 +56,8 @@ class FrameDescriptors:
             return parts[0]
         kept = [part for part in parts if len(part)] or parts[:1]
         return cls(parts[0].fps, **{field.name: np.concatenate([getattr(part, field.name) for part in kept])
-                                    for field in dataclasses.fields(cls) if field.name != "fps"})
+                                    for field in dataclasses.fields(cls) if field.name not in ("fps", "layout")},
+                   layout=LayoutProfiles.concatenate([part.layout for part in kept]))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +77,7 @@ class VisualSignals:
     fine_fps: float
     fine_change: np.ndarray  # mean change of the tiny luma stream from fine frame j-1 to j (0..1)
     hists: np.ndarray  # (N, 64) colour histogram of each frame's picture area (borders left out)
+    layout: LayoutProfiles
 
     @property
     def times(self) -> np.ndarray:
@@ -108,6 +112,27 @@ class VisualSignals:
             curve[frames] = 0.5 * np.abs(before - after).sum(axis=1)
         return curve
 
+    def layout_change(self, time_s: float, earliest_s: float, latest_s: float, guard_s: float,
+                      config: BoundaryConfig) -> float:
+        """How far the picture's edges move in the frame across ``time_s`` (a share of the frame; 1 where the
+        picture starts or stops filling the frame only partly is measured by its edges too), between
+        ``layout_window_s`` on each side outside ``guard_s`` and within ``earliest_s``..``latest_s``; NaN when a side
+        has fewer than 4 frames or its two halves disagree (the layout is not steady there)."""
+        window = config.layout_window_s
+        sides = (self._frames(max(earliest_s + guard_s, time_s - guard_s - window), time_s - guard_s),
+                 self._frames(time_s + guard_s, min(latest_s - guard_s, time_s + guard_s + window)))
+        pictures = []
+        for side in sides:
+            if side.stop - side.start < 4:
+                return float("nan")
+            middle = (side.start + side.stop) // 2
+            halves = [self.layout.picture(half, config) for half in (slice(side.start, middle),
+                                                                         slice(middle, side.stop))]
+            if halves[0].shift(halves[1]) >= config.layout_change_threshold:
+                return float("nan")
+            pictures.append(self.layout.picture(side, config))
+        return pictures[0].shift(pictures[1])
+
     def _frames(self, start_s: float, end_s: float) -> slice:
         first = max(0, int(np.ceil(start_s * self.fps)))
         return slice(first, max(first, min(len(self.cut), int(np.floor(end_s * self.fps)) + 1)))
@@ -132,17 +157,21 @@ def describe_frames(blocks: Iterable[np.ndarray], fps: float, config: BoundaryCo
     """Reduce uint8 RGB frame blocks (B, H, W, 3) to descriptors; H and W must be multiples of 4."""
     parts: dict[str, list[np.ndarray]] = {name: [] for name in
                                           ("thumbs", "hists", "picture_fraction", "uniform", "luma")}
+    layouts = []
     for block in blocks:
-        for name, value in _describe_block(block, config).items():
+        described, layout = _describe_block(block, config)
+        for name, value in described.items():
             parts[name].append(value)
+        layouts.append(layout)
     if not parts["luma"]:
         empty = np.zeros(0, np.float32)
         return FrameDescriptors(fps, np.zeros((0, 1, 1), np.float32), np.zeros((0, _BINS ** 3), np.float32),
-                                empty, empty, empty)
-    return FrameDescriptors(fps, **{name: np.concatenate(values) for name, values in parts.items()})
+                                empty, empty, empty, LayoutProfiles.empty())
+    return FrameDescriptors(fps, **{name: np.concatenate(values) for name, values in parts.items()},
+                            layout=LayoutProfiles.concatenate(layouts))
 
 
-def _describe_block(block: np.ndarray, config: BoundaryConfig) -> dict[str, np.ndarray]:
+def _describe_block(block: np.ndarray, config: BoundaryConfig) -> tuple[dict[str, np.ndarray], LayoutProfiles]:
     count, height, width, _ = block.shape
     luma = block.astype(np.float32) @ _LUMA  # (B, H, W)
     thumbs = luma.reshape(count, height // _POOL, _POOL, width // _POOL, _POOL).mean(axis=(2, 4))
@@ -176,7 +205,7 @@ def _describe_block(block: np.ndarray, config: BoundaryConfig) -> dict[str, np.n
     uniform = (np.abs(thumbs - median[:, None, None]) <= spread).mean(axis=(1, 2))
     return {"thumbs": (thumbs / 255.0).astype(np.float32), "hists": hists.astype(np.float32),
             "picture_fraction": picture_fraction.astype(np.float32), "uniform": uniform.astype(np.float32),
-            "luma": luma.mean(axis=(1, 2)).astype(np.float32)}
+            "luma": luma.mean(axis=(1, 2)).astype(np.float32)}, LayoutProfiles.of_block(luma, config)
 
 
 def _edge_run(flags: np.ndarray) -> np.ndarray:
@@ -239,7 +268,7 @@ def compute_signals(desc: FrameDescriptors, fine: np.ndarray, fine_fps: float, c
     if len(fine) > 1:
         fine_change[1:] = np.abs(np.diff(fine.astype(np.int16), axis=0)).mean(axis=(1, 2)) / 255.0
     return VisualSignals(fps, cut, context.astype(np.float32), span, dissolve, blend, b, blank, card, still,
-                         fine_fps, fine_change, desc.hists)
+                         fine_fps, fine_change, desc.hists, desc.layout)
 
 
 def _rolling_max(values: np.ndarray, width: int) -> np.ndarray:

@@ -20,6 +20,7 @@ import dataclasses
 
 import numpy as np
 
+from tiktok_dm.layout import EdgeRule, edge_pair
 from tiktok_dm.pose.config import ContentConfig
 
 
@@ -58,8 +59,9 @@ def content_rectangle(frames: list[np.ndarray], config: ContentConfig = ContentC
         return None
     luma = np.stack([cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in frames]).astype(np.float32)
     _, height, width = luma.shape
-    rows = _edge_pair(np.median((np.abs(np.diff(luma, axis=1)) > config.luma_step).mean(axis=2), axis=0), config)
-    columns = _edge_pair(np.median((np.abs(np.diff(luma, axis=2)) > config.luma_step).mean(axis=1), axis=0), config)
+    rule = EdgeRule(config.min_edge_share, config.symmetry, config.min_extent)
+    rows = edge_pair(np.median((np.abs(np.diff(luma, axis=1)) > config.luma_step).mean(axis=2), axis=0), rule)
+    columns = edge_pair(np.median((np.abs(np.diff(luma, axis=2)) > config.luma_step).mean(axis=1), axis=0), rule)
     left, right = columns or (0, width)
     top, bottom = rows or (0, height)
     rectangle = Rectangle(left, top, right, bottom)
@@ -72,19 +74,3 @@ def content_rectangle(frames: list[np.ndarray], config: ContentConfig = ContentC
     plain = detail[~inside].mean() <= config.max_outside_detail * detail[inside].mean()
     still = change[~inside].mean() <= config.max_outside_change * change[inside].mean()
     return rectangle if plain or still else None
-
-
-def _edge_pair(share: np.ndarray, config: ContentConfig) -> tuple[int, int] | None:
-    """(first line inside, first line past) of the strongest pair of edges symmetric about the middle; ``share``
-    [lines - 1] is the share of the frame across each step between line i and line i + 1."""
-    lines = len(share) + 1
-    edges = np.flatnonzero(share >= config.min_edge_share) + 1  # the line below (right of) each step
-    tolerance = config.symmetry * lines + 2
-    best = None
-    for start in edges[edges < lines / 2]:
-        for end in edges[edges > lines / 2]:
-            if abs(start - (lines - end)) <= tolerance and end - start >= config.min_extent * lines:
-                strength = share[start - 1] + share[end - 1]
-                if best is None or strength > best[0]:
-                    best = (strength, int(start), int(end))
-    return None if best is None else best[1:]
