@@ -47,6 +47,10 @@ if [ "$with_held_out_music" = 1 ]; then
   want_package fretsonfire-songs-muldjord
   want_package fretsonfire-songs-sectoid
   want_package drascula-music
+  # bench/segment.py --split held_out_c: electronic/metal, an orchestral film score, a children's game's pop and jazz.
+  want_package nexuiz-music
+  want_package ufoai-music
+  want_package planetblupi-music-ogg
 fi
 if [ "$with_test" = 1 ]; then
   # The report screenshot test drives headless Chromium through selenium.

@@ -6,6 +6,7 @@ import csv
 import logging
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -419,3 +420,112 @@ def test_a_hard_cut_just_after_a_faint_dissolve_is_kept():
     proposals = propose(visual, [], config)
     assert [p.kind for p in proposals] == ["weak dissolve", "hard cut"], proposals
     assert abs(proposals[1].time_s - 3.4) <= 0.1
+
+
+_PALETTE = np.array([(200, 60, 40), (40, 160, 70), (230, 210, 190), (60, 70, 180)], np.uint8)
+
+
+def _scene(height: int, width: int, seed: int) -> np.ndarray:
+    """A room as the thumbnails see it: 8-pixel blocks of four colours (so two rooms share their colour make-up)."""
+    blocks = np.random.default_rng(seed).integers(0, len(_PALETTE), (height // 8 + 1, width // 8 + 1))
+    return np.kron(_PALETTE[blocks], np.ones((8, 8, 1), np.uint8))[:height, :width]
+
+
+def _laid_out(scene: np.ndarray, layout: str, frames: int, seed: int) -> list[np.ndarray]:
+    """10 fps analysis frames (72 x 128) of ``scene`` with a dancer (a grey block) moving across it, laid into the
+    frame as a portrait video between black bars ("pad": the middle 40 columns) or filling it ("fill")."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(frames):
+        picture = scene.copy()
+        x = (6 + 2 * i) % (picture.shape[1] - 12)
+        picture[20:52, x:x + 10] = 128
+        picture = np.clip(picture.astype(np.int16) + rng.integers(-3, 4, picture.shape), 0, 255).astype(np.uint8)
+        if layout == "pad":
+            frame = np.zeros((72, 128, 3), np.uint8)
+            frame[:, 44:84] = picture
+        else:
+            frame = picture
+        out.append(frame)
+    return out
+
+
+def _judged_at_the_cut(frames: list[np.ndarray], cut_s: float, music: Path, config: BoundaryConfig):
+    """Propose and judge the candidates of analysis ``frames`` under one real music excerpt that runs straight
+    through (so the sound calls every cut internal); the candidate at ``cut_s``."""
+    from tiktok_dm.boundaries.audio import audio_features
+    from tiktok_dm.boundaries.fusion import judge, propose
+    from tiktok_dm.boundaries.visual import compute_signals, describe_frames
+
+    visual = compute_signals(describe_frames([np.stack(frames)], 10.0, config), np.zeros((0, 8, 8), np.uint8),
+                             10.0, config)
+    seconds = len(frames) / 10.0
+    rate = config.audio_sample_rate
+    samples = decode_audio(music, rate)[40 * rate: int((40 + seconds) * rate)]
+    candidates = judge(propose(visual, [], config), [], audio_features(samples, config.audio_sample_rate), config,
+                       visual)
+    return [c for c in candidates if abs(c.time_s - cut_s) <= 0.15]
+
+
+def test_a_cut_to_another_layout_while_the_music_runs_on_is_a_boundary(music_files):
+    """Two rooms of the same colours, one music excerpt across the cut: neither the sound nor the colours tell the
+    clips apart, but the first is a portrait video between bars and the second fills the frame."""
+    config = BoundaryConfig()
+    frames = _laid_out(_scene(72, 40, 1), "pad", 30, 0) + _laid_out(_scene(72, 128, 2), "fill", 30, 1)
+    (cut,) = _judged_at_the_cut(frames, 3.0, music_files[0], config)
+    assert cut.appearance < config.appearance_change_threshold, cut  # the colours do not decide it
+    assert cut.accepted and "place in the frame" in cut.reason, cut
+    assert cut.layout >= 0.5, cut  # bars give way to a picture filling the frame (a shift of 1)
+    # Without the layout evidence (a shift no layout reaches), the sound's verdict stands: an internal cut.
+    (sound_only,) = _judged_at_the_cut(frames, 3.0, music_files[0], BoundaryConfig(layout_change_threshold=1.01))
+    assert not sound_only.accepted and "internal cut" in sound_only.reason
+
+
+def test_a_punch_in_zoom_between_bars_with_the_music_running_on_is_not_split(music_files):
+    """The same portrait video, zoomed in at the cut (its blocks twice as large), stays between the same bars."""
+    config = BoundaryConfig()
+    scene = _scene(72, 40, 3)
+    zoomed = np.kron(scene[18:54, 10:30], np.ones((2, 2, 1), np.uint8))
+    frames = _laid_out(scene, "pad", 30, 0) + _laid_out(zoomed, "pad", 30, 1)
+    judged = _judged_at_the_cut(frames, 3.0, music_files[0], config)
+    assert judged and not any(c.accepted for c in judged), judged
+    assert all(c.layout < config.layout_change_threshold for c in judged), judged
+
+
+def test_the_picture_between_bars_or_filling_the_frame_is_found():
+    from tiktok_dm.boundaries.frame_layout import WHOLE_FRAME
+    from tiktok_dm.boundaries.visual import compute_signals, describe_frames
+
+    config = BoundaryConfig()
+    frames = _laid_out(_scene(72, 40, 1), "pad", 10, 0) + _laid_out(_scene(72, 128, 2), "fill", 10, 1)
+    visual = compute_signals(describe_frames([np.stack(frames)], 10.0, config), np.zeros((0, 8, 8), np.uint8),
+                             10.0, config)
+    bars = visual.layout.picture(slice(0, 10), config)
+    assert (round(bars.left * 128), round(bars.right * 128), bars.top, bars.bottom) == (44, 84, 0.0, 1.0)
+    assert bars.flat_outside
+    assert visual.layout.picture(slice(10, 20), config) == WHOLE_FRAME
+    # A room with straight stripes (a textured wall) is no layout: no line stands out from the ones beside it.
+    striped = np.zeros((72, 128, 3), np.uint8)
+    striped[::2] = 200
+    stripes = compute_signals(describe_frames([np.stack([striped] * 10)], 10.0, config),
+                              np.zeros((0, 8, 8), np.uint8), 10.0, config)
+    assert stripes.layout.picture(slice(0, 10), config) == WHOLE_FRAME
+
+
+def test_a_weak_candidate_gives_way_to_a_clear_edit_next_to_it():
+    """A faint mix just before a real cross-fade borrows its sound change and can be the surer decision; when the
+    two would leave a clip under the minimum length, the clear edit is kept."""
+    from tiktok_dm.boundaries.fusion import assemble
+    from tiktok_dm.boundaries.result import Candidate
+
+    def candidate(time_s: float, kind: str, confidence: float) -> Candidate:
+        return Candidate(time_s, kind, 0.5, 0.5, float("nan"), -20.0, float("nan"), True, confidence, "test")
+
+    config = BoundaryConfig()
+    candidates = [candidate(5.0, "weak dissolve", 0.95), candidate(5.9, "dissolve", 0.6)]
+    clips, _, judged = assemble(12.0, candidates, [], config)
+    assert [(c.start_s, c.end_s) for c in clips] == [(0.0, 5.9), (5.9, 12.0)]
+    assert not judged[0].accepted and "given up" in judged[0].reason
+    # Between two candidates of one strength, the surer decision is kept, as before.
+    clips, _, _ = assemble(12.0, [candidate(5.0, "dissolve", 0.95), candidate(5.9, "dissolve", 0.6)], [], config)
+    assert [(c.start_s, c.end_s) for c in clips] == [(0.0, 5.0), (5.0, 12.0)]

@@ -23,8 +23,9 @@ EXIT_INVALID_INPUT = 2
               help="Shortest clip. A shorter stretch gives up its weaker boundary (joins a neighbour), or is "
                    "dropped when it sits between two dropped spans.")
 @click.option("--debug-plot", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write a PNG of every signal over time, the candidates with the reason for each "
-                   "decision, the dropped spans and the clips.")
+              help="Also write a PNG of every signal over time (picture, colour change and the picture's "
+                   "edges in the frame; sound), the candidates with the reason for each decision, the dropped "
+                   "spans and the clips.")
 @click.option("-v", "--verbose", count=True, help="Log every candidate's decision (-v).")
 def segment_command(video: Path, out_path: Path, min_clip_s: float, debug_plot: Path | None, verbose: int) -> None:
     """Propose the clips of a compilation VIDEO (each clip: one TikTok with its own song).
@@ -40,10 +41,15 @@ def segment_command(video: Path, out_path: Path, min_clip_s: float, debug_plot: 
                spectrum exactly at the cut), does the music before differ from the music after
                (kernel two-sample test on timbre and harmony, 1 s either side), or is there a
                silence gap?
+      who and  either side of a cut: the picture's colours (another person in another room) and
+      where    its layout (where the picture lies in the frame: between black bars, over its
+               blurred copy, filling the frame; another clip is often laid out otherwise).
 
     A cut where one piece of music runs straight through is an internal camera cut of one clip;
     a cut where the sound changes too is a boundary, even when both clips use the same song (the
-    song restarts or jumps). Without an audio track every cut counts (with a warning).
+    song restarts or jumps). Where the music runs on, the picture still decides when the layout
+    changes, or at a hard cut when the colours change (a punch-in zoom or a jump within one
+    recording keeps both). Without an audio track every cut counts (with a warning).
 
     Decoding uses the static ffmpeg of the imageio-ffmpeg dependency (it starts in milliseconds);
     set IMAGEIO_FFMPEG_EXE to run another.

@@ -63,6 +63,14 @@ def plot_signals(result: BoundaryResult, png_path: str | Path, width_per_minute:
     pic.plot(times, visual.appearance_curve(config), lw=0.8, color="tab:brown", label="colour change (who/where)")
     pic.axhline(config.appearance_change_threshold, color="tab:brown", ls=":", lw=0.8,
                 label="colour change that decides over the music")
+    # Who and where: the picture's place in the frame (its edges as shares of the frame; bars, blurred copy, fill).
+    layout_times, pictures = visual.layout_track(config)
+    if len(layout_times):
+        for index, (edge, style) in enumerate((("left", "-"), ("right", "-"), ("top", "--"), ("bottom", "--"))):
+            pic.step(layout_times, [getattr(picture, edge) for picture in pictures], where="mid", lw=0.7, ls=style,
+                     color="tab:olive", label="picture edges in the frame (layout)" if index == 0 else None)
+        flat = [t for t, picture in zip(layout_times, pictures) if picture.flat_outside]
+        pic.plot(flat, [0.02] * len(flat), "|", color="k", ms=4, label="bars around the picture")
     pic.set_ylabel("picture")
     pic.set_ylim(0, max(2.0, float(np.nanmax(visual.cut, initial=0)) * 1.05))
     pic.legend(loc="upper right", fontsize=7, ncol=3)
@@ -127,6 +135,8 @@ def _short_reason(candidate, config) -> str:
         verdict = "too short"
     if "silence gap" in candidate.reason:
         return f"{verdict}: {candidate.kind}, silence"
+    if "place in the frame" in candidate.reason:
+        return f"{verdict}: {candidate.kind}, layout {candidate.layout:.2f}"
     if not np.isnan(candidate.appearance):
         return f"{verdict}: {candidate.kind}, colours {candidate.appearance:.2f}"
     if "restarts" in candidate.reason:

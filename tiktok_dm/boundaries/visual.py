@@ -133,6 +133,13 @@ class VisualSignals:
             pictures.append(self.layout.picture(side, config))
         return pictures[0].shift(pictures[1])
 
+    def layout_track(self, config: BoundaryConfig, step_s: float = 0.5) -> tuple[np.ndarray, list]:
+        """(times, pictures): where the picture lies over ``layout_window_s`` centred on every ``step_s`` (the
+        debug plot's layout lines)."""
+        times = np.arange(config.layout_window_s / 2, len(self.cut) / self.fps - config.layout_window_s / 2, step_s)
+        return times, [self.layout.picture(self._frames(t - config.layout_window_s / 2, t + config.layout_window_s / 2),
+                                           config) for t in times]
+
     def _frames(self, start_s: float, end_s: float) -> slice:
         first = max(0, int(np.ceil(start_s * self.fps)))
         return slice(first, max(first, min(len(self.cut), int(np.floor(end_s * self.fps)) + 1)))
