@@ -59,7 +59,11 @@ class LayoutProfiles:
 
     @classmethod
     def of_block(cls, luma: np.ndarray, config: BoundaryConfig) -> "LayoutProfiles":
-        """The profiles of a block of luma frames (B, H, W), 0..255."""
+        """The profiles of a block of luma frames (B, H, W), 0..255 (a few frames at a time: the steps are as large
+        as the frames)."""
+        if len(luma) > _FRAMES_AT_ONCE:
+            return cls.concatenate([cls.of_block(luma[i: i + _FRAMES_AT_ONCE], config)
+                                    for i in range(0, len(luma), _FRAMES_AT_ONCE)])
         down = np.abs(np.diff(luma, axis=1))  # (B, H-1, W)
         across = np.abs(np.diff(luma, axis=2))  # (B, H, W-1)
         step = config.layout_luma_step
@@ -114,3 +118,4 @@ def _bounded(edges: np.ndarray, detail: np.ndarray, rule: EdgeRule,
 
 
 _EDGE_SIDE = 3
+_FRAMES_AT_ONCE = 32
