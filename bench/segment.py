@@ -622,7 +622,8 @@ def candidate_table(cases: list[Case]) -> list[dict]:
                      "internal cut" if any(abs(c.time_s - t) <= 0.5 for t in case.internal_cuts) else "nothing")
             rows.append({"case": case.name, "time": c.time_s, "kind": c.kind, "visual": c.visual, "splice": c.splice,
                          "repeat": c.repeat,
-                         "song_change": c.song_change, "quietest_db": c.quietest_db, "appearance": c.appearance, "layout": c.layout,
+                         "song_change": c.song_change, "quietest_db": c.quietest_db, "appearance": c.appearance,
+                         "layout": c.layout,
                          "accepted": c.accepted,
                          "truth": label, "kind_of_truth": next((k for t, k in case.boundary_kinds.items()
                                                                 if abs(float(t) - c.time_s) <= 0.5), "")})

@@ -133,7 +133,11 @@ class BoundaryConfig:
     layout_max_area: float = 0.85
     # Outside the picture is flat (bars, not a blurred copy) at a mean luma step of at most this (0-255).
     layout_flat_detail: float = 1.0
-    # The layout changes when an edge of the picture moves by at least this share of the frame.
+    # The layout changes when an edge of the picture moves by at least this share of the frame (or bars give way
+    # to a blurred copy). Calibration (bench/segment.py --split calibration --compilations 16 --candidates): a
+    # change of at least 0.05 at 54 of the 101 candidates at clip boundaries (their changes 0.06-1.0) and at none
+    # of the 57 internal cuts and false candidates (at most 0.008; 6 not steady). A candidate of any kind the
+    # sound turns down is a boundary at that change.
     layout_change_threshold: float = 0.05
 
     def proposal_settings(self) -> "BoundaryConfig":

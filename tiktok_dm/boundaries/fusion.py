@@ -14,11 +14,15 @@
    on, the picture decides a hard cut when it shows another person in another place: the
    colours of the picture before and after it differ (``appearance_change_threshold``), which a
    punch-in zoom or a jump within one recording does not do; a weak cut or a dissolve never
-   decides by the picture (the calibration set has no evidence for either). Without an audio
-   track (or where it is silent) the picture decides alone.
+   decides by its colours (the calibration set has no evidence for either). Any candidate the
+   sound turns down is still a boundary where the picture's layout changes across it
+   (``layout_change_threshold``: its edges in the frame move, or bars give way to a blurred copy);
+   an internal camera cut keeps the layout. Without an audio track (or where it is silent) the
+   picture decides alone.
 4. Clips are the stretches between boundaries, less the dropped spans; a clip shorter than the
-   minimum length loses its weaker boundary (is merged into the neighbour), or is dropped when it
-   has no candidate boundary to give up (it sits between two dropped spans).
+   minimum length loses one boundary (is merged into the neighbour): a weak candidate before a
+   clear one, else the less sure; or it is dropped when it has no candidate boundary to give up
+   (it sits between two dropped spans).
 """
 
 from __future__ import annotations
