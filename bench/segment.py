@@ -86,6 +86,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from music_archives import songs_in
 from tiktok_dm.media import probe
 from tiktok_dm.testing.edited_compilation import (COMPOSER_VERSION, CardPart, ClipPart, EditedCompilation, Shot,
                                                   Transition, compose_edited_compilation, read_excerpt)
@@ -108,14 +109,13 @@ HELD_OUT_MUSIC = {"held_out": ((Path("/usr/share/games/warzone2100/music"), "*")
                                (Path("/usr/share/hyperrogue/music"), "*")),
                   "held_out_b": ((Path("/usr/share/games/fretsonfire/data/songs"), "song.ogg"),
                                  (Path("/usr/share/scummvm/drascula/audio"), "*")),
-                  # a .pk3 is a zip archive: its songs are unpacked into MUSIC_CACHE
+                  # a .pk3 is a zip archive: its songs are unpacked once (music_archives.CACHE)
                   "held_out_c": ((Path("/usr/share/games/nexuiz/data/music.pk3"), "sound/cdtracks/*.ogg"),
                                  (Path("/usr/share/games/ufoai/base/0music.pk3"), "music/*.ogg"),
                                  (Path("/usr/share/planetblupi/music"), "*.ogg"))}
 HELD_OUT_PACKAGES = {"held_out": "warzone2100-music singularity-music hyperrogue-music",
                      "held_out_b": "fretsonfire-songs-muldjord fretsonfire-songs-sectoid drascula-music",
                      "held_out_c": "nexuiz-music ufoai-music planetblupi-music-ogg"}
-MUSIC_CACHE = Path(tempfile.gettempdir()) / "tiktok-dm-bench-music"
 # Two different dancers in the same kind of room (held_out): white studios; home rooms.
 SAME_ROOM = (("musepose_ubc_91BjuE6irxS.mp4", "romp_sample_video2.mp4"), ("mimic_raw_0.mp4", "mimic_raw_3.mp4"))
 PUNCH_IN_ZOOM = 1.5
@@ -156,8 +156,7 @@ def video_pools(split: str, folder: Path) -> dict[str, float]:
 @functools.lru_cache(maxsize=None)
 def songs(split: str) -> list[Path]:
     if split in HELD_OUT_MUSIC:
-        found = sorted(p for source, pattern in HELD_OUT_MUSIC[split] for p in
-                       (unpacked(source, pattern) if source.suffix == ".pk3" else source.rglob(pattern))
+        found = sorted(p for source, pattern in HELD_OUT_MUSIC[split] for p in songs_in(source, pattern)
                        if p.suffix in (".ogg", ".opus"))
         if not found:
             raise FileNotFoundError(f"no {split} music: install the Debian packages {HELD_OUT_PACKAGES[split]} "
@@ -165,28 +164,6 @@ def songs(split: str) -> list[Path]:
         return [p for p in found if sf.info(str(p)).duration >= 44]
     long_enough = [p for p in sorted(MUSIC.glob("*.ogg")) if sf.info(str(p)).duration >= 44]
     return long_enough[0::2] if split == "benchmark" else long_enough[1::2]
-
-
-def unpacked(archive: Path, pattern: str) -> list[Path]:
-    """The members of a game's .pk3 (zip) archive matching ``pattern``, unpacked once into MUSIC_CACHE."""
-    import fnmatch
-    import zipfile
-
-    if not archive.is_file():
-        return []
-    folder = MUSIC_CACHE / archive.parent.name / archive.stem
-    paths = []
-    with zipfile.ZipFile(archive) as packed:
-        for member in packed.namelist():
-            if fnmatch.fnmatch(member, pattern):
-                path = folder / member
-                if not path.is_file():
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    partial = path.with_suffix(".part")
-                    partial.write_bytes(packed.read(member))
-                    partial.replace(path)
-                paths.append(path)
-    return paths
 
 
 def song_excerpt(song: Path, offset_s: float, seconds: float) -> np.ndarray:
