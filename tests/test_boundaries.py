@@ -529,3 +529,35 @@ def test_a_weak_candidate_gives_way_to_a_clear_edit_next_to_it():
     # Between two candidates of one strength, the surer decision is kept, as before.
     clips, _, _ = assemble(12.0, [candidate(5.0, "dissolve", 0.95), candidate(5.9, "dissolve", 0.6)], [], config)
     assert [(c.start_s, c.end_s) for c in clips] == [(0.0, 5.0), (5.0, 12.0)]
+
+
+def test_two_bright_rooms_differ_in_colour_where_four_levels_per_channel_saw_one():
+    """A white studio and a pale pink bedroom: at 4 levels per channel every wall pixel falls into the same bin
+    (the colour change was the internal-cut value); at 8 levels the rooms differ, and a punch-in does not."""
+    from tiktok_dm.boundaries.visual import compute_signals, describe_frames
+
+    rng = np.random.default_rng(3)
+
+    def room(wall: tuple[int, int, int], seconds: float, zoom: int = 1) -> list[np.ndarray]:
+        frames = []
+        for i in range(int(seconds * 10)):
+            frame = np.empty((72, 128, 3), np.uint8)
+            frame[:] = wall
+            frame[54:] = (200, 200, 200)  # a light floor
+            x = 30 + 3 * i
+            frame[20:60, x:x + 10 * zoom] = (60, 50, 70)  # the dancer
+            frames.append(np.clip(frame.astype(np.int16) + rng.integers(-3, 4, frame.shape), 0, 255).astype(np.uint8))
+        return frames
+
+    config = BoundaryConfig()
+    studio, bedroom = (242, 242, 240), (244, 206, 214)
+    cases = {"another room": room(studio, 3) + room(bedroom, 3), "a punch-in": room(studio, 3) + room(studio, 3, 2)}
+    changes = {}
+    for name, frames in cases.items():
+        descriptors = describe_frames([np.stack(frames)], 10.0, config)
+        visual = compute_signals(descriptors, np.zeros((0, 8, 8), np.uint8), 10.0, config)
+        coarse = 0.5 * np.abs(descriptors.hists[:28].mean(axis=0) - descriptors.hists[32:].mean(axis=0)).sum()
+        changes[name] = (coarse, visual.appearance_change(3.0, 0.0, 6.0, config))
+    assert changes["another room"][0] < config.appearance_change_threshold  # what the 64-bin histograms saw
+    assert changes["another room"][1] >= config.appearance_change_threshold, changes
+    assert changes["a punch-in"][1] < config.appearance_change_threshold, changes

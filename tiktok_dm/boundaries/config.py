@@ -105,19 +105,20 @@ class BoundaryConfig:
     # --- who and where -------------------------------------------------------------------------
     # A hard cut where one piece of music runs on is still a clip boundary when the colours of the
     # picture change by at least appearance_change_threshold (half the L1 distance of the mean
-    # picture-area histograms over appearance_window_s on each side, outside appearance_guard_s,
-    # within the neighbouring candidates): another person in another place. Calibration
-    # (bench/segment.py --split calibration --compilations 14 --candidates, with internal cuts that
-    # keep the recording: punch-in zooms and jump cuts): the internal hard cuts 0.24 and 0.28, the
-    # clip cuts the sound called internal (music running on, a 3-second clip) 0.43-0.91; the
-    # threshold is the middle of that gap. A weak cut never decides by the picture: false
-    # candidates from motion are all weak there, and their colours change by up to 0.61 where a
-    # window reaches another clip (of the internal cuts, only those two are hard cuts). Nor does a
-    # dissolve: every clear one of the calibration set is a clip boundary, and the one the sound
-    # called internal (music running on) changes colours by only 0.29 outside its transition.
+    # picture-area histograms at 8 levels per channel, 512 bins, over appearance_window_s on each side,
+    # outside appearance_guard_s, within the neighbouring candidates): another person in another place.
+    # Calibration (bench/segment.py --split calibration --compilations 16, every hard cut with its truth;
+    # internal cuts keep the recording: punch-in zooms and jump cuts): the internal hard cuts 0.25-0.32, the
+    # hard cuts at clip boundaries 0.47-0.96; the threshold is the middle of that gap. (At 4 levels per
+    # channel the gap was 0.28 to 0.43: two bright rooms, a white studio and a pale pink bedroom, fell into the
+    # same few bins.) A weak cut never decides by its colours: false candidates from motion are all weak
+    # there, and their colours change as much as a clip's where a window reaches another clip (of the internal
+    # cuts, only three are hard cuts). Nor does a dissolve: every clear one of the calibration set is a clip
+    # boundary, and the one the sound called internal (music running on) changes colours little outside
+    # its transition.
     appearance_window_s: float = 0.8
     appearance_guard_s: float = 0.2
-    appearance_change_threshold: float = 0.36
+    appearance_change_threshold: float = 0.4
     # The layout: where the picture lies in the frame (``tiktok_dm.boundaries.frame_layout``), found on either
     # side of a candidate over layout_window_s (outside the candidate's transition), each half of the window
     # agreeing. A pair of rows (columns) bounds the picture where the luma steps by more than layout_luma_step

@@ -28,6 +28,7 @@ from tiktok_dm.boundaries.frame_layout import LayoutProfiles
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _BINS = 4  # levels per colour channel: 64-bin joint histograms
 _BIN_SHIFT = 8 - int(np.log2(_BINS))  # channel value >> _BIN_SHIFT = its level (_BINS must be a power of 2)
+_FINE_BINS = 2 * _BINS  # levels per channel of the finer histograms that tell rooms apart (512 bins)
 _POOL = 4  # thumbnail = 4x4 average pooling of the analysis frame
 # Typical values at a real cut (calibration set), so that a change score of ~1 means "a cut".
 _TYPICAL_HIST_CHANGE = 0.6
@@ -41,6 +42,7 @@ class FrameDescriptors:
     fps: float
     thumbs: np.ndarray  # (N, h, w) float32 luma thumbnails, 0..1
     hists: np.ndarray  # (N, 64) colour histogram of the picture area (borders left out), sums to 1
+    fine_hists: np.ndarray  # (N, 512) the same at twice the levels per channel (float16)
     picture_fraction: np.ndarray  # (N,) share of the frame inside the borders
     uniform: np.ndarray  # (N,) share of pixels within the uniform spread of the median luma
     luma: np.ndarray  # (N,) mean luma, 0..255
@@ -77,6 +79,7 @@ class VisualSignals:
     fine_fps: float
     fine_change: np.ndarray  # mean change of the tiny luma stream from fine frame j-1 to j (0..1)
     hists: np.ndarray  # (N, 64) colour histogram of each frame's picture area (borders left out)
+    fine_hists: np.ndarray  # (N, 512) the same at 8 levels per channel: who and where
     layout: LayoutProfiles
 
     @property
@@ -95,15 +98,17 @@ class VisualSignals:
         after = self._frames(time_s + guard, min(latest_s - guard, time_s + guard + window))
         if before.stop - before.start < 3 or after.stop - after.start < 3:
             return float("nan")
-        return float(0.5 * np.abs(self.hists[before].mean(axis=0) - self.hists[after].mean(axis=0)).sum())
+        mean = lambda frames: self.fine_hists[frames].astype(np.float32).mean(axis=0)  # noqa: E731
+        return float(0.5 * np.abs(mean(before) - mean(after)).sum())
 
     def appearance_curve(self, config: BoundaryConfig) -> np.ndarray:
         """:meth:`appearance_change` at every frame, the windows not stopped at neighbouring candidates (for the
         debug plot); NaN near the ends."""
-        n = len(self.hists)
+        n = len(self.fine_hists)
         guard = int(np.ceil(config.appearance_guard_s * self.fps))
         window = max(1, int(round(config.appearance_window_s * self.fps)))
-        sums = np.concatenate([np.zeros((1, self.hists.shape[1])), np.cumsum(self.hists, axis=0, dtype=np.float64)])
+        sums = np.concatenate([np.zeros((1, self.fine_hists.shape[1])),
+                               np.cumsum(self.fine_hists, axis=0, dtype=np.float64)])
         curve = np.full(n, np.nan)
         frames = np.arange(guard + window, n - guard - window)
         if len(frames):
@@ -163,7 +168,7 @@ class VisualSignals:
 def describe_frames(blocks: Iterable[np.ndarray], fps: float, config: BoundaryConfig) -> FrameDescriptors:
     """Reduce uint8 RGB frame blocks (B, H, W, 3) to descriptors; H and W must be multiples of 4."""
     parts: dict[str, list[np.ndarray]] = {name: [] for name in
-                                          ("thumbs", "hists", "picture_fraction", "uniform", "luma")}
+                                          ("thumbs", "hists", "fine_hists", "picture_fraction", "uniform", "luma")}
     layouts = []
     for block in blocks:
         described, layout = _describe_block(block, config)
@@ -173,7 +178,7 @@ def describe_frames(blocks: Iterable[np.ndarray], fps: float, config: BoundaryCo
     if not parts["luma"]:
         empty = np.zeros(0, np.float32)
         return FrameDescriptors(fps, np.zeros((0, 1, 1), np.float32), np.zeros((0, _BINS ** 3), np.float32),
-                                empty, empty, empty, LayoutProfiles.empty())
+                                np.zeros((0, _FINE_BINS ** 3), np.float16), empty, empty, empty, LayoutProfiles.empty())
     return FrameDescriptors(fps, **{name: np.concatenate(values) for name, values in parts.items()},
                             layout=LayoutProfiles.concatenate(layouts))
 
@@ -195,22 +200,24 @@ def _describe_block(block: np.ndarray, config: BoundaryConfig) -> tuple[dict[str
              ((rows[None, :] >= top[:, None]) & (rows[None, :] < (height - bottom)[:, None]))[:, :, None]
     picture_fraction = inside.mean(axis=(1, 2))
 
-    # Joint colour bin per pixel, computed in uint8 (at most _BINS ** 3 = 64 values), then one bin index per
-    # (frame, colour) for a single bincount over the block.
-    quantised = block >> _BIN_SHIFT
-    colour = (quantised[..., 0] * np.uint8(_BINS) + quantised[..., 1]) * np.uint8(_BINS) + quantised[..., 2]
-    bins = colour.astype(np.int32) + (np.arange(count, dtype=np.int32) * _BINS ** 3)[:, None, None]
-    whole = np.bincount(bins.ravel(), minlength=count * _BINS ** 3).reshape(count, -1)
+    # Joint colour bin per pixel at _FINE_BINS levels, then one bin index per (frame, colour) for a single bincount
+    # over the block; the _BINS-level histogram sums the fine one's 2x2x2 neighbouring bins (v >> 6 = (v >> 5) >> 1).
+    quantised = (block >> (_BIN_SHIFT - 1)).astype(np.int32)
+    colour = (quantised[..., 0] * _FINE_BINS + quantised[..., 1]) * _FINE_BINS + quantised[..., 2]
+    bins = colour + (np.arange(count, dtype=np.int32) * _FINE_BINS ** 3)[:, None, None]
+    whole = np.bincount(bins.ravel(), minlength=count * _FINE_BINS ** 3).reshape(count, -1)
     picture = whole.copy() if inside.all() else \
-        np.bincount(bins[inside], minlength=count * _BINS ** 3).reshape(count, -1)
+        np.bincount(bins[inside], minlength=count * _FINE_BINS ** 3).reshape(count, -1)
     # A frame with no picture area left (all uniform) keeps its whole-frame histogram.
     empty = picture.sum(axis=1) == 0
     picture[empty] = whole[empty]
-    hists = picture / picture.sum(axis=1, keepdims=True)
+    fine_hists = picture / picture.sum(axis=1, keepdims=True)
+    hists = fine_hists.reshape(count, _BINS, 2, _BINS, 2, _BINS, 2).sum(axis=(2, 4, 6)).reshape(count, -1)
 
     median = np.median(thumbs.reshape(count, -1), axis=1)
     uniform = (np.abs(thumbs - median[:, None, None]) <= spread).mean(axis=(1, 2))
     return {"thumbs": (thumbs / 255.0).astype(np.float32), "hists": hists.astype(np.float32),
+            "fine_hists": fine_hists.astype(np.float16),
             "picture_fraction": picture_fraction.astype(np.float32), "uniform": uniform.astype(np.float32),
             "luma": luma.mean(axis=(1, 2)).astype(np.float32)}, LayoutProfiles.of_block(luma, config)
 
@@ -275,7 +282,7 @@ def compute_signals(desc: FrameDescriptors, fine: np.ndarray, fine_fps: float, c
     if len(fine) > 1:
         fine_change[1:] = np.abs(np.diff(fine.astype(np.int16), axis=0)).mean(axis=(1, 2)) / 255.0
     return VisualSignals(fps, cut, context.astype(np.float32), span, dissolve, blend, b, blank, card, still,
-                         fine_fps, fine_change, desc.hists, desc.layout)
+                         fine_fps, fine_change, desc.hists, desc.fine_hists, desc.layout)
 
 
 def _rolling_max(values: np.ndarray, width: int) -> np.ndarray:
