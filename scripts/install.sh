@@ -51,6 +51,10 @@ if [ "$with_held_out_music" = 1 ]; then
   want_package nexuiz-music
   want_package ufoai-music
   want_package planetblupi-music-ogg
+  # bench/segment.py --split held_out_d: the music of three more games' data packages.
+  want_package hedgewars-data
+  want_package extremetuxracer-data
+  want_package xmoto-data
 fi
 if [ "$with_test" = 1 ]; then
   # The report screenshot test drives headless Chromium through selenium.
