@@ -200,14 +200,17 @@ def _describe_block(block: np.ndarray, config: BoundaryConfig) -> tuple[dict[str
              ((rows[None, :] >= top[:, None]) & (rows[None, :] < (height - bottom)[:, None]))[:, :, None]
     picture_fraction = inside.mean(axis=(1, 2))
 
-    # Joint colour bin per pixel at _FINE_BINS levels, then one bin index per (frame, colour) for a single bincount
-    # over the block; the _BINS-level histogram sums the fine one's 2x2x2 neighbouring bins (v >> 6 = (v >> 5) >> 1).
-    quantised = (block >> (_BIN_SHIFT - 1)).astype(np.int32)
-    colour = (quantised[..., 0] * _FINE_BINS + quantised[..., 1]) * _FINE_BINS + quantised[..., 2]
-    bins = colour + (np.arange(count, dtype=np.int32) * _FINE_BINS ** 3)[:, None, None]
-    whole = np.bincount(bins.ravel(), minlength=count * _FINE_BINS ** 3).reshape(count, -1)
-    picture = whole.copy() if inside.all() else \
-        np.bincount(bins[inside], minlength=count * _FINE_BINS ** 3).reshape(count, -1)
+    # Joint colour bin per pixel at _FINE_BINS levels (uint16, one bincount per frame: faster than one over the
+    # block with frame offsets); the _BINS-level histogram sums the fine one's 2x2x2 neighbouring bins
+    # (v >> 6 = (v >> 5) >> 1).
+    shift = int(np.log2(_FINE_BINS))
+    quantised = block >> (_BIN_SHIFT - 1)
+    colour = (quantised[..., 0].astype(np.uint16) << 2 * shift) | (quantised[..., 1].astype(np.uint16) << shift) \
+        | quantised[..., 2]
+    size = _FINE_BINS ** 3
+    whole = np.stack([np.bincount(frame.ravel(), minlength=size) for frame in colour])
+    picture = np.stack([whole[i] if mask.all() else np.bincount(colour[i][mask], minlength=size)
+                        for i, mask in enumerate(inside)])
     # A frame with no picture area left (all uniform) keeps its whole-frame histogram.
     empty = picture.sum(axis=1) == 0
     picture[empty] = whole[empty]
