@@ -374,7 +374,8 @@ def _frames_with_a_faded_in_card() -> np.ndarray:
     black = np.zeros((height, width, 3), np.uint8)
     card = black.copy()
     card[26:46, 44:84] = 48  # the card's text: dim, a tenth of the frame, as on the held-out cards
-    fade = [(card * level).astype(np.uint8) for level in (0.5, 0.75, 0.9)]
+    # The text brightens within one 8-level colour cell (33-48 of 0-255): only its first step, out of black, is an edit.
+    fade = [(card * level).astype(np.uint8) for level in (0.7, 0.85, 0.93)]
     return np.stack(moving(2.0, (90, 120, 60)) + [black] * 6 + fade + [card] * 10 + moving(2.0, (30, 60, 150)))
 
 
