@@ -55,6 +55,9 @@ if [ "$with_held_out_music" = 1 ]; then
   want_package hedgewars-data
   want_package extremetuxracer-data
   want_package xmoto-data
+  # bench/segment.py --split held_out_e: science fiction and world-music game soundtracks.
+  want_package freedroidrpg-data
+  want_package megaglest-data
 fi
 if [ "$with_test" = 1 ]; then
   # The report screenshot test drives headless Chromium through selenium.
