@@ -1,6 +1,6 @@
 """Picture signals from small analysis frames: hard cuts, dissolves, blank frames, title cards.
 
-Each frame is reduced once to a few descriptors (a 4x4x4 colour histogram of its picture area,
+Each frame is reduced once to a few descriptors (an 8x8x8 colour histogram of its picture area,
 a luma thumbnail, and some scalars), in blocks, so a 30-minute compilation never sits in memory
 as frames. Every signal below is computed from the descriptors.
 
@@ -26,15 +26,14 @@ from tiktok_dm.boundaries.config import BoundaryConfig
 from tiktok_dm.boundaries.frame_layout import LayoutProfiles
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-_BINS = 4  # levels per colour channel: 64-bin joint histograms
+# Levels per colour channel: 512-bin joint histograms. At 4 levels (64 bins) two bright rooms (a white studio, a pale
+# pink bedroom) fall into the same cells.
+_BINS = 8
 _BIN_SHIFT = 8 - int(np.log2(_BINS))  # channel value >> _BIN_SHIFT = its level (_BINS must be a power of 2)
-_FINE_BINS = 2 * _BINS  # levels per channel of the finer histograms that tell rooms apart (512 bins)
 _POOL = 4  # thumbnail = 4x4 average pooling of the analysis frame
-# Typical values at a real cut (calibration set), so that a change score of ~1 means "a cut". The colour term uses
-# the 8-level (512-bin) histograms: two bright rooms (a white studio, a pale pink bedroom) fall into the same 64-bin
-# cells, and the cut between them read as weak. On the calibration set the median 512-bin change at a clip cut is
-# 1.25 times the 64-bin one (0.66 against 0.50); 0.85 keeps its F1 at 0.996 (0.75 lets a false candidate at a
-# motion blur become a hard cut, 1.0 gives the same 0.996).
+# Typical values at a real cut (calibration set), so that a change score of ~1 means "a cut". On the calibration set
+# the median 512-bin change at a clip cut is 1.25 times the 64-bin one used before (0.66 against 0.50); 0.85 keeps its
+# F1 at 0.996 (0.75 lets a false candidate at a motion blur become a hard cut, 1.0 gives the same 0.996).
 _TYPICAL_HIST_CHANGE = 0.85
 _TYPICAL_PIXEL_CHANGE = 0.3
 _BLEND_HALF_WINDOW_S = 0.3
@@ -45,8 +44,7 @@ _BLEND_MIN_CHANGE = 0.01
 class FrameDescriptors:
     fps: float
     thumbs: np.ndarray  # (N, h, w) float32 luma thumbnails, 0..1
-    hists: np.ndarray  # (N, 64) colour histogram of the picture area (borders left out), sums to 1
-    fine_hists: np.ndarray  # (N, 512) the same at twice the levels per channel (float16)
+    hists: np.ndarray  # (N, 512) float16 colour histogram of the picture area (borders left out), sums to 1
     picture_fraction: np.ndarray  # (N,) share of the frame inside the borders
     uniform: np.ndarray  # (N,) share of pixels within the uniform spread of the median luma
     luma: np.ndarray  # (N,) mean luma, 0..255
@@ -82,8 +80,7 @@ class VisualSignals:
     still: np.ndarray  # largest thumbnail change from frame i-1 to frame i (0..1): ~0 for a still picture
     fine_fps: float
     fine_change: np.ndarray  # mean change of the tiny luma stream from fine frame j-1 to j (0..1)
-    hists: np.ndarray  # (N, 64) colour histogram of each frame's picture area (borders left out)
-    fine_hists: np.ndarray  # (N, 512) the same at 8 levels per channel: who and where
+    hists: np.ndarray  # (N, 512) float16 colour histogram of each frame's picture area (borders left out)
     layout: LayoutProfiles
 
     @property
@@ -102,17 +99,17 @@ class VisualSignals:
         after = self._frames(time_s + guard, min(latest_s - guard, time_s + guard + window))
         if before.stop - before.start < 3 or after.stop - after.start < 3:
             return float("nan")
-        mean = lambda frames: self.fine_hists[frames].astype(np.float32).mean(axis=0)  # noqa: E731
+        mean = lambda frames: self.hists[frames].astype(np.float32).mean(axis=0)  # noqa: E731
         return float(0.5 * np.abs(mean(before) - mean(after)).sum())
 
     def appearance_curve(self, config: BoundaryConfig) -> np.ndarray:
         """:meth:`appearance_change` at every frame, the windows not stopped at neighbouring candidates (for the
         debug plot); NaN near the ends."""
-        n = len(self.fine_hists)
+        n = len(self.hists)
         guard = int(np.ceil(config.appearance_guard_s * self.fps))
         window = max(1, int(round(config.appearance_window_s * self.fps)))
-        sums = np.concatenate([np.zeros((1, self.fine_hists.shape[1])),
-                               np.cumsum(self.fine_hists, axis=0, dtype=np.float64)])
+        sums = np.concatenate([np.zeros((1, self.hists.shape[1])),
+                               np.cumsum(self.hists, axis=0, dtype=np.float64)])
         curve = np.full(n, np.nan)
         frames = np.arange(guard + window, n - guard - window)
         if len(frames):
@@ -172,7 +169,7 @@ class VisualSignals:
 def describe_frames(blocks: Iterable[np.ndarray], fps: float, config: BoundaryConfig) -> FrameDescriptors:
     """Reduce uint8 RGB frame blocks (B, H, W, 3) to descriptors; H and W must be multiples of 4."""
     parts: dict[str, list[np.ndarray]] = {name: [] for name in
-                                          ("thumbs", "hists", "fine_hists", "picture_fraction", "uniform", "luma")}
+                                          ("thumbs", "hists", "picture_fraction", "uniform", "luma")}
     layouts = []
     for block in blocks:
         described, layout = _describe_block(block, config)
@@ -181,8 +178,8 @@ def describe_frames(blocks: Iterable[np.ndarray], fps: float, config: BoundaryCo
         layouts.append(layout)
     if not parts["luma"]:
         empty = np.zeros(0, np.float32)
-        return FrameDescriptors(fps, np.zeros((0, 1, 1), np.float32), np.zeros((0, _BINS ** 3), np.float32),
-                                np.zeros((0, _FINE_BINS ** 3), np.float16), empty, empty, empty, LayoutProfiles.empty())
+        return FrameDescriptors(fps, np.zeros((0, 1, 1), np.float32), np.zeros((0, _BINS ** 3), np.float16),
+                                empty, empty, empty, LayoutProfiles.empty())
     return FrameDescriptors(fps, **{name: np.concatenate(values) for name, values in parts.items()},
                             layout=LayoutProfiles.concatenate(layouts))
 
@@ -204,27 +201,23 @@ def _describe_block(block: np.ndarray, config: BoundaryConfig) -> tuple[dict[str
              ((rows[None, :] >= top[:, None]) & (rows[None, :] < (height - bottom)[:, None]))[:, :, None]
     picture_fraction = inside.mean(axis=(1, 2))
 
-    # Joint colour bin per pixel at _FINE_BINS levels (uint16, one bincount per frame: faster than one over the
-    # block with frame offsets); the _BINS-level histogram sums the fine one's 2x2x2 neighbouring bins
-    # (v >> 6 = (v >> 5) >> 1).
-    shift = int(np.log2(_FINE_BINS))
-    quantised = block >> (_BIN_SHIFT - 1)
+    # Joint colour bin per pixel (uint16, one bincount per frame: faster than one over the block with frame offsets).
+    shift = int(np.log2(_BINS))
+    quantised = block >> _BIN_SHIFT
     colour = (quantised[..., 0].astype(np.uint16) << 2 * shift) | (quantised[..., 1].astype(np.uint16) << shift) \
         | quantised[..., 2]
-    size = _FINE_BINS ** 3
+    size = _BINS ** 3
     whole = np.stack([np.bincount(frame.ravel(), minlength=size) for frame in colour])
     picture = np.stack([whole[i] if mask.all() else np.bincount(colour[i][mask], minlength=size)
                         for i, mask in enumerate(inside)])
     # A frame with no picture area left (all uniform) keeps its whole-frame histogram.
     empty = picture.sum(axis=1) == 0
     picture[empty] = whole[empty]
-    fine_hists = picture / picture.sum(axis=1, keepdims=True)
-    hists = fine_hists.reshape(count, _BINS, 2, _BINS, 2, _BINS, 2).sum(axis=(2, 4, 6)).reshape(count, -1)
+    hists = picture / picture.sum(axis=1, keepdims=True)
 
     median = np.median(thumbs.reshape(count, -1), axis=1)
     uniform = (np.abs(thumbs - median[:, None, None]) <= spread).mean(axis=(1, 2))
-    return {"thumbs": (thumbs / 255.0).astype(np.float32), "hists": hists.astype(np.float32),
-            "fine_hists": fine_hists.astype(np.float16),
+    return {"thumbs": (thumbs / 255.0).astype(np.float32), "hists": hists.astype(np.float16),
             "picture_fraction": picture_fraction.astype(np.float32), "uniform": uniform.astype(np.float32),
             "luma": luma.mean(axis=(1, 2)).astype(np.float32)}, LayoutProfiles.of_block(luma, config)
 
@@ -238,7 +231,7 @@ def _edge_run(flags: np.ndarray) -> np.ndarray:
 
 def change(desc: FrameDescriptors, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """How different frames ``a`` and ``b`` look, ~1 for a typical cut (mean of colour and thumbnail terms)."""
-    hist = 0.5 * np.abs(desc.fine_hists[a].astype(np.float32) - desc.fine_hists[b].astype(np.float32)).sum(axis=1)
+    hist = 0.5 * np.abs(desc.hists[a].astype(np.float32) - desc.hists[b].astype(np.float32)).sum(axis=1)
     area = np.maximum(np.maximum(desc.picture_fraction[a], desc.picture_fraction[b]), 0.2)
     pixel = np.abs(desc.thumbs[a] - desc.thumbs[b]).mean(axis=(1, 2)) / area
     return 0.5 * hist / _TYPICAL_HIST_CHANGE + 0.5 * pixel / _TYPICAL_PIXEL_CHANGE
@@ -289,7 +282,7 @@ def compute_signals(desc: FrameDescriptors, fine: np.ndarray, fine_fps: float, c
     if len(fine) > 1:
         fine_change[1:] = np.abs(np.diff(fine.astype(np.int16), axis=0)).mean(axis=(1, 2)) / 255.0
     return VisualSignals(fps, cut, context.astype(np.float32), span, dissolve, blend, b, blank, card, still,
-                         fine_fps, fine_change, desc.hists, desc.fine_hists, desc.layout)
+                         fine_fps, fine_change, desc.hists, desc.layout)
 
 
 def _rolling_max(values: np.ndarray, width: int) -> np.ndarray:
