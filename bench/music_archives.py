@@ -14,7 +14,7 @@ def unpacked(archive: Path, pattern: str, cache: Path = CACHE) -> list[Path]:
     """The members of ``archive`` matching ``pattern``, unpacked once into ``cache``; [] when it is missing."""
     if not archive.is_file():
         return []
-    folder = cache / archive.parent.name / archive.stem
+    folder = root(archive, cache)
     paths = []
     with zipfile.ZipFile(archive) as packed:
         for member in sorted(packed.namelist()):
@@ -27,6 +27,11 @@ def unpacked(archive: Path, pattern: str, cache: Path = CACHE) -> list[Path]:
                     partial.replace(path)
                 paths.append(path)
     return paths
+
+
+def root(source: Path, cache: Path = CACHE) -> Path:
+    """The folder the songs of ``source`` lie under: itself, or where its .pk3 archive is unpacked."""
+    return cache / source.parent.name / source.stem if source.suffix == ".pk3" else source
 
 
 def songs_in(source: Path, pattern: str) -> list[Path]:

@@ -128,8 +128,7 @@ def _held_out_tracks(split: str) -> dict[str, Path]:
     tracks = {}
     for package, (source, pattern) in HELD_OUT_MUSIC[split].items():
         for path in songs_in(source, pattern):
-            base = source if source.is_dir() else music_archives.CACHE / source.parent.name / source.stem
-            name = f"{package}/{path.relative_to(base).with_suffix('').as_posix()}"
+            name = f"{package}/{path.relative_to(music_archives.root(source)).with_suffix('').as_posix()}"
             if name not in HELD_OUT_LEFT_OUT:
                 tracks[name] = path
     if not tracks:
