@@ -14,7 +14,13 @@ source video (a re-upload keeps its sound), except the last compilation of each 
 the sound of another clip (another dancer, or the same dancer at other moments, to the same sound at the same
 moment), which must not match that clip.
 
-    .venv/bin/python bench/recordings_build.py [--set calibration|held_out|fresh|both|all] [--sweep] [--work DIR]
+FRESH2 (built after the FRESH misses had been studied, scored once before any change) uses four real videos that
+../shared does not hold, from public repositories (``FETCHED``: repository, path, commit, sha256), and xmoto's
+music. This machine reaches no repository host from a script: get the files with the library's `fetch` tool (or
+`git show <commit>:<path>` of a clone), name them as the keys of FETCHED and pass their folder as ``--footage``.
+
+    .venv/bin/python bench/recordings_build.py [--set calibration|held_out|fresh|fresh2|both|all] [--sweep]
+        [--work DIR] [--footage DIR]
 
 About 2 minutes a set on 2 cores (compose, a local build with poses).
 """
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import itertools
 import subprocess
 import sys
@@ -41,7 +48,20 @@ from tiktok_dm.testing.loopback import serve_directory  # noqa: E402
 REAL_DANCE = ROOT.parent / "shared" / "testdata" / "real_dance"
 MUSIC = {"calibration": Path("/usr/share/games/supertux2/music"),
          "held_out": Path("/usr/share/games/wesnoth/1.16/data/core/music"),
-         "fresh": Path("/usr/share/hyperrogue/music")}
+         "fresh": Path("/usr/share/hyperrogue/music"),
+         "fresh2": Path("/usr/share/games/xmoto/Textures/Musics")}
+# Footage of FRESH2 that ../shared does not hold: file name -> (repository, path, commit, sha256).
+FETCHED = {
+    "musepose_dance.mp4": ("TMElyralab/MusePose", "assets/videos/dance.mp4", "61c52bd937224a614b3951419b735b639397cb62",
+                           "7ef159b9e8e3768d91903267c00a5c9a01f7d8e5a0575010aeb7bc242c33f84d"),
+    "hybrik_taiji.mp4": ("Jeff-sjtu/HybrIK", "examples/taiji.mp4", "9b8681dcf3c902dd5dacc01520ba04982990e1e2",
+                         "34fa7a96a905a0934116b2f867fd72043a725346cc36897ab34660cf383d4581"),
+    "gvhmr_tennis.mp4": ("zju3dv/GVHMR", "docs/example_video/tennis.mp4", "44fbc1999dd57d2180e882c62c78d356d4c840d0",
+                         "9fb3c7170b4b1afcf1750e5b6506d97745a16841f855a7cfb3ec869601cc5447"),
+    "d2m_motivation_gt.mp4": ("L-YeZhu/D2M-GAN", "docs/samples/motivation_gt.mp4",
+                              "5dc5bbf3f83054107069f8625739c9d6b5c70705",
+                              "21be3bdcb70fc10027d9c513261f2dc74cde48846a044d6182fd773bbc71411d"),
+}
 SAMPLE_RATE = 44100
 MIN_OVERLAP_S = 1.5
 
@@ -112,6 +132,24 @@ PLANS = {  # set -> compilation -> its clips, in order
                            ("mmaction2_structuralize.mp4", 0.0)),
                    Planned("z3", "mmhuman3d_single_person.mp4", 0.0, 3.2, "blur", "@dribble", 0.0)],
     },
+    "fresh2": {  # footage from outside ../shared (FETCHED; a portrait dancer, tai chi, tennis, an AIST++ dancer)
+        "400000": [Planned("k1", "musepose_dance.mp4", 0.0, 5.0, "pad", "@dance.k", 0.0),
+                   Planned("k2", "hybrik_taiji.mp4", 0.0, 5.0, "blur", None, 0.0),
+                   Planned("k3", "gvhmr_tennis.mp4", 0.0, 5.0, "fill", "@court", 0.03),
+                   Planned("k4", "d2m_motivation_gt.mp4", 0.0, 4.5, "pad", None, 0.0)],
+        "400001": [Planned("l1", "hybrik_taiji.mp4", 1.0, 5.0, "fill", "@taichi", -0.04),
+                   Planned("l2", "gvhmr_tennis.mp4", 0.5, 5.0, "blur", None, 0.05),
+                   Planned("l3", "d2m_motivation_gt.mp4", 0.3, 4.4, "fill", None, 0.0),
+                   Planned("l4", "musepose_dance.mp4", 4.0, 5.0, "fill", None, 0.0)],
+        "400002": [Planned("m1", "musepose_dance.mp4", 2.0, 5.5, "blur", "@moves", 0.0),
+                   Planned("m2", "gvhmr_tennis.mp4", 1.0, 4.8, "fill", "@serve", -0.03),
+                   Planned("m3", "hybrik_taiji.mp4", 5.0, 5.0, "blur", None, 0.04),
+                   Planned("m4", "d2m_motivation_gt.mp4", 0.0, 2.5, "pad", None, 0.0)],
+        "400003": [Planned("n1", "gvhmr_tennis.mp4", 0.0, 5.0, "fill", "@ace", 0.0, ("hybrik_taiji.mp4", 5.0)),
+                   Planned("n2", "d2m_motivation_gt.mp4", 0.0, 4.5, "blur", None, 0.0, ("musepose_dance.mp4", 2.0)),
+                   Planned("n3", "hybrik_taiji.mp4", 0.0, 5.0, "pad", "@same.sound", 0.02, ("hybrik_taiji.mp4", 5.0)),
+                   Planned("n4", "musepose_dance.mp4", 0.0, 5.0, "pad", None, 0.0, ("gvhmr_tennis.mp4", 0.5))],
+    },
 }
 
 
@@ -137,10 +175,24 @@ def same_sound_pairs(plan: dict[str, list[Planned]]) -> set[tuple[str, str]]:
     return pairs - truth_pairs(plan)
 
 
-def make(name: str, work: Path) -> Path:
+def footage_path(video: str, footage: Path | None) -> Path:
+    """A video of ../shared, or one of FETCHED in ``footage`` (checked against its sha256)."""
+    if video not in FETCHED:
+        return REAL_DANCE / video
+    repository, path, commit, sha256 = FETCHED[video]
+    where = f"{repository} {path} at {commit}"
+    if footage is None or not (footage / video).is_file():
+        raise SystemExit(f"{video} ({where}) is not in --footage {footage}: fetch it and pass its folder")
+    if hashlib.sha256((footage / video).read_bytes()).hexdigest() != sha256:
+        raise SystemExit(f"{footage / video} is not {where} (sha256 differs)")
+    return footage / video
+
+
+def make(name: str, work: Path, footage: Path | None = None) -> Path:
     """Compose the compilations of one set into ``work``/served and write its manifest (url BASE/<compilation>.mp4)."""
     plan = PLANS[name]
     videos = sorted({clip.video for compilation in plan.values() for clip in compilation})
+    paths = {video: footage_path(video, footage) for video in videos}
     loud = []
     for song in sorted(MUSIC[name].rglob("*.ogg")):
         try:
@@ -155,7 +207,7 @@ def make(name: str, work: Path) -> Path:
     served.mkdir(parents=True, exist_ok=True)
     rows = []
     for compilation_id, clips in plan.items():
-        parts = [ClipPart((Shot(REAL_DANCE / clip.video, clip.start_s, clip.seconds),),
+        parts = [ClipPart((Shot(paths[clip.video], clip.start_s, clip.seconds),),
                           read_excerpt(song_of[clip.sound_of[0]], offset_of[clip.sound_of[0]] + clip.sound_of[1],
                                        clip.seconds + 0.1, SAMPLE_RATE),
                           SAMPLE_RATE, layout=clip.layout, caption=clip.caption, brightness=clip.brightness)
@@ -183,9 +235,9 @@ def _playing(song: Path, seconds: float = 12.0) -> float:
     raise ValueError(f"{song.name}: no loud {seconds:g} s in its first two minutes")
 
 
-def build(name: str, work: Path) -> Path:
+def build(name: str, work: Path, footage: Path | None = None) -> Path:
     """The set's build folder (composed and built on the first run; later runs resume it and match again)."""
-    manifest = make(name, work) if not (work / "manifest.csv").is_file() else work / "manifest.csv"
+    manifest = make(name, work, footage) if not (work / "manifest.csv").is_file() else work / "manifest.csv"
     out = work / "build"
     with serve_directory(work / "served") as base:
         local = work / "manifest_local.csv"
@@ -248,13 +300,14 @@ def sweep(name: str, out: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", choices=[*PLANS, "both", "all"], default="both", dest="which",
-                        help="both: calibration and held_out; all: the three")
+                        help="both: calibration and held_out; all: the three of ../shared (not fresh2)")
     parser.add_argument("--sweep", action="store_true", help="also print precision/recall over a grid of the "
                         "sound-anchored limits (choose them on the calibration set only)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "tiktok-dm-bench-recordings")
+    parser.add_argument("--footage", type=Path, help="the folder of FETCHED's videos (fresh2 only)")
     args = parser.parse_args()
-    names = {"both": ["calibration", "held_out"], "all": list(PLANS)}.get(args.which, [args.which])
-    outs = {name: build(name, args.work / name) for name in names}
+    names = {"both": ["calibration", "held_out"], "all": ["calibration", "held_out", "fresh"]}.get(args.which, [args.which])
+    outs = {name: build(name, args.work / name, args.footage) for name in names}
     for name in names:
         report(name, outs[name])
         if args.sweep:
