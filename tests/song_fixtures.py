@@ -82,6 +82,13 @@ def transform(family: str, samples: np.ndarray, seed: int = 0) -> tuple[np.ndarr
         samples, _ = degrade.mix_speech(samples, RATE, 3.0, rng)
         samples = degrade.fades(degrade.gain_changes(samples, RATE, rng, -10.0, 6.0), RATE, 1.0, 1.0)
         suffix = ".m4a"
+    elif kind == "tiktok":  # sped up, talked over as loud as the music, noise, AAC: the hardest TikTok edit
+        speed = float(value)
+        pitch = 12 * np.log2(speed)
+        samples = degrade.resample_speed(samples, RATE, speed)
+        samples, _ = degrade.mix_speech(samples, RATE, 0.0, rng)
+        samples = degrade.add_noise(samples, 5.0, rng, "pink")
+        suffix = ".m4a"
     elif kind != "clean":
         raise ValueError(family)
     return samples.astype(np.float32), suffix, speed, pitch

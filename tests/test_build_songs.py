@@ -6,13 +6,14 @@ The compilation is made of real music (Wesnoth, ``music_files``) under a synthet
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile
 
-from song_fixtures import RATE, SongSource
+from song_fixtures import RATE, SongSource, transform, write
 from tiktok_dm.config import BuildConfig, SongIdConfig
 from tiktok_dm.dataset.song_ids import resolve_clip_songs
 from tiktok_dm.model.build_dir import BuildDir
@@ -147,22 +148,14 @@ def test_undecodable_clip_audio_gives_an_error_row_not_a_crash(music_files, tmp_
 
 
 def test_new_ids_never_take_a_given_id_and_a_library_names_the_song(music_files, tmp_path):
-    source = SongSource(music_files)
-    build_dir = BuildDir(tmp_path / "build")
-    library = tmp_path / "tracks"
-    library.mkdir()
-    soundfile.write(library / "wanderer.flac", source.excerpt("wanderer", 0, 62), RATE)
+    source, build_dir, library = _with_library(music_files, tmp_path, "wanderer", 62)
     config = SongIdConfig(fingerprint=SongsConfig(workers=1))
     results = {}
     # x and y: 1-9 s and 50-58 s of wanderer (no shared audio, no repeated phrase); z is labelled "fp:w".
     for clip_id, song, start in (("x", "wanderer", 1.0), ("y", "wanderer", 50.0), ("z", "knolls", 30.0),
                                  ("w", "northerners", 10.0)):
-        fingerprints = song_stage.fingerprint_file(_wav(tmp_path, clip_id, source.excerpt(song, start, 8.0)),
-                                                   config.fingerprint)
-        path = build_dir.root / "songs" / "fingerprints" / f"{clip_id}.npz"
-        fingerprints.save(path)
-        results[clip_id] = StageRecord.success("fingerprint", clip_id, FingerprintOutput(
-            build_dir.relative(path), int(fingerprints.peaks.time.size), fingerprints.duration_s))
+        results[clip_id] = _fingerprinted(build_dir, clip_id, _wav(tmp_path, clip_id, source.excerpt(song, start, 8.0)),
+                                          config.fingerprint)
     given = {"x": None, "y": None, "z": "fp:w", "w": None}
     alone = resolve_clip_songs(results, given, build_dir, config, progress=False)
     assert alone.song_id["x"] != alone.song_id["y"]  # nothing joins them without the track
@@ -171,6 +164,35 @@ def test_new_ids_never_take_a_given_id_and_a_library_names_the_song(music_files,
     joined = resolve_clip_songs(results, given, build_dir, config, progress=False)
     assert joined.song_id["x"] == joined.song_id["y"] == "lib:wanderer"
     assert joined.source == {"x": "fingerprint", "y": "fingerprint", "z": "manifest", "w": "fingerprint"}
+
+
+def test_a_build_names_a_sped_up_talked_over_clip_from_its_audio_slowed_down(music_files, tmp_path):
+    source, build_dir, library = _with_library(music_files, tmp_path, "the_deep_path", 70)
+    samples, _, _, _ = transform("tiktok:1.3", source.excerpt("the_deep_path", 15, 10), seed=0)
+    audio = write(build_dir.root / "clip_audio", "t", samples, ".m4a")
+    config = SongIdConfig(fingerprint=SongsConfig(workers=1), library=str(library))
+    records = {"t": _fingerprinted(build_dir, "t", audio, config.fingerprint)}
+    assert resolve_clip_songs(records, {"t": None}, build_dir, config, progress=False).song_id == {"t": "fp:t"}
+    named = resolve_clip_songs(records, {"t": None}, build_dir, config, progress=False, audio={"t": audio})
+    assert named.song_id == {"t": "lib:the_deep_path"}
+
+
+def _with_library(music_files, tmp_path, song: str, seconds: float) -> tuple[SongSource, BuildDir, Path]:
+    """The test songs, a build folder, and a library folder holding the first ``seconds`` of ``song``."""
+    source = SongSource(music_files)
+    library = tmp_path / "tracks"
+    library.mkdir()
+    soundfile.write(library / f"{song}.flac", source.excerpt(song, 0, seconds), RATE)
+    return source, BuildDir(tmp_path / "build"), library
+
+
+def _fingerprinted(build_dir: BuildDir, clip_id: str, audio, config: SongsConfig) -> StageRecord:
+    """The fingerprint stage's record of a clip (its peaks saved where the stage saves them)."""
+    fingerprints = song_stage.fingerprint_file(audio, config)
+    path = build_dir.root / "songs" / "fingerprints" / f"{clip_id}.npz"
+    fingerprints.save(path)
+    return StageRecord.success("fingerprint", clip_id, FingerprintOutput(
+        build_dir.relative(path), int(fingerprints.peaks.time.size), fingerprints.duration_s))
 
 
 def test_a_missing_song_library_is_refused_before_any_work(tmp_path):

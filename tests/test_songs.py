@@ -15,6 +15,7 @@ from song_fixtures import SONGS, SongSource, transform, write
 from tiktok_dm.dataset.song_ids import find_contradictions, resolve_song_ids
 from tiktok_dm.songs import FingerprintIndex, SongsConfig, cluster_clips, fingerprint_file, identify, load_library
 from tiktok_dm.songs import extract
+from tiktok_dm.songs.audio import slowed_down
 from tiktok_dm.songs.cli import songs_group
 from tiktok_dm.songs.cluster import Edge, link, match_edges
 from tiktok_dm.songs.library import update_index
@@ -61,7 +62,36 @@ def test_each_transformation_is_identified_with_its_speed_and_pitch(family, sour
         assert row["offset_s"] == pytest.approx(25.0, abs=0.3)
 
 
-@pytest.mark.parametrize("family", ["clean", "resample:1.25", "pitch:2", "speech:0", "combined:1.3"])
+# Clips under the "tiktok" edit whose hashes never vote for the true alignment (no song named without the retries;
+# 44 of 90 such Wesnoth clips at 1.25-1.35x were named only by them, and 4 by neither).
+SLOWED = [("the_deep_path", 15, 0), ("wanderer", 35, 1), ("northerners", 25, 0)]
+
+
+@pytest.mark.parametrize("song, start, seed", SLOWED)
+def test_a_sped_up_clip_under_talk_and_noise_is_named_when_tried_slowed_down(song, start, seed, source,
+                                                                             library_index, tmp_path):
+    samples, suffix, speed, pitch = transform("tiktok:1.3", source.excerpt(song, start, 10), seed=seed)
+    clip = write(tmp_path, "clip", samples, suffix)
+    without = identify([clip], library_index, SongsConfig(workers=1, identify_slowdowns=())).iloc[0]
+    assert without["error"] == "" and without["song"] == ""
+    row = identify([clip], library_index, INLINE).iloc[0]
+    assert row["song"] == song
+    # Told for the clip as it is, not for the slowed-down copy that was matched.
+    assert row["speed"] == pytest.approx(speed, rel=0.04)
+    assert row["pitch_shift"] == pytest.approx(pitch, abs=0.5)
+    assert row["offset_s"] == pytest.approx(start, abs=0.3)
+
+
+def test_slowing_down_resamples_tempo_and_pitch_together():
+    rate = 11025
+    tone = np.sin(2 * np.pi * 440 * np.arange(rate) / rate).astype(np.float32)
+    slowed = slowed_down(tone, 1.25)
+    assert slowed.dtype == np.float32 and slowed.size == pytest.approx(1.25 * rate, abs=2)
+    spectrum = np.abs(np.fft.rfft(slowed))
+    assert np.argmax(spectrum) * rate / slowed.size == pytest.approx(440 / 1.25, abs=2)
+
+
+@pytest.mark.parametrize("family", ["clean", "resample:1.25", "pitch:2", "speech:0", "combined:1.3", "tiktok:1.3"])
 def test_a_song_missing_from_the_library_is_not_named(family, source, library_index, tmp_path):
     samples, suffix, _, _ = transform(family, source.excerpt("knolls", 30, 12))
     row = identify([write(tmp_path, "clip", samples, suffix)], library_index, INLINE).iloc[0]

@@ -243,8 +243,10 @@ class ClipSongs:
 
 
 def resolve_clip_songs(records: Mapping[str, StageRecord[FingerprintOutput]], given: Mapping[str, str | None],
-                       build_dir: BuildDir, config: SongIdConfig, progress: bool = True) -> ClipSongs:
-    """``records``: the fingerprint record of each cut clip; ``given``: clip -> manifest song id or None."""
+                       build_dir: BuildDir, config: SongIdConfig, progress: bool = True,
+                       audio: Mapping[str, Path] | None = None) -> ClipSongs:
+    """``records``: the fingerprint record of each cut clip; ``given``: clip -> manifest song id or None;
+    ``audio``: clip -> its audio file, read again only to identify a clip slowed down (``identify_slowdowns``)."""
     started = time.perf_counter()
     fingerprinted = [clip_id for clip_id, record in records.items() if record.ok]
     errors = {clip_id: record.error for clip_id, record in records.items() if not record.ok}
@@ -253,7 +255,7 @@ def resolve_clip_songs(records: Mapping[str, StageRecord[FingerprintOutput]], gi
     if config.library:
         library = load_library(config.library, build_dir.root / SONGS_DIR / "library", config.fingerprint,
                                progress=progress)
-    clusters = cluster_index(index, fingerprinted, library, config.fingerprint)
+    clusters = cluster_index(index, fingerprinted, library, config.fingerprint, audio_of=audio)
     keys = list(records)
     table = assign_ids([PurePosixPath(k) for k in keys], keys, clusters.roots, clusters.songs, errors)
     resolved = assign_song_ids(table, given, names={k: k for k in keys})

@@ -150,7 +150,8 @@ class BuildSteps:
         records = self._run(stage, [FingerprintItem(clip.clip_id, clip.cut.audio,
                                                     self.cut_records[clip.clip_id].input_hash) for clip in cut])
         songs = resolve_clip_songs(records, {clip.clip_id: clip.spec.song_id for clip in cut}, self.build_dir,
-                                   self.config.songs, self.progress)
+                                   self.config.songs, self.progress,
+                                   audio={clip.clip_id: self.build_dir.absolute(clip.cut.audio) for clip in cut})
 
         def resolved(clip: ClipRecord) -> ClipRecord:
             record = records.get(clip.clip_id)

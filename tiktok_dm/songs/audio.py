@@ -37,6 +37,12 @@ def decode_mono(path: str | Path, sample_rate: int) -> np.ndarray:
     return _ffmpeg_decode(path, sample_rate)
 
 
+def slowed_down(samples: np.ndarray, factor: float) -> np.ndarray:
+    """``samples`` played ``factor`` times slower (resampled: tempo and pitch fall together), at the same rate."""
+    ratio = Fraction(factor).limit_denominator(100)
+    return resample_poly(samples, ratio.numerator, ratio.denominator).astype(np.float32)
+
+
 def _resample(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
     if rate == sample_rate or samples.size == 0:
         return samples.astype(np.float32, copy=False)

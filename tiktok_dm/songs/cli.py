@@ -21,7 +21,8 @@ EXIT_INVALID_INPUT = 2
 _COMMON_HELP = """
     \b
     Inputs are audio or video files (wav, flac, ogg, mp3, m4a, mp4, webm, ...) or folders, searched
-    recursively for such files. Each file is decoded once (its audio track).
+    recursively for such files. Each file is decoded once (its audio track), and once more when no
+    library song is named for it at first, to try it slowed down.
     \b
     How it copes with TikTok edits: fingerprints are built from constant-Q spectral peaks grouped in
     fours, hashed only by what a speed change leaves alone (frequency differences in semitones and
@@ -166,8 +167,10 @@ def identify(queries: tuple[Path, ...], library: Path, index_dir: Path | None, o
     \b
     song is empty when nothing matches well enough (a song missing from the library must not be
     named). speed says how much faster the query plays than the track (1.25: sped up 25 %),
-    pitch_shift how far it is transposed (semitones), offset_s where in the track it starts. Exit
-    code 0 when every query was fingerprinted, 1 when some failed, 2 for invalid input.
+    pitch_shift how far it is transposed (semitones), offset_s where in the track it starts. A query
+    no song is named for at first is tried again slowed down 1.1, 1.2 and 1.3x (identify_slowdowns in
+    --config; [] turns it off): a strongly sped-up sound under talking or noise is often named only so.
+    Exit code 0 when every query was fingerprinted, 1 when some failed, 2 for invalid input.
     \b
     Example:
       tiktok-dm songs identify --library tracks/ --index fp_index/ clips/ --out ids.csv

@@ -14,10 +14,8 @@ different parts of a song (which share no audio) meet through the reference trac
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import logging
-import multiprocessing
 import os
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -27,7 +25,8 @@ import pandas as pd
 from tiktok_dm.songs.config import SongsConfig
 from tiktok_dm.songs.extract import collect_media
 from tiktok_dm.songs.index import FingerprintIndex
-from tiktok_dm.songs.library import identify_fingerprints, load_library, update_index
+from tiktok_dm.songs.forked import map_shared
+from tiktok_dm.songs.library import identify_all, load_library, update_index
 from tiktok_dm.songs.match import check_peaks, inverse, passes
 
 log = logging.getLogger(__name__)
@@ -116,55 +115,33 @@ def match_edges(index: FingerprintIndex, keys: list[str], config: SongsConfig) -
     weaker direction's (the best over both queries). Clips of the index not in ``keys`` are ignored.
     Queries run in ``config.workers`` forked processes that share the index.
     """
-    global _SHARED
-    wanted = frozenset(keys)
+    index.prepare()
     best: dict[tuple[str, str], Edge] = {}
-    chunks = [keys[i::config.workers] for i in range(config.workers)]
-    if config.workers > 1 and len(keys) >= 8 * config.workers and "fork" in multiprocessing.get_all_start_methods():
-        index.prepare()
-        _SHARED = (index, wanted, config)
-        try:
-            context = multiprocessing.get_context("fork")
-            with concurrent.futures.ProcessPoolExecutor(max_workers=config.workers, mp_context=context) as pool:
-                found = list(pool.map(_edges_of_chunk, chunks))
-        finally:
-            _SHARED = None
-    else:
-        found = [_edges_of(index, keys, wanted, config)]
-    for part in found:
-        for pair, edge in part.items():
+    for found in map_shared(_edges_of, (index, frozenset(keys), config), keys, config.workers):
+        for pair, edge in found.items():
             if pair not in best or edge.score > best[pair].score:
                 best[pair] = edge
     return [best[pair] for pair in sorted(best)]
 
 
-# (index, wanted keys, config) inherited by forked query workers.
-_SHARED: tuple[FingerprintIndex, frozenset, SongsConfig] | None = None
-
-
-def _edges_of_chunk(keys: list[str]) -> dict[tuple[str, str], Edge]:
-    index, wanted, config = _SHARED
-    return _edges_of(index, keys, wanted, config)
-
-
-def _edges_of(index: FingerprintIndex, keys: list[str], wanted: frozenset,
-              config: SongsConfig) -> dict[tuple[str, str], Edge]:
+def _edges_of(shared: tuple[FingerprintIndex, frozenset, SongsConfig], key: str) -> dict[tuple[str, str], Edge]:
+    """The verified matches of one clip's query, by pair."""
+    index, wanted, config = shared
     best: dict[tuple[str, str], Edge] = {}
-    for key in keys:
-        fingerprints = index.fingerprints(key)
-        for match in index.query(fingerprints, min_score=config.link_score, exclude=key, config=config):
-            if match.key not in wanted:
+    fingerprints = index.fingerprints(key)
+    for match in index.query(fingerprints, min_score=config.link_score, exclude=key, config=config):
+        if match.key not in wanted:
+            continue
+        score = match.score
+        if config.mutual_links:
+            back = check_peaks(inverse(match.alignment()), index.fingerprints(match.key).peaks,
+                               fingerprints.peaks, config)
+            if not passes(back, config.link_score, config.min_peak_ratio, config.min_significance):
                 continue
-            score = match.score
-            if config.mutual_links:
-                back = check_peaks(inverse(match.alignment()), index.fingerprints(match.key).peaks,
-                                   fingerprints.peaks, config)
-                if not passes(back, config.link_score, config.min_peak_ratio, config.min_significance):
-                    continue
-                score = min(score, back.peaks_matched)
-            pair = (min(key, match.key), max(key, match.key))
-            if pair not in best or score > best[pair].score:
-                best[pair] = _edge(key, match.key, score, match.offset_s, match.speed)
+            score = min(score, back.peaks_matched)
+        pair = (min(key, match.key), max(key, match.key))
+        if pair not in best or score > best[pair].score:
+            best[pair] = _edge(key, match.key, score, match.offset_s, match.speed)
     return best
 
 
@@ -199,7 +176,7 @@ def cluster_clips(files: Iterable[str | os.PathLike], library: str | os.PathLike
     library_index = None
     if library is not None:
         library_index = load_library(library, Path(index_dir) / "library" if index_dir is not None else None, config)
-    clusters = cluster_index(index, good, library_index, config)
+    clusters = cluster_index(index, good, library_index, config, audio_of=dict(zip(keys, paths)))
     log.info("%d clip(s): %d fingerprinted, %d failed, %d verified link(s), %d identified in the library",
              len(keys), len(good), len(errors), len(clusters.edges), len(clusters.songs))
     return assign_ids(paths, keys, clusters.roots, clusters.songs, errors)
@@ -213,14 +190,16 @@ class Clusters:
 
 
 def cluster_index(index: FingerprintIndex, keys: list[str], library: FingerprintIndex | None,
-                  config: SongsConfig) -> Clusters:
+                  config: SongsConfig, audio_of: Mapping[str, str | os.PathLike] | None = None) -> Clusters:
     """Cluster the recordings ``keys`` of ``index`` (fingerprints already stored), optionally through
-    the reference tracks of ``library``."""
+    the reference tracks of ``library``; ``audio_of``: each key's audio file, for identifying a clip again slowed
+    down (``identify_slowdowns``) when its fingerprints name no library song."""
     edges = match_edges(index, keys, config)
     songs: dict[str, str] = {}
     if library is not None:
-        for key in keys:
-            match = identify_fingerprints(index.fingerprints(key), library, config)
+        audio_of = audio_of or {}
+        queries = [(index.fingerprints(key), audio_of.get(key)) for key in keys]
+        for key, match in zip(keys, identify_all(queries, library, config)):
             if match is not None:
                 songs[key] = match.key
     return Clusters(roots=link(keys, edges, songs, config), songs=songs, edges=edges)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
+import numpy as np
 import pandas as pd
 
+from tiktok_dm.songs.audio import decode_mono, slowed_down
 from tiktok_dm.songs.config import SongsConfig
 from tiktok_dm.songs.extract import collect_media, fingerprint_files
-from tiktok_dm.songs.fingerprint import Fingerprints
+from tiktok_dm.songs.fingerprint import Fingerprints, fingerprint
+from tiktok_dm.songs.forked import map_shared
 from tiktok_dm.songs.index import MANIFEST, FingerprintIndex, IndexMatch
 
 log = logging.getLogger(__name__)
@@ -99,12 +103,50 @@ def best_song(matches: list[IndexMatch], config: SongsConfig) -> IndexMatch | No
     return matches[0]
 
 
-def identify_fingerprints(fingerprints: Fingerprints, library: FingerprintIndex,
-                          config: SongsConfig) -> IndexMatch | None:
+def identify_fingerprints(fingerprints: Fingerprints, library: FingerprintIndex, config: SongsConfig,
+                          audio: Callable[[], np.ndarray] | None = None) -> IndexMatch | None:
+    """The library song of a clip, or None. ``audio``: the clip's samples at ``config.sample_rate``, read only when
+    no song is named at first: the clip is then tried again slowed down by each of ``config.identify_slowdowns``,
+    and the best answer wins (its speed and pitch told for the clip as it is)."""
+    match = _best_song_of(fingerprints, library, config)
+    if match is not None or audio is None or not config.identify_slowdowns:
+        return match
+    samples = audio()
+    found = []
+    for factor in config.identify_slowdowns:
+        slowed = _best_song_of(fingerprint(slowed_down(samples, factor), config), library, config)
+        if slowed is not None:
+            found.append(dataclasses.replace(slowed, speed=slowed.speed * factor,
+                                             pitch_shift=slowed.pitch_shift + 12 * float(np.log2(factor))))
+    return max(found, key=lambda m: (m.score, m.significance), default=None)
+
+
+def _best_song_of(fingerprints: Fingerprints, library: FingerprintIndex, config: SongsConfig) -> IndexMatch | None:
     # The runner-up is looked for with lower thresholds: a close second means the answer is unsure.
     matches = library.query(fingerprints, min_score=max(1, int(config.identify_score / config.identify_margin)),
                             min_ratio=config.min_peak_ratio, min_significance=config.min_significance, config=config)
     return best_song(matches, config)
+
+
+def reader(path: str | os.PathLike, config: SongsConfig) -> Callable[[], np.ndarray]:
+    """What :func:`identify_fingerprints` reads a clip's samples with, decoding ``path`` only when called."""
+    return lambda: decode_mono(path, config.sample_rate)
+
+
+def identify_all(queries: list[tuple[Fingerprints, str | os.PathLike | None]], library: FingerprintIndex,
+                 config: SongsConfig) -> list[IndexMatch | None]:
+    """:func:`identify_fingerprints` of each (fingerprints, audio file or None), in ``config.workers`` forked
+    processes that share the library index."""
+    library.prepare()
+    return map_shared(_identify_one, (library, config), queries, config.workers)
+
+
+def _identify_one(shared: tuple[FingerprintIndex, SongsConfig],
+                  query: tuple[Fingerprints, str | os.PathLike | None]) -> IndexMatch | None:
+    library, config = shared
+    fingerprints, audio = query
+    return identify_fingerprints(fingerprints, library, config,
+                                 audio=reader(audio, config) if audio is not None else None)
 
 
 def identify(queries: Iterable[str | os.PathLike], library_index: str | os.PathLike | FingerprintIndex,
@@ -115,6 +157,8 @@ def identify(queries: Iterable[str | os.PathLike], library_index: str | os.PathL
     library = load_library(library_index, index_dir, config)
     files = collect_media(queries)
     results = fingerprint_files(files, config)
+    good = [path for path in files if not isinstance(results[path], str)]
+    matches = dict(zip(good, identify_all([(results[path], path) for path in good], library, config)))
     rows = []
     for path in files:
         result = results[path]
@@ -123,7 +167,7 @@ def identify(queries: Iterable[str | os.PathLike], library_index: str | os.PathL
         if isinstance(result, str):
             row["error"] = result
         else:
-            match = identify_fingerprints(result, library, config)
+            match = matches[path]
             if match is not None:
                 row.update(song=match.key, score=match.score, speed=round(match.speed, 4),
                            pitch_shift=round(match.pitch_shift, 3), offset_s=round(match.offset_s, 3))
