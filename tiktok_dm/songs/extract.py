@@ -37,13 +37,17 @@ def collect_media(paths: Iterable[str | os.PathLike]) -> list[Path]:
 def fingerprint_file(path: str | os.PathLike, config: SongsConfig) -> Fingerprints:
     """Decode ``path`` once and fingerprint it; StageError for undecodable, too short or silent audio."""
     path = Path(path)
-    samples = decode_mono(path, config.sample_rate)
+    return fingerprint_samples(decode_mono(path, config.sample_rate), path.name, config)
+
+
+def fingerprint_samples(samples: np.ndarray, name: str, config: SongsConfig) -> Fingerprints:
+    """Fingerprint a file's decoded samples; StageError (naming ``name``) for invalid, too short or silent audio."""
     if not np.isfinite(samples).all():
-        raise StageError(f"{path.name} decodes to invalid (non-finite) samples", ErrorKind.UNREADABLE)
-    check_usable(samples, config.sample_rate, path.name, config.min_duration_s, config.silence_dbfs)
+        raise StageError(f"{name} decodes to invalid (non-finite) samples", ErrorKind.UNREADABLE)
+    check_usable(samples, config.sample_rate, name, config.min_duration_s, config.silence_dbfs)
     fingerprints = fingerprint(samples, config)
     if fingerprints.peaks.time.size < 4:
-        raise StageError(f"{path.name} has too few spectral peaks to fingerprint ({fingerprints.peaks.time.size})")
+        raise StageError(f"{name} has too few spectral peaks to fingerprint ({fingerprints.peaks.time.size})")
     return fingerprints
 
 

@@ -13,7 +13,8 @@ import pandas as pd
 
 from tiktok_dm.songs.audio import decode_mono, slowed_down
 from tiktok_dm.songs.config import SongsConfig
-from tiktok_dm.songs.extract import collect_media, fingerprint_files
+from tiktok_dm.model.status import StageError
+from tiktok_dm.songs.extract import collect_media, fingerprint_files, fingerprint_samples
 from tiktok_dm.songs.fingerprint import Fingerprints, fingerprint
 from tiktok_dm.songs.forked import map_shared
 from tiktok_dm.songs.index import MANIFEST, FingerprintIndex, IndexMatch
@@ -152,24 +153,31 @@ def _identify_one(shared: tuple[FingerprintIndex, SongsConfig],
 def identify(queries: Iterable[str | os.PathLike], library_index: str | os.PathLike | FingerprintIndex,
              config: SongsConfig | None = None, index_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """The library song of each query file: columns file, song ('' when nothing matches well enough),
-    score, speed, pitch_shift, offset_s and error (why a file could not be fingerprinted, else '')."""
+    score, speed, pitch_shift, offset_s and error (why a file could not be fingerprinted, else '').
+    Each file is decoded once, in ``config.workers`` forked processes that share the library index."""
     config = config or SongsConfig()
     library = load_library(library_index, index_dir, config)
     files = collect_media(queries)
-    results = fingerprint_files(files, config)
-    good = [path for path in files if not isinstance(results[path], str)]
-    matches = dict(zip(good, identify_all([(results[path], path) for path in good], library, config)))
+    library.prepare()
     rows = []
-    for path in files:
-        result = results[path]
+    for path, (match, error) in zip(files, map_shared(_identify_file, (library, config), files, config.workers)):
         row = {"file": str(path), "song": "", "score": 0, "speed": float("nan"), "pitch_shift": float("nan"),
-               "offset_s": float("nan"), "error": ""}
-        if isinstance(result, str):
-            row["error"] = result
-        else:
-            match = matches[path]
-            if match is not None:
-                row.update(song=match.key, score=match.score, speed=round(match.speed, 4),
-                           pitch_shift=round(match.pitch_shift, 3), offset_s=round(match.offset_s, 3))
+               "offset_s": float("nan"), "error": error}
+        if error:
+            log.warning("no fingerprint for %s: %s", path, error)
+        elif match is not None:
+            row.update(song=match.key, score=match.score, speed=round(match.speed, 4),
+                       pitch_shift=round(match.pitch_shift, 3), offset_s=round(match.offset_s, 3))
         rows.append(row)
     return pd.DataFrame(rows, columns=IDENTIFY_COLUMNS)
+
+
+def _identify_file(shared: tuple[FingerprintIndex, SongsConfig], path: Path) -> tuple[IndexMatch | None, str]:
+    """(the song of one query file or None, '') or (None, why it could not be fingerprinted)."""
+    library, config = shared
+    try:
+        samples = decode_mono(path, config.sample_rate)
+        fingerprints = fingerprint_samples(samples, path.name, config)
+    except StageError as error:
+        return None, str(error)
+    return identify_fingerprints(fingerprints, library, config, audio=lambda: samples), ""
