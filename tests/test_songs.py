@@ -18,7 +18,7 @@ from tiktok_dm.songs import extract
 from tiktok_dm.songs.audio import slowed_down
 from tiktok_dm.songs.cli import songs_group
 from tiktok_dm.songs.cluster import Edge, link, match_edges
-from tiktok_dm.songs.library import update_index
+from tiktok_dm.songs.library import identify_fingerprints, reader, update_index
 
 LIBRARY_SONGS = SONGS[:3]
 INLINE = SongsConfig(workers=1)
@@ -80,6 +80,15 @@ def test_a_sped_up_clip_under_talk_and_noise_is_named_when_tried_slowed_down(son
     assert row["speed"] == pytest.approx(speed, rel=0.04)
     assert row["pitch_shift"] == pytest.approx(pitch, abs=0.5)
     assert row["offset_s"] == pytest.approx(start, abs=0.3)
+
+
+def test_audio_that_cannot_be_read_again_means_no_retry_not_a_crash(source, library_index, tmp_path, caplog):
+    samples, suffix, _, _ = transform("tiktok:1.3", source.excerpt("the_deep_path", 15, 10), seed=0)
+    clip = write(tmp_path, "clip", samples, suffix)
+    fingerprints = fingerprint_file(clip, INLINE)
+    clip.unlink()
+    assert identify_fingerprints(fingerprints, library_index, INLINE, audio=reader(clip, INLINE)) is None
+    assert "no slowed-down retry" in caplog.text and "clip.m4a" in caplog.text
 
 
 def test_slowing_down_resamples_tempo_and_pitch_together():

@@ -112,7 +112,11 @@ def identify_fingerprints(fingerprints: Fingerprints, library: FingerprintIndex,
     match = _best_song_of(fingerprints, library, config)
     if match is not None or audio is None or not config.identify_slowdowns:
         return match
-    samples = audio()
+    try:
+        samples = audio()
+    except StageError as error:  # the file went away or broke since it was fingerprinted: no retry, no crash
+        log.warning("no slowed-down retry: %s", error)
+        return None
     found = []
     for factor in config.identify_slowdowns:
         slowed = _best_song_of(fingerprint(slowed_down(samples, factor), config), library, config)
