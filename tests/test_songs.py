@@ -82,6 +82,15 @@ def test_a_sped_up_clip_under_talk_and_noise_is_named_when_tried_slowed_down(son
     assert row["offset_s"] == pytest.approx(start, abs=0.3)
 
 
+def test_a_retry_names_a_song_only_near_the_speed_it_tried(source, library_index, tmp_path):
+    samples, suffix, _, _ = transform("tiktok:1.3", source.excerpt("the_deep_path", 15, 10), seed=0)
+    clip = write(tmp_path, "clip", samples, suffix)
+    tried = SongsConfig(workers=1, identify_slowdowns=(1.15,))  # leaves 1.3 / 1.15 = 1.13x to the match
+    assert identify([clip], library_index, tried).iloc[0]["song"] == "the_deep_path"
+    narrow = SongsConfig(workers=1, identify_slowdowns=(1.15,), identify_slowdown_reach=1.05)
+    assert identify([clip], library_index, narrow).iloc[0]["song"] == ""
+
+
 def test_audio_that_cannot_be_read_again_means_no_retry_not_a_crash(source, library_index, tmp_path, caplog):
     samples, suffix, _, _ = transform("tiktok:1.3", source.excerpt("the_deep_path", 15, 10), seed=0)
     clip = write(tmp_path, "clip", samples, suffix)

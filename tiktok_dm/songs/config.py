@@ -113,6 +113,11 @@ class SongsConfig:
     # edit of bench/songs.py held_out_b, where the true alignment's peaks agree (share 0.33-0.52) but the hashes
     # never vote for it. The factors are the speed-ups TikTok offers (1.1-1.3x), not tuned; () turns it off.
     identify_slowdowns: tuple[float, ...] = (1.15, 1.3)
+    # A retry tests "the clip is sped up about this much": its answer counts only if the slowed copy plays within
+    # this factor of the track (the spacing of the factors, so together they cover 1.0-1.5x), and the clip itself
+    # within max_time_scale. Without it, two songs of one band (held_out's sectoid albums) were named for each other
+    # at 1.67x and 2.08x.
+    identify_slowdown_reach: float = 1.15
     # Check each link from both clips' sides with the same alignment (both must pass; the weaker counts).
     mutual_links: bool = True
 

@@ -108,7 +108,8 @@ def identify_fingerprints(fingerprints: Fingerprints, library: FingerprintIndex,
                           audio: Callable[[], np.ndarray] | None = None) -> IndexMatch | None:
     """The library song of a clip, or None. ``audio``: the clip's samples at ``config.sample_rate``, read only when
     no song is named at first: the clip is then tried again slowed down by each of ``config.identify_slowdowns``,
-    and the best answer wins (its speed and pitch told for the clip as it is)."""
+    and the best answer wins (its speed and pitch told for the clip as it is) among those that play within
+    ``identify_slowdown_reach`` of the speed tried."""
     match = _best_song_of(fingerprints, library, config)
     if match is not None or audio is None or not config.identify_slowdowns:
         return match
@@ -120,7 +121,9 @@ def identify_fingerprints(fingerprints: Fingerprints, library: FingerprintIndex,
     found = []
     for factor in config.identify_slowdowns:
         slowed = _best_song_of(fingerprint(slowed_down(samples, factor), config), library, config)
-        if slowed is not None:
+        reach = config.identify_slowdown_reach
+        if slowed is not None and 1 / reach <= slowed.speed <= reach \
+                and 1 / config.max_time_scale <= slowed.speed * factor <= config.max_time_scale:
             found.append(dataclasses.replace(slowed, speed=slowed.speed * factor,
                                              pitch_shift=slowed.pitch_shift + 12 * float(np.log2(factor))))
     return max(found, key=lambda m: (m.score, m.significance), default=None)
