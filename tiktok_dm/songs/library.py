@@ -11,9 +11,9 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from tiktok_dm.model.status import StageError
 from tiktok_dm.songs.audio import decode_mono, slowed_down
 from tiktok_dm.songs.config import SongsConfig
-from tiktok_dm.model.status import StageError
 from tiktok_dm.songs.extract import collect_media, fingerprint_files, fingerprint_samples
 from tiktok_dm.songs.fingerprint import Fingerprints, fingerprint
 from tiktok_dm.songs.forked import map_shared
@@ -118,10 +118,9 @@ def identify_fingerprints(fingerprints: Fingerprints, library: FingerprintIndex,
     except StageError as error:  # the file went away or broke since it was fingerprinted: no retry, no crash
         log.warning("no slowed-down retry: %s", error)
         return None
-    found = []
+    found, reach = [], config.identify_slowdown_reach
     for factor in config.identify_slowdowns:
         slowed = _best_song_of(fingerprint(slowed_down(samples, factor), config), library, config)
-        reach = config.identify_slowdown_reach
         if slowed is not None and 1 / reach <= slowed.speed <= reach \
                 and 1 / config.max_time_scale <= slowed.speed * factor <= config.max_time_scale:
             found.append(dataclasses.replace(slowed, speed=slowed.speed * factor,
