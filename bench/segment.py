@@ -484,10 +484,10 @@ def decode_floor(cases: list[Case], jobs: int) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     from tiktok_dm.boundaries.decode import FAST_DECODE_OPTIONS
-    from tiktok_dm.media import analysis_ffmpeg
+    from tiktok_dm.media import ffmpeg_binary
 
     def decode(case: Case) -> None:
-        subprocess.run([analysis_ffmpeg(), "-nostdin", "-v", "error", "-threads", "1", *FAST_DECODE_OPTIONS,
+        subprocess.run([ffmpeg_binary(), "-nostdin", "-v", "error", "-threads", "1", *FAST_DECODE_OPTIONS,
                         "-i", str(case.path), "-map", "0:v:0", "-f", "null", "-"], check=True)
 
     started = time.perf_counter()

@@ -18,10 +18,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
+import av
+import imageio_ffmpeg
 import numpy as np
 import pandas as pd
 import soundfile as sf
@@ -125,8 +126,7 @@ def mux_videos(placements: dict[str, _Placement], wav_dir: Path, out_dir: Path) 
     """One mp4 per clip: its video with the generated segments laid on its timeline."""
     if not placements:
         return [], []
-    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
-        raise FileNotFoundError("ffmpeg/ffprobe are not on PATH: install ffmpeg to mux videos (or pass --no-mux)")
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()  # the static ffmpeg the pipeline runs (a dependency of tiktok-dm)
     out_dir.mkdir(parents=True, exist_ok=True)
     clips: dict[str, list[tuple[str, _Placement]]] = {}
     for name, placement in placements.items():
@@ -146,7 +146,7 @@ def mux_videos(placements: dict[str, _Placement], wav_dir: Path, out_dir: Path) 
         wav = out_dir / f"{clip}.wav"
         sf.write(wav, track[:int(round(duration * SAMPLE_RATE))], SAMPLE_RATE, subtype="PCM_16")
         target = out_dir / f"{clip}.mp4"
-        command = ["ffmpeg", "-y", "-v", "error", "-i", str(video), "-i", str(wav), "-map", "0:v:0", "-map", "1:a:0",
+        command = [ffmpeg, "-y", "-v", "error", "-i", str(video), "-i", str(wav), "-map", "0:v:0", "-map", "1:a:0",
                    "-c:v", "copy", "-c:a", "aac", "-b:a", "160k", "-shortest", str(target)]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
@@ -158,9 +158,8 @@ def mux_videos(placements: dict[str, _Placement], wav_dir: Path, out_dir: Path) 
 
 
 def _duration(video: Path) -> float:
-    done = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-                           str(video)], capture_output=True, text=True)
     try:
-        return float(done.stdout.strip())
-    except ValueError:
-        raise RuntimeError(f"ffprobe cannot read the duration of {video}: {done.stderr.strip()[-300:]}") from None
+        with av.open(str(video)) as container:
+            return container.duration / av.time_base
+    except (av.FFmpegError, TypeError) as error:  # TypeError: no duration in the container
+        raise RuntimeError(f"cannot read the duration of {video}: {error}") from None

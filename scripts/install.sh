@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install tiktok-dm into ./.venv on a fresh machine (Debian/Ubuntu, Python >= 3.10).
-#   bash scripts/install.sh          # the pipeline (ffmpeg, torch + torchcodec for audio columns, mediapipe)
+#   bash scripts/install.sh          # the pipeline: `pip install -e ".[audio,pose,annotate,train]"` with the tested
+#                                    # versions of constraints.txt (torch + torchcodec for audio columns, mediapipe,
+#                                    # ffmpeg from imageio-ffmpeg), then the pose landmarker's model bundle
 #   bash scripts/install.sh --test   # ... plus pytest, the Debian music and speech packages, headless Chromium,
 #                                    #     Label Studio and openpifpaf
 #   bash scripts/install.sh --bench  # ... the Debian packages the benchmarks in bench/ read (no test tools), with
@@ -27,9 +29,14 @@ sudo_cmd=""
 if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
 
 apt_packages=()
-command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_packages+=(ffmpeg)
 want_package() { dpkg -s "$1" >/dev/null 2>&1 || apt_packages+=("$1"); }
+# OpenCV's contrib build (mediapipe's cv2) loads libGL and GLib; minimal images lack them.
+ldconfig -p | grep -q 'libGL.so.1 ' || want_package libgl1
+ldconfig -p | grep -q 'libgthread-2.0.so.0 ' || want_package libglib2.0-0
 if [ "$with_bench" = 1 ]; then
+  # The build runs imageio-ffmpeg's ffmpeg; the tests' and benchmarks' synthetic compilations are drawn with a full
+  # ffmpeg (its drawtext filter), and the comparisons with ffprobe read the system's.
+  command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_packages+=(ffmpeg)
   # Real music for the tests and benchmarks: Wesnoth's soundtrack (GPL-2+, see
   # /usr/share/doc/wesnoth-1.16-music/copyright) and SuperTux's (calibration songs of bench/songs.py);
   # espeak-ng speaks the talking that bench/songs.py mixes over the music.
@@ -74,24 +81,14 @@ python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 
-echo "== pip: torch + torchvision + torchcodec (datasets needs torchcodec for Audio columns; openpifpaf needs torchvision)"
-"${pip[@]}" "torch==2.14.1" "torchvision==0.29.1" "torchcodec==0.17.0"
-echo "== pip: tiktok-dm"
 extras="audio,pose,annotate,train"
 [ "$with_test" = 1 ] && extras="$extras,test"
-"${pip[@]}" -e ".[$extras]"
-# mediapipe goes in without its declared dependencies: they would replace the headless OpenCV with opencv-contrib
-# and pull jax (0.10.14) or sounddevice (1.x); the few it needs come with the [pose] extra. 0.10.14 (wheels up to
-# Python 3.12) carries the legacy solutions.pose (the mediapipe backend) and the BlazePose models the landmarker's
-# bundle is written from offline; from Python 3.13 on only the maintained 1.x installs (Tasks API: the landmarker
-# backend, its bundle downloaded).
-if .venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 13))'; then
-  "${pip[@]}" --no-deps "mediapipe>=0.10.30,<2"
-else
-  "${pip[@]}" --no-deps "mediapipe==0.10.14"
-fi
+# The declarations of pyproject.toml, at the tested versions of constraints.txt (torch, torchvision and torchcodec
+# released together; mediapipe 0.10.14 up to Python 3.12, 1.x from 3.13). torchvision: for openpifpaf.
+echo "== pip: tiktok-dm[$extras] with constraints.txt"
+"${pip[@]}" -c constraints.txt -e ".[$extras]" torchvision
 # The landmarker backend's model bundle, once per machine (tiktok-dm pose-model --help): written from the models
-# mediapipe 0.10.14 ships, else downloaded from Google's release.
+# mediapipe 0.10.14 ships, else downloaded from Google's release. (A build does the same on first use.)
 bundle=$(.venv/bin/python -c 'from tiktok_dm.pose.landmarker_model import default_landmarker_path as p; print(p())')
 if [ ! -f "$bundle" ]; then
   echo "== pose model: $bundle"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import shutil
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ from boundary_fixtures import (audio_only, beep_time, build_hard_cases, empty_vi
 from tiktok_dm.boundaries import BoundaryConfig, detect_clips, plot_signals, read_clips_csv, write_clips_csv
 from tiktok_dm.boundaries.cli import segment_command
 from tiktok_dm.boundaries.decode import KeyframeIndex, TimePart, VideoDecoder, decode_audio, time_parts
-from tiktok_dm.media import analysis_ffmpeg, ffmpeg_version, probe, probe_in_process
+from tiktok_dm.media import MediaToolMissing, ffmpeg_binary, probe
 from tiktok_dm.model.build_dir import BuildDir, sha256_of
 from tiktok_dm.model.outputs import BoundaryOutput
 from tiktok_dm.model.status import ErrorKind, StageError
@@ -95,7 +97,7 @@ def test_fine_stream_comes_out_in_tiles_and_keeps_every_real_frame(tmp_path):
     video = keyframes_every(tmp_path / "pattern.mp4", seconds=6, interval_s=1.5)
     decoder = VideoDecoder(video, 10.0, (128, 72), fast_decode=False)
     analysis_frames = sum(len(block) for block in decoder.blocks())
-    one_by_one = subprocess.run([analysis_ffmpeg(), "-nostdin", "-loglevel", "error", "-i", str(video), "-vf",
+    one_by_one = subprocess.run([ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-i", str(video), "-vf",
                                  "fps=30:start_time=0:round=near,scale=32:18:flags=fast_bilinear,format=gray",
                                  "-f", "rawvideo", "-"], capture_output=True, check=True).stdout
     expected = np.frombuffer(one_by_one, np.uint8).reshape(-1, 18, 32)
@@ -103,14 +105,28 @@ def test_fine_stream_comes_out_in_tiles_and_keeps_every_real_frame(tmp_path):
     assert np.array_equal(decoder.fine, expected[: len(decoder.fine)])
 
 
-def test_in_process_probe_agrees_with_ffprobe(cases, tmp_path):
+def test_the_in_process_probe_agrees_with_ffprobe(cases, tmp_path):
+    """media.probe reads with PyAV (no ffprobe needed); where an ffprobe is installed it must tell the same."""
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None:
+        pytest.skip("no ffprobe on PATH to compare with")
     for path in (cases.path, audio_only(cases.path, tmp_path / "sound.m4a"), without_audio(cases.path, tmp_path / "v.mp4")):
-        ours, theirs = probe_in_process(path), probe(path)
-        assert (ours.has_video, ours.has_audio, ours.width, ours.height, ours.audio_sample_rate) == \
-               (theirs.has_video, theirs.has_audio, theirs.width, theirs.height, theirs.audio_sample_rate)
-        assert ours.fps == pytest.approx(theirs.fps) and ours.duration_s == pytest.approx(theirs.duration_s, abs=0.05)
+        report = json.loads(subprocess.run([ffprobe, "-v", "error", "-print_format", "json", "-show_format",
+                                            "-show_streams", "-count_packets", str(path)],
+                                           capture_output=True, text=True, check=True).stdout)
+        video = next((s for s in report["streams"] if s["codec_type"] == "video"), None)
+        audio = next((s for s in report["streams"] if s["codec_type"] == "audio"), None)
+        ours = probe(path, count_frames=True)
+        assert (ours.has_video, ours.has_audio) == (video is not None, audio is not None)
+        assert ours.duration_s == pytest.approx(float(report["format"]["duration"]), abs=1e-3)
+        if video is not None:
+            assert (ours.width, ours.height, ours.video_frames) == \
+                   (video["width"], video["height"], int(video["nb_read_packets"]))
+            assert ours.fps == pytest.approx(float(Fraction(video["avg_frame_rate"])))
+        if audio is not None:
+            assert (ours.audio_sample_rate, ours.audio_channels) == (int(audio["sample_rate"]), audio["channels"])
     with pytest.raises(StageError, match="bad.mp4"):
-        probe_in_process(unreadable(tmp_path / "bad.mp4"))
+        probe(unreadable(tmp_path / "bad.mp4"))
 
 
 def test_parts_decoded_at_once_give_the_frames_and_clips_of_one_pass(cases):
@@ -133,24 +149,26 @@ def test_decoding_processes_and_threads_are_not_part_of_the_stage_identity(tmp_p
 
 
 @pytest.fixture
-def fresh_analysis_ffmpeg():
-    analysis_ffmpeg.cache_clear()
-    yield analysis_ffmpeg
-    analysis_ffmpeg.cache_clear()
+def fresh_ffmpeg_binary():
+    ffmpeg_binary.cache_clear()
+    yield ffmpeg_binary
+    ffmpeg_binary.cache_clear()
 
 
-def test_analysis_decodes_run_the_static_ffmpeg_and_see_what_the_system_one_sees(cases, fresh_analysis_ffmpeg,
+def test_analysis_decodes_run_the_static_ffmpeg_and_see_what_the_system_one_sees(cases, fresh_ffmpeg_binary,
                                                                                monkeypatch):
     """The detector was calibrated on Debian 12's ffmpeg 5.1 (what scripts/install.sh installs); the pinned static
     build must give it the same frames."""
-    if not ffmpeg_version().startswith("ffmpeg version 5.1"):
-        pytest.skip(f"the system ffmpeg is not the 5.1 the detector was calibrated on: {ffmpeg_version()}")
+    system = shutil.which("ffmpeg")
+    version = subprocess.run([system, "-version"], capture_output=True, text=True).stdout if system else "none"
+    if not version.startswith("ffmpeg version 5.1"):
+        pytest.skip(f"the system ffmpeg is not the 5.1 the detector was calibrated on: {version.splitlines()[0]}")
     monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
-    static, system = fresh_analysis_ffmpeg(), shutil.which("ffmpeg")
+    static = fresh_ffmpeg_binary()
     assert "imageio_ffmpeg" in static and static != system  # the package's dependency brings the static build
 
     def decoded(binary: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        monkeypatch.setattr("tiktok_dm.boundaries.decode.analysis_ffmpeg", lambda: binary)
+        monkeypatch.setattr("tiktok_dm.boundaries.decode.ffmpeg_binary", lambda: binary)
         decoder = VideoDecoder(cases.path, 10.0, (128, 72), part=TimePart(40, 60))
         frames = np.concatenate(list(decoder.blocks()))
         return frames, decoder.fine, decode_audio(cases.path, 11025)
@@ -160,27 +178,32 @@ def test_analysis_decodes_run_the_static_ffmpeg_and_see_what_the_system_one_sees
     assert len(sound) == len(system_sound) and np.abs(sound - system_sound).max() < 1e-5
 
 
-def test_analysis_ffmpeg_honours_imageio_ffmpeg_exe_and_falls_back_to_path(cases, fresh_analysis_ffmpeg,
-                                                                           monkeypatch, tmp_path):
+def test_the_ffmpeg_binary_honours_imageio_ffmpeg_exe_and_falls_back_to_path(cases, fresh_ffmpeg_binary,
+                                                                             monkeypatch, tmp_path):
+    import imageio_ffmpeg
+
     calls = tmp_path / "calls.log"
     wrapper = tmp_path / "ffmpeg-wrapper"
-    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {shutil.which("ffmpeg")} "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {imageio_ffmpeg.get_ffmpeg_exe()} "$@"\n')
     wrapper.chmod(0o755)
     monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(wrapper))
-    assert fresh_analysis_ffmpeg() == str(wrapper)
+    assert fresh_ffmpeg_binary() == str(wrapper)
     detect_clips(cases.path, BoundaryConfig(decode_parts=2))
     started = calls.read_text().splitlines()
     assert len(started) == 3 and sum("0:a:0" in line for line in started) == 1  # two picture parts, one sound
-
-    import imageio_ffmpeg
 
     def no_build():
         raise RuntimeError("No ffmpeg exe could be found")
 
     monkeypatch.delenv("IMAGEIO_FFMPEG_EXE")
     monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", no_build)
-    fresh_analysis_ffmpeg.cache_clear()
-    assert fresh_analysis_ffmpeg() == shutil.which("ffmpeg")
+    fresh_ffmpeg_binary.cache_clear()
+    monkeypatch.setattr(shutil, "which", lambda name: f"/opt/elsewhere/{name}")
+    assert fresh_ffmpeg_binary() == "/opt/elsewhere/ffmpeg"
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    fresh_ffmpeg_binary.cache_clear()
+    with pytest.raises(MediaToolMissing, match="IMAGEIO_FFMPEG_EXE"):
+        fresh_ffmpeg_binary()
 
 
 def test_sound_that_starts_late_is_decoded_on_the_video_clock(tmp_path):

@@ -190,17 +190,19 @@ def test_a_row_removed_from_the_manifest_leaves_no_file_behind(tmp_path):
     assert (out / "clips" / "take0.mp4").is_file() and len(again.clips) == 1
 
 
-@pytest.mark.parametrize("missing", ["ffmpeg", "mediapipe"])
+@pytest.mark.parametrize("missing", ["ffmpeg", "mediapipe", "torchcodec"])
 def test_a_missing_tool_or_pose_library_ends_the_build_before_any_work(tmp_path, missing):
-    """`pip install .` leaves mediapipe out and a machine may lack ffmpeg: exit 2 naming it, nothing written."""
+    """A broken install (no ffmpeg to run, mediapipe or torchcodec not importing): exit 2 naming it, nothing
+    written."""
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("compilation_id,url,clip_id,start_s,end_s,song_id,num_dancers\n"
                         "c0,http://127.0.0.1:9/v.mp4,k0,0,4,s0,1\n")
-    hide = "sys.modules['mediapipe'] = None; " if missing == "mediapipe" else ""
+    hide = f"sys.modules[{missing!r}] = None; " if missing != "ffmpeg" else ""
     code = (f"import sys; {hide}from tiktok_dm.cli import main; "
             f"sys.argv = ['tiktok-dm', 'build', {str(manifest)!r}, '--out', {str(tmp_path / 'out')!r}, "
             "'--executor', 'local']; main()")
-    env = {**os.environ, "PATH": "/nonexistent"} if missing == "ffmpeg" else dict(os.environ)
+    env = {**os.environ, "PATH": "/nonexistent", "IMAGEIO_FFMPEG_EXE": "/nonexistent/ffmpeg"} \
+        if missing == "ffmpeg" else dict(os.environ)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 2, result.stderr[-2000:]
     assert missing in result.stderr and not (tmp_path / "out").exists()

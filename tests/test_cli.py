@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from click.testing import CliRunner
 
@@ -70,7 +72,11 @@ def test_status_of_a_missing_build_dir_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_runs_end_to_end_and_reports_what_it_loaded(tmp_path):
+def test_demo_runs_end_to_end_and_reports_what_it_loaded(tmp_path, monkeypatch):
+    """... with no ffmpeg or ffprobe on PATH: the build runs imageio-ffmpeg's binary and probes with PyAV."""
+    (tmp_path / "empty-path").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-path"))
+    assert shutil.which("ffmpeg") is None and shutil.which("ffprobe") is None
     result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path), "--executor", "local", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "4 manifest row(s): 4 ok" in result.output

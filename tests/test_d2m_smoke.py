@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from d2m_train.checkpoint import latest_checkpoint, load_checkpoint
 from d2m_train.cli import cli
 from d2m_train.runlog import read_metrics
+from tiktok_dm.media import ffmpeg_binary, probe
 from d2m_train.vqvae import JukeboxVQVAE, VQVAEHParams, read_vqvae_file
 
 CONFIG = "d2m_train/configs/cpu_smoke.yaml"
@@ -114,10 +115,9 @@ def test_cpu_smoke_trains_resumes_and_generates(smoke, tmp_path):
     videos = sorted((samples / "videos").glob("*.mp4"))
     assert [v.stem for v in videos] == ["demo_0003"]
     for video in videos:
-        probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0",
-                                str(video)], capture_output=True, text=True, check=True)
-        assert sorted(probe.stdout.split()) == ["audio", "video"]
-        decoded = subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-f", "s16le", "-ac", "1", "-"],
+        info = probe(video)
+        assert info.has_video and info.has_audio
+        decoded = subprocess.run([ffmpeg_binary(), "-v", "error", "-i", str(video), "-f", "s16le", "-ac", "1", "-"],
                                  capture_output=True, check=True)
         assert decoded.stderr == b""
         audio = np.frombuffer(decoded.stdout, np.int16)

@@ -67,7 +67,7 @@ def test_every_failure_is_recorded_with_a_clear_error(built):
         "3": ("pose", "no_person", "no person detected"),
         "6": ("download", "unavailable", "HTTP Error 404"),
         "7": ("download", "network", "Connection refused"),
-        "8": ("download", "unreadable", "ffprobe cannot read"),
+        "8": ("download", "unreadable", "cannot read"),
         "9": ("cut", "no_audio", "audio is silent"),
         "10": ("cut", "no_audio", "has no audio track"),
     }

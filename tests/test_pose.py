@@ -108,7 +108,7 @@ def _need_mediapipe() -> None:
     """Skip without mediapipe, except on CI, where a missing optional dependency is a set-up bug."""
     if importlib.util.find_spec("mediapipe") is not None:
         return
-    reason = "mediapipe is not installed (pip install --no-deps mediapipe==0.10.14; see SETUP_NOTES)"
+    reason = "mediapipe 0.10.14 is not installed (its legacy solutions.pose: Python <= 3.12)"
     if os.environ.get("CI") == "true":
         pytest.fail(reason)
     pytest.skip(reason)

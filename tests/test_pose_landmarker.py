@@ -31,6 +31,15 @@ def empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache"
 
 
+@pytest.fixture
+def no_packaged_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mediapipe like 1.x (Python 3.13): no BlazePose models in the wheel to write the bundle from."""
+    def none_shipped():
+        raise LandmarkerModelUnavailable("mediapipe 1.2.3 ships no BlazePose models")
+
+    monkeypatch.setattr("tiktok_dm.pose.landmarker_model.packaged_blazepose_models", none_shipped)
+
+
 def test_the_config_lists_every_registered_backend() -> None:
     assert sorted(POSE_BACKENDS) == sorted(BACKENDS)
 
@@ -48,7 +57,19 @@ def test_a_named_bundle_must_exist(tmp_path: Path) -> None:
         resolve_landmarker_model(tmp_path / "nope.task")
 
 
-def test_offline_without_a_cached_bundle_names_the_file_and_how_to_make_it(empty_cache: Path) -> None:
+def test_without_a_cached_bundle_it_is_written_offline_from_the_installed_mediapipe(bundle: Path,
+                                                                                   empty_cache: Path) -> None:
+    """What a plain `pip install .` (mediapipe 0.10.14) gets on its first build, with no network and no install
+    script: the same bundle as `tiktok-dm pose-model --from-package` writes."""
+    path = resolve_landmarker_model(url="http://127.0.0.1:9/pose_landmarker_full.task", download_model=False)
+    assert path == empty_cache / "pose" / "pose_landmarker_full.task"
+    with zipfile.ZipFile(path) as written, zipfile.ZipFile(bundle) as expected:
+        assert {name: written.read(name) for name in written.namelist()} == \
+               {name: expected.read(name) for name in expected.namelist()}
+
+
+def test_offline_without_a_cached_bundle_names_the_file_and_how_to_make_it(empty_cache: Path,
+                                                                           no_packaged_models: None) -> None:
     with pytest.raises(LandmarkerModelUnavailable) as error:
         resolve_landmarker_model(download_model=False)
     assert str(empty_cache / "pose" / "pose_landmarker_full.task") in str(error.value)
@@ -58,7 +79,8 @@ def test_offline_without_a_cached_bundle_names_the_file_and_how_to_make_it(empty
     assert not default_landmarker_path().exists()
 
 
-def test_the_bundle_is_fetched_once_into_the_cache(bundle: Path, empty_cache: Path, tmp_path: Path) -> None:
+def test_the_bundle_is_fetched_once_into_the_cache(bundle: Path, empty_cache: Path, tmp_path: Path,
+                                                   no_packaged_models: None) -> None:
     served = tmp_path / "served"
     served.mkdir()
     (served / "pose_landmarker_full.task").write_bytes(bundle.read_bytes())
@@ -70,7 +92,8 @@ def test_the_bundle_is_fetched_once_into_the_cache(bundle: Path, empty_cache: Pa
     assert resolve_landmarker_model(url=f"{base}/pose_landmarker_full.task", download_model=False) == path
 
 
-def test_a_build_with_the_landmarker_and_no_bundle_stops_before_any_work(empty_cache: Path) -> None:
+def test_a_build_with_the_landmarker_and_no_bundle_stops_before_any_work(empty_cache: Path,
+                                                                         no_packaged_models: None) -> None:
     from tiktok_dm.pipeline.checks import PoseBackendUnavailable, check_pose_backend
 
     config = BuildConfig()

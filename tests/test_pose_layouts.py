@@ -189,7 +189,7 @@ def test_a_corrupt_frame_becomes_a_frame_with_nobody_and_the_video_goes_on(tmp_p
 def _need_mediapipe() -> None:
     if importlib.util.find_spec("mediapipe") is not None:
         return
-    reason = "mediapipe is not installed (pip install --no-deps mediapipe==0.10.14; see SETUP_NOTES)"
+    reason = "mediapipe 0.10.14 is not installed (its legacy solutions.pose: Python <= 3.12)"
     if os.environ.get("CI") == "true":
         pytest.fail(reason)
     pytest.skip(reason)

@@ -212,8 +212,8 @@ def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment:
     from tiktok_dm.download.ytdlp import DownloadSetupError
     from tiktok_dm.model.manifest import ManifestError
     from tiktok_dm.pipeline.build import build as run_build
-    from tiktok_dm.pipeline.checks import (MediaToolsUnavailable, PoseBackendUnavailable, SongAssignmentUnreadable,
-                                           SongLibraryUnavailable)
+    from tiktok_dm.pipeline.checks import (ExportCodecUnavailable, MediaToolsUnavailable, PoseBackendUnavailable,
+                                           SongAssignmentUnreadable, SongLibraryUnavailable)
 
     _setup_logging(verbose)
     cfg = _load_config(config, executor, ray_address, num_cpus, allow_file_urls, overrides)
@@ -237,7 +237,7 @@ def build(manifest: Path, out_dir: Path, allow_file_urls: bool, song_assignment:
         with logging_redirect_tqdm(), _cluster_errors(out_dir):
             report = run_build(manifest, out_dir, cfg, progress=not no_progress)
     except (ManifestError, PoseBackendUnavailable, SongLibraryUnavailable, SongAssignmentUnreadable,
-            DownloadSetupError, MediaToolsUnavailable) as error:
+            DownloadSetupError, MediaToolsUnavailable, ExportCodecUnavailable) as error:
         click.echo(f"invalid input: {error}", err=True)
         sys.exit(EXIT_INVALID_INPUT)
     except LeakingAssignment as error:

@@ -1,7 +1,7 @@
 """Decode a compilation once for analysis: small RGB frames at a fixed step, and mono PCM at a low rate.
 
 Both come straight out of ffmpeg pipes, in parallel (one process per stream; the detector reads
-the sound's on a thread), from ``media.analysis_ffmpeg`` (a static build that starts in a few ms).
+the sound's on a thread), from ``media.ffmpeg_binary`` (a static build that starts in a few ms).
 The picture is decoded with the cheap options a thumbnail-sized analysis can afford: no in-loop deblocking and, for codecs with B-frames, no non-reference frames (about half the
 decode work); ``fps`` then picks one frame per step, so frame ``i`` shows time ``i / fps``, give
 or take one source frame. Frames arrive in blocks so the whole video is never held in memory.
@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 import av
 import numpy as np
 
-from tiktok_dm.media import MediaInfo, analysis_ffmpeg, audio_on_the_clock
+from tiktok_dm.media import MediaInfo, audio_on_the_clock, ffmpeg_binary
 from tiktok_dm.model.status import ErrorKind, StageError
 
 _STDERR_CHARS = 600
@@ -80,7 +80,7 @@ class VideoDecoder:
         # video and uses ~28 % less CPU (measured, 1280x720 H.264 on 2 cores).
         threads += ["-filter_complex_threads", "1"]
         span = self.part.input_options(self.fps) if self.part else []
-        return [analysis_ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", *threads, *fast, *span,
+        return [ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error", *threads, *fast, *span,
                 "-i", str(self.path), "-filter_complex", graph,
                 "-map", "[frames]", "-f", "rawvideo", "pipe:1", "-map", "[fine]", "-f", "rawvideo", f"pipe:{fine_fd}"]
 
@@ -241,7 +241,7 @@ def _drain(fd: int, chunks: list[bytes]) -> None:
 def decode_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     """The first audio stream as mono float32 at ``sample_rate``; raises StageError if ffmpeg fails."""
     path = Path(path)
-    command = [analysis_ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
+    command = [ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
                "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(sample_rate), "-af", audio_on_the_clock(),
                "-f", "f32le", "pipe:1"]
     completed = subprocess.run(command, capture_output=True)

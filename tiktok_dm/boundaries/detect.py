@@ -16,7 +16,7 @@ from tiktok_dm.boundaries.decode import KeyframeIndex, VideoDecoder, analysis_si
 from tiktok_dm.boundaries.fusion import assemble, dropped_spans, judge, propose
 from tiktok_dm.boundaries.result import BoundaryResult
 from tiktok_dm.boundaries.visual import FrameDescriptors, compute_signals, describe_frames
-from tiktok_dm.media import MediaInfo, probe_in_process
+from tiktok_dm.media import MediaInfo, probe
 from tiktok_dm.model.status import ErrorKind, StageError
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def _detect_clips(path: Path, config: BoundaryConfig) -> BoundaryResult:
     if not path.is_file():
         raise StageError(f"{path}: no such file", ErrorKind.UNREADABLE)
     try:
-        info = probe_in_process(path)
+        info = probe(path)
     except StageError as error:
         raise StageError(f"{path.name} is not a readable video: {error}", ErrorKind.UNREADABLE) from error
     if not info.has_video:

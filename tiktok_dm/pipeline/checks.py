@@ -3,8 +3,9 @@ run at once (exit 2), the manifest's problems each with its line.
 
 The manifest checks itself (``tiktok_dm.model.manifest``: ids, numbers, spans, URLs); here are the checks that
 need the build's settings: clip spans against the segment length, song ids against a fixed song assignment,
-the pose backend (mediapipe or openpifpaf importable, the landmarker's bundle there or fetched), ffmpeg and ffprobe, the song library and the download
-settings (cookies, a JS runtime for YouTube).
+the pose backend (mediapipe or openpifpaf importable, the landmarker's bundle there or fetched), an ffmpeg with the
+cut's encoders (imageio-ffmpeg's; no system ffmpeg needed), the song library and the download settings (cookies, a
+JS runtime for YouTube).
 """
 
 from __future__ import annotations
@@ -24,8 +25,12 @@ class PoseBackendUnavailable(RuntimeError):
     """The configured pose backend cannot run here (not installed, no checkpoint): checked before any work."""
 
 
+class ExportCodecUnavailable(RuntimeError):
+    """torchcodec, which datasets encodes the export's Audio columns with, does not load: checked before any work."""
+
+
 class MediaToolsUnavailable(RuntimeError):
-    """ffmpeg or ffprobe is not on PATH: checked before any work."""
+    """No ffmpeg to run, or one without the cut's encoders: checked before any work."""
 
 
 class SongLibraryUnavailable(FileNotFoundError):
@@ -43,9 +48,10 @@ def read_manifest(path: str | Path, config: BuildConfig) -> Manifest:
 
 def check_before_work(config: BuildConfig, manifest: Manifest) -> None:
     """The settings' own problems and the machine's: every clip would fail the same way (raises DownloadSetupError,
-    MediaToolsUnavailable, PoseBackendUnavailable, SongLibraryUnavailable)."""
+    MediaToolsUnavailable, ExportCodecUnavailable, PoseBackendUnavailable, SongLibraryUnavailable)."""
     check_download_setup(config.download, [compilation.url for compilation in manifest.compilations])
-    check_media_tools()
+    check_media_tools(config)
+    check_export_codec()
     check_pose_backend(config)
     check_song_library(config)
 
@@ -83,15 +89,44 @@ def _not_in_assignment(assignment: set[str], folder: str, clips: Sequence[ClipSp
     return problems
 
 
-def check_media_tools() -> None:
-    """ffmpeg and ffprobe on PATH (the cut, the probes and the song fingerprints run them): every clip would fail."""
-    from tiktok_dm.media import require_tool
+def check_media_tools(config: BuildConfig) -> None:
+    """An ffmpeg (media.ffmpeg_binary) that has the cut's encoders: else every clip would fail at its cut."""
+    import subprocess
 
-    for tool in ("ffmpeg", "ffprobe"):
+    from tiktok_dm.media import MediaToolMissing, ffmpeg_binary
+
+    try:
+        binary = ffmpeg_binary()
+        listed = subprocess.run([binary, "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=60)
+    except (MediaToolMissing, OSError, subprocess.TimeoutExpired) as error:
+        raise MediaToolsUnavailable(str(error)) from error
+    encoders = {line.split()[1] for line in listed.stdout.splitlines() if len(line.split()) > 1}
+    missing = [f"cut.{key}={name}" for key, name in (("video_codec", config.cut.video_codec),
+                                                       ("audio_codec", config.cut.audio_codec)) if name not in encoders]
+    problem = (f"does not run: {listed.stderr.strip()[-300:]}" if listed.returncode != 0 else
+               f"lacks the encoder(s) {', '.join(missing)}" if missing else "")
+    if problem:
+        raise MediaToolsUnavailable(f"ffmpeg {binary} {problem}; name another build in the IMAGEIO_FFMPEG_EXE "
+                                    "environment variable or change the cut's codecs")
+
+
+def check_export_codec() -> None:
+    """torchcodec loads (datasets encodes Audio columns with it): else the build would end without its dataset."""
+    try:
+        from torchcodec.encoders import AudioEncoder  # noqa: F401
+    except (ImportError, RuntimeError, OSError) as error:  # RuntimeError: built for another torch release
         try:
-            require_tool(tool)
-        except RuntimeError as error:
-            raise MediaToolsUnavailable(str(error)) from error
+            import torch
+
+            torch_version = f"torch {torch.__version__}"
+        except ImportError:
+            torch_version = "no torch"
+        text = str(error).strip()
+        raise ExportCodecUnavailable(
+            f"the dataset export cannot encode its audio columns: torchcodec does not load with {torch_version} "
+            f"({text[:400]}{'...' if len(text) > 400 else ''}). datasets encodes Audio with torchcodec, which is built "
+            "for one torch release: install the tested pair with `pip install -c constraints.txt torch torchcodec` "
+            "(constraints.txt is in the source tree)") from error
 
 
 def check_pose_backend(config: BuildConfig) -> None:
@@ -100,16 +135,20 @@ def check_pose_backend(config: BuildConfig) -> None:
             from tiktok_dm.pose.mediapipe_backend import import_mediapipe_pose
 
             import_mediapipe_pose()
-        except ImportError as error:  # pip install . leaves mediapipe out (scripts/install.sh adds it)
+        except ImportError as error:  # mediapipe 1.x (Python 3.13) has no legacy solutions; or no libGL
             raise PoseBackendUnavailable(str(error)) from error
     if config.pose.backend == "landmarker":
-        try:
-            from tiktok_dm.pose.landmarker_model import resolve_landmarker_model
+        from tiktok_dm.pose.landmarker_model import LandmarkerModelUnavailable, resolve_landmarker_model
+        from tiktok_dm.pose.mediapipe_backend import mediapipe_import_error
 
+        try:
+            import mediapipe.tasks.python.vision  # noqa: F401
+        except ImportError as error:  # first: the bundle is written from this mediapipe's models
+            raise PoseBackendUnavailable(str(mediapipe_import_error(error))) from error
+        try:
             resolve_landmarker_model(config.pose.checkpoint, download_model=config.pose.download_model,
                                      **({"url": config.pose.landmarker_url} if config.pose.landmarker_url else {}))
-            import mediapipe.tasks.python.vision  # noqa: F401
-        except Exception as error:  # ImportError, LandmarkerModelUnavailable: every clip would fail the same way
+        except LandmarkerModelUnavailable as error:  # every clip would fail the same way
             raise PoseBackendUnavailable(str(error)) from error
     if config.pose.backend != "openpifpaf":
         return

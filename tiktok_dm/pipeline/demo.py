@@ -106,17 +106,26 @@ def summarise(report: BuildReport) -> str:
         table = []
         for split in clips:
             rows = clips[split]
-            first_audio = rows[0]["audio"] if len(rows) else None
             table.append({
                 "split": split, "clips": len(rows), "songs": len(set(rows["song_id"])),
                 "segments": len(segments[split]), "seconds": round(sum(rows["duration_s"]), 2),
                 "pose coverage %": round(100 * sum(rows["person_coverage"]) / max(1, len(rows)), 1),
-                "audio decodes": "yes" if first_audio is not None and _decoded_samples(first_audio) > 0 else "no",
+                "audio decodes": _audio_decodes(rows),
             })
     failures = len(report.failures)
     lines += ["loaded back with datasets.load_dataset:", pd.DataFrame(table).to_string(index=False),
               f"failures: {failures}", "", HONESTY_NOTE]
     return "\n".join(lines)
+
+
+def _audio_decodes(rows) -> str:
+    """Whether the first clip's audio column decodes back to samples: datasets decodes Audio columns with
+    torchcodec, which `pip install .` leaves out (with torch: the [audio] extra)."""
+    try:
+        first_audio = rows[0]["audio"] if len(rows) else None
+    except ImportError as error:  # datasets: "To support decoding audio data, please install 'torchcodec'."
+        return f"not here ({error}); pip install 'tiktok-dm[audio]'"
+    return "yes" if first_audio is not None and _decoded_samples(first_audio) > 0 else "no"
 
 
 def _decoded_samples(audio) -> int:

@@ -19,14 +19,10 @@ import numpy as np
 
 from tiktok_dm.pose.backend import PoseBackend, checked_rgb_frame
 from tiktok_dm.pose.landmarker_model import DEFAULT_LANDMARKER_URL, resolve_landmarker_model
-from tiktok_dm.pose.mediapipe_backend import native_stderr_to_debug_log, blazepose_to_coco17
+from tiktok_dm.pose.mediapipe_backend import blazepose_to_coco17, mediapipe_import_error, native_stderr_to_debug_log
 from tiktok_dm.pose.sequence import empty_detection
 
 logger = logging.getLogger(__name__)
-
-INSTALL_HINT = ("mediapipe is not installed: run `bash scripts/install.sh` (or pip install 'tiktok-dm[pose]'); "
-                "the landmarker backend needs mediapipe's Tasks API (mediapipe >= 0.10)")
-
 
 class PoseLandmarkerBackend(PoseBackend):
     """Every person in the frame (up to ``num_poses``), BlazePose "full" landmarks, video mode."""
@@ -49,7 +45,7 @@ class PoseLandmarkerBackend(PoseBackend):
             import mediapipe
             from mediapipe.tasks.python import BaseOptions, vision
         except ImportError as error:
-            raise ImportError(f"{INSTALL_HINT} (import failed: {error})") from error
+            raise mediapipe_import_error(error) from error
         self._mediapipe, self._vision = mediapipe, vision
         # The bundle is read once; each video gets a new landmarker from it (its tracking state and its clock).
         self._options = vision.PoseLandmarkerOptions(

@@ -5,12 +5,15 @@ Where it comes from, in the order :func:`resolve_landmarker_model` tries:
 
 1. a file the user names (``pose.checkpoint`` / ``--pose-checkpoint PATH``);
 2. the cached copy, ``<cache>/pose/pose_landmarker_full.task`` (``tiktok_dm.pose.weights.cache_dir``);
-3. Google's release (``pose.landmarker_url``), fetched into that cache on first use when online;
-4. otherwise :class:`LandmarkerModelUnavailable`, whose text names the file and both ways to supply it.
+3. written into that cache, offline, from the BlazePose models that mediapipe 0.10.14's wheel (Python <= 3.12)
+   ships for its legacy ``solutions.pose`` (pose_detection.tflite, pose_landmark_full.tflite), with the metadata
+   written by mediapipe's own metadata writers: the same two networks as Google's "full" bundle. So a plain
+   ``pip install .`` builds offline;
+4. Google's release (``pose.landmarker_url``), fetched into that cache on first use when online (mediapipe 1.x,
+   Python 3.13, ships neither the models nor working writers);
+5. otherwise :class:`LandmarkerModelUnavailable`, whose text names the file and the ways to supply it.
 
-Offline, ``tiktok-dm pose-model --from-package`` writes the bundle from the BlazePose models that mediapipe's
-0.10.x wheels ship for its legacy ``solutions.pose`` (pose_detection.tflite, pose_landmark_full.tflite), with the
-metadata written by mediapipe's own metadata writers: the same two networks as Google's "full" bundle.
+``tiktok-dm pose-model`` does 3 or 4 ahead of a build (``--from-package``: 3 only).
 """
 
 from __future__ import annotations
@@ -59,6 +62,10 @@ def resolve_landmarker_model(model: str | os.PathLike | None = None, *, url: str
     cached = default_landmarker_path()
     if cached.is_file():
         return cached
+    try:
+        return write_bundle_from_package(cached)
+    except LandmarkerModelUnavailable as error:
+        logger.info("the pose landmarker bundle cannot be written from the installed mediapipe (%s)", error)
     how_to_supply = (f"Supply it yourself: run `tiktok-dm pose-model --from-package` (it writes {cached} from the "
                      f"models mediapipe 0.10.x ships), download {url} on a machine with internet access and copy it "
                      f"to {cached}, or pass a .task file with {CHECKPOINT_OPTION}")

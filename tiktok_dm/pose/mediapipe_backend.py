@@ -46,12 +46,17 @@ BLAZEPOSE_FOR_COCO17: tuple[int, ...] = (
 NUM_BLAZEPOSE_LANDMARKS = 33
 BUNDLED_MODEL_COMPLEXITY = 1
 
-INSTALL_HINT = (
-    "mediapipe is not installed. Install it without its dependencies (they replace the headless "
-    "OpenCV and pull in jax): pip install --no-deps mediapipe==0.10.14 && "
-    "pip install absl-py attrs flatbuffers 'protobuf>=4.25.3,<5'  (or: pip install 'tiktok-dm[pose]' "
-    "plus the mediapipe line)"
-)
+def mediapipe_import_error(error: ImportError) -> ImportError:
+    """What to do when mediapipe does not import: it is a dependency of tiktok-dm, so either it is missing from this
+    environment or OpenCV (its cv2, the contrib build) misses a system library."""
+    text = str(error)
+    if any(library in text for library in ("libGL", "libgthread", "libglib")):
+        hint = ("OpenCV's contrib build, which mediapipe imports, needs system libraries that this machine lacks: "
+                "apt-get install libgl1 libglib2.0-0 (scripts/install.sh does)")
+    else:
+        hint = ("mediapipe is a dependency of tiktok-dm: `pip install .` (or `bash scripts/install.sh`) installs it, "
+                "0.10.14 up to Python 3.12 and 1.x from 3.13")
+    return ImportError(f"mediapipe does not import ({text}). {hint}")
 
 
 def import_mediapipe_pose() -> ModuleType:
@@ -61,7 +66,7 @@ def import_mediapipe_pose() -> ModuleType:
         try:
             import mediapipe
         except ImportError:
-            raise ImportError(f"{INSTALL_HINT} (import failed: {error})") from error
+            raise mediapipe_import_error(error) from error
         raise ImportError(
             f"mediapipe {getattr(mediapipe, '__version__', '?')} has no legacy solutions.pose (gone from 0.10.30 on; "
             "0.10.14 has no wheel for Python 3.13): use the landmarker backend (--pose-backend landmarker), which "

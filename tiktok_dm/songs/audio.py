@@ -15,7 +15,7 @@ import numpy as np
 import soundfile
 from scipy.signal import resample_poly
 
-from tiktok_dm.media import require_tool
+from tiktok_dm.media import ffmpeg_binary
 from tiktok_dm.model.status import ErrorKind, StageError
 
 _SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif"}
@@ -51,7 +51,7 @@ def _resample(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
 
 
 def _ffmpeg_decode(path: Path, sample_rate: int) -> np.ndarray:
-    command = [require_tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
+    command = [ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
                "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"]
     completed = subprocess.run(command, capture_output=True)
     if completed.returncode != 0:

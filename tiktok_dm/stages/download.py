@@ -25,7 +25,7 @@ from tiktok_dm.download.config import DownloadConfig
 from tiktok_dm.download.failures import DownloadFailure, classify
 from tiktok_dm.download.ytdlp import base_options, host_of
 from tiktok_dm.download.ytdlp import version as ytdlp_version
-from tiktok_dm.media import probe
+from tiktok_dm.media import ffmpeg_binary, probe
 from tiktok_dm.model.atomic import TMP_PREFIX
 from tiktok_dm.model.build_dir import BuildDir, sha256_of
 from tiktok_dm.model.names import url_key
@@ -131,6 +131,8 @@ class DownloadStage(Stage[DownloadItem, DownloadOutput]):
             "format": self.config.format,
             "outtmpl": str(scratch / "source.%(ext)s"),
             "merge_output_format": "mp4",
+            # The merge of a video and an audio format: the ffmpeg every stage runs (no system ffmpeg needed).
+            "ffmpeg_location": ffmpeg_binary(),
             "progress_hooks": [_ProgressHook(item.compilation_id)],
         }
 

@@ -15,7 +15,7 @@ import librosa
 import numpy as np
 import soundfile
 
-from tiktok_dm.media import run_ffmpeg
+from tiktok_dm.media import run_ffmpeg, system_ffmpeg
 from tiktok_dm.songs.audio import decode_mono
 
 SPEECH_WORDS = ("okay so this is the part everybody gets wrong watch my feet wait for it now turn around and "
@@ -157,4 +157,4 @@ def write_encoded(samples: np.ndarray, sample_rate: int, target: Path, bitrate_k
         wav = Path(folder) / "in.wav"
         soundfile.write(wav, samples, sample_rate, subtype="FLOAT")
         run_ffmpeg(["-i", wav, "-c:a", codecs[target.suffix], "-b:a", f"{bitrate_kbps}k", target],
-                   f"encode {target.name} at {bitrate_kbps} kbps")
+                   f"encode {target.name} at {bitrate_kbps} kbps", binary=system_ffmpeg())

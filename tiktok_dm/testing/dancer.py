@@ -15,19 +15,17 @@ the drawing's).
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
+from tiktok_dm.media import ffmpeg_binary
 from tiktok_dm.model.atomic import atomic_path
 
-logger = logging.getLogger(__name__)
 
 Point = tuple[float, float]
 Colour = tuple[int, int, int]
@@ -117,8 +115,8 @@ def write_dancer_video(
     bpm: float,
     seed: int,
 ) -> Path:
-    """Write the dancer as an H.264 mp4 (yuv420p, no audio) via ffmpeg, or mp4v via OpenCV if
-    ffmpeg is not installed. Atomic: the file appears only when complete."""
+    """Write the dancer as an H.264 mp4 (yuv420p, no audio) with the ffmpeg the build runs (media.ffmpeg_binary).
+    Atomic: the file appears only when complete."""
     if seconds <= 0:
         raise ValueError(f"seconds must be positive, got {seconds}")
     if width % 2 or height % 2:
@@ -127,12 +125,7 @@ def write_dancer_video(
     n_frames = max(1, round(seconds * fps))
     frames = render_dancer_frames(n_frames, fps, width, height, bpm, seed)
     with atomic_path(target) as tmp:
-        ffmpeg = shutil.which("ffmpeg")
-        if ffmpeg:
-            _write_with_ffmpeg(ffmpeg, tmp, frames, fps, width, height)
-        else:
-            logger.info("ffmpeg not found; writing %s with OpenCV's mp4v encoder", target)
-            _write_with_opencv(tmp, frames, fps, width, height)
+        _write_with_ffmpeg(ffmpeg_binary(), tmp, frames, fps, width, height)
     return target
 
 
@@ -170,19 +163,6 @@ def _write_with_ffmpeg(
     stderr = stderr_pipe.read().decode("utf-8", errors="replace")
     if process.wait() != 0:
         raise RuntimeError(f"ffmpeg failed to write {target}: {stderr.strip()}")
-
-
-def _write_with_opencv(target: Path, frames: Iterator[np.ndarray], fps: float, width: int, height: int) -> None:
-    import cv2
-
-    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    if not writer.isOpened():
-        raise RuntimeError(f"OpenCV cannot open a mp4v writer for {target}")
-    try:
-        for frame in frames:
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
 
 
 def _dancer_setup(seed: int) -> tuple[Look, float]:

@@ -22,7 +22,7 @@ from typing import Literal, Sequence
 import numpy as np
 import soundfile as sf
 
-from tiktok_dm.media import run_ffmpeg
+from tiktok_dm.media import run_ffmpeg, system_ffmpeg
 from tiktok_dm.model.atomic import atomic_path
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
@@ -151,7 +151,7 @@ def compose_edited_compilation(parts: Sequence[Part], out_path: str | Path, widt
         with atomic_path(out_path) as tmp:
             run_ffmpeg([*inputs, "-filter_complex", graph, "-map", video_out, *audio_args, "-frames:v", str(total),
                         "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p", tmp],
-                       what=f"join {len(parts)} parts into {Path(out_path).name}")
+                       what=f"join {len(parts)} parts into {Path(out_path).name}", binary=system_ffmpeg())
     return EditedCompilation(Path(out_path), total / fps, clips, cards, internal)
 
 
@@ -267,7 +267,8 @@ def _render_part(part: Part, frames: int, fps: int, width: int, height: int, bef
         steps.append(f"{''.join(shot_labels)}concat=n={len(shot_labels)}:v=1:a=0,{','.join(chain)}[v]")
         graph = ";".join(steps)
     run_ffmpeg([*inputs, "-filter_complex", graph, "-map", "[v]", "-frames:v", str(frames), "-r", str(fps),
-                "-c:v", "libx264", "-preset", "ultrafast", "-crf", "14", out], what=f"render part {out.stem}")
+                "-c:v", "libx264", "-preset", "ultrafast", "-crf", "14", out], what=f"render part {out.stem}",
+               binary=system_ffmpeg())
 
 
 def _layout(layout: Layout, width: int, height: int, index: int) -> str:

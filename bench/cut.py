@@ -1,0 +1,81 @@
+"""The cut stage's cost per setting: CPU seconds per second of clip and the clips' size, on bench/segment.py's
+compilations (720p H.264 with B-frames, as YouTube serves them).
+
+    .venv/bin/python bench/cut.py [--compilations DIR] [--count 4] [--presets ultrafast,superfast,veryfast]
+
+Each variant cuts the same true clip spans, one clip at a time (the build runs one cut per core), and reports
+the CPU seconds of its ffmpeg processes per second of clip, the wall seconds and the MB per minute of clip. It also
+counts the spans that start on a keyframe of the source, where a stream copy could cut without decoding (the
+rest need the re-encode for a frame-accurate start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from tiktok_dm.boundaries.decode import KeyframeIndex
+from tiktok_dm.config import CutConfig
+from tiktok_dm.media import probe
+from tiktok_dm.model.build_dir import BuildDir
+from tiktok_dm.model.manifest import ClipSpec
+from tiktok_dm.stages.cut import CutItem, CutStage
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--compilations", type=Path,
+                        default=Path(tempfile.gettempdir()) / "tiktok-dm-bench-segment" / "benchmark")
+    parser.add_argument("--count", type=int, default=4)
+    parser.add_argument("--presets", default="ultrafast,superfast,veryfast")
+    parser.add_argument("--threads", default="1", help="comma-separated ffmpeg thread counts to try")
+    args = parser.parse_args()
+
+    truths = sorted(args.compilations.glob("*.json"))[:args.count]
+    if not truths:
+        raise SystemExit(f"no compilations in {args.compilations}: run bench/segment.py --build-only first")
+    rows, on_keyframe, spans = [], 0, 0
+    with tempfile.TemporaryDirectory(prefix="tdm-bench-cut-") as folder:
+        build_dir = BuildDir(folder)
+        items = []
+        for truth in truths:
+            video = truth.with_suffix(".mp4")
+            source = build_dir.sources / video.name
+            source.parent.mkdir(parents=True, exist_ok=True)
+            source.symlink_to(video)
+            info = probe(video)
+            with KeyframeIndex(video) as keyframes:
+                for index, (start, end) in enumerate(json.loads(truth.read_text())["clips"]):
+                    spans += 1
+                    near = keyframes.near(start)
+                    on_keyframe += near is not None and abs(near - start) < 0.5 / info.fps
+                    clip = ClipSpec(truth.stem, "", f"{truth.stem}-{index:02d}", start, end, None, 1, index + 2)
+                    items.append(CutItem(clip, build_dir.relative(source), info.duration_s, info.fps, True))
+        clip_s = sum(item.clip.duration_s for item in items)
+        for preset in args.presets.split(","):
+            for threads in map(int, args.threads.split(",")):
+                stage = CutStage(CutConfig(preset=preset, ffmpeg_threads=threads), build_dir)
+                cpu, started = children_cpu_s(), time.perf_counter()
+                outputs = [stage.run(item) for item in items]
+                wall, cpu = time.perf_counter() - started, children_cpu_s() - cpu
+                size = sum(build_dir.absolute(output.video).stat().st_size for output in outputs)
+                rows.append({"preset": preset, "threads": threads, "clips": len(items), "clip s": round(clip_s, 1),
+                             "ffmpeg CPU s / clip s": round(cpu / clip_s, 3), "wall s": round(wall, 1),
+                             "MB / clip min": round(size / 1e6 / clip_s * 60, 1)})
+    print(pd.DataFrame(rows).to_string(index=False))
+    print(f"spans starting on a source keyframe (within half a frame): {on_keyframe} of {spans}")
+
+
+if __name__ == "__main__":
+    main()
