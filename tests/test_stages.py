@@ -25,7 +25,7 @@ FPS = 30
 GRAY_STEP = 8  # frame i is painted gray level (i * 8) % 256, so a frame's index can be read back
 
 
-def _frame_coded_video(path, seconds: float, with_audio: bool = True, silent: bool = False):
+def _frame_coded_video(path, seconds: float, with_audio: bool = True, silent: bool = False, keyframes_every: int = 250):
     frames = int(seconds * FPS)
     video = np.stack([np.full((72, 128, 3), (i * GRAY_STEP) % 256, np.uint8) for i in range(frames)])
     audio_source = "anullsrc=r=44100:cl=stereo" if silent else "sine=frequency=440:sample_rate=44100"
@@ -34,7 +34,8 @@ def _frame_coded_video(path, seconds: float, with_audio: bool = True, silent: bo
     if with_audio:
         command += ["-f", "lavfi", "-t", str(seconds), "-i", audio_source, "-c:a", "aac"]
     # Keyframes only every 250 frames: a keyframe-only cut (-c copy) would start seconds early.
-    command += ["-c:v", "libx264", "-g", "250", "-pix_fmt", "yuv420p", "-crf", "10", str(path)]
+    command += ["-c:v", "libx264", "-g", str(keyframes_every), "-keyint_min", str(min(keyframes_every, 25)),
+                "-sc_threshold", "0", "-bf", "3", "-pix_fmt", "yuv420p", "-crf", "10", str(path)]
     subprocess.run(command, input=video.tobytes(), check=True)
     return path
 
@@ -105,18 +106,45 @@ def test_file_urls_need_the_explicit_flag(media, tmp_path):
     assert allowed.ok, allowed.error
 
 
-def _cut(tmp_path, source, start, end, has_audio=True):
+def _cut(tmp_path, source, start, end, has_audio=True, config=CutConfig(), source_duration_s=6.0):
     build_dir = BuildDir(tmp_path)
     target = build_dir.sources / source.name
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(source.read_bytes())
     clip = ClipSpec("c0", "http://h/x.mp4", "clip0", start, end, "s", 1, line=2)
-    item = CutItem(clip, build_dir.relative(target), source_duration_s=6.0, source_fps=FPS, source_has_audio=has_audio)
-    return build_dir, run_item(CutStage(CutConfig(), build_dir), item)
+    item = CutItem(clip, build_dir.relative(target), source_duration_s=source_duration_s, source_fps=FPS,
+                   source_has_audio=has_audio)
+    return build_dir, run_item(CutStage(config, build_dir), item)
 
 
 def _frame_index(frame: np.ndarray) -> int:
     return int(round(float(frame.mean()) / GRAY_STEP))
+
+
+def _frame_indices(video) -> list[int]:
+    capture = cv2.VideoCapture(str(video))
+    indices = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return indices
+        indices.append(_frame_index(frame))
+
+
+@pytest.mark.parametrize("end, copied", [(3.0, True), (4.0, True), (3.1, False)])
+def test_a_span_of_whole_gops_is_copied_with_exactly_its_frames(tmp_path, end, copied):
+    """Keyframes every 15 frames (B-frames between): [1.0, 3.0) and [1.0, the end) are whole GOPs, copied without
+    a re-encode; [1.0, 3.1) ends inside one and is re-encoded. Either way the clip holds exactly the span's frames."""
+    source = _frame_coded_video(tmp_path / "gops.mp4", 4.0, keyframes_every=15)
+    build_dir, result = _cut(tmp_path / "build", source, 1.0, end, source_duration_s=4.0)
+    assert result.ok, result.error
+    assert result.output.video_copied is copied
+    frames = round((end - 1.0) * FPS)
+    assert result.output.frames == frames and result.output.audio_samples == round((end - 1.0) * 22050)
+    assert _frame_indices(build_dir.absolute(result.output.video)) == [i % 32 for i in range(30, 30 + frames)]
+    _, again = _cut(tmp_path / "off", source, 1.0, end, source_duration_s=4.0,
+                    config=CutConfig(copy_whole_gops=False))
+    assert again.output.video_copied is False and again.output.frames == frames
 
 
 def test_cut_is_frame_accurate_and_keeps_audio(media, tmp_path):
@@ -125,13 +153,7 @@ def test_cut_is_frame_accurate_and_keeps_audio(media, tmp_path):
     assert result.ok, result.error
     assert result.output.frames == 75 and result.output.sample_rate == 22050
     assert result.output.audio_samples == round(2.5 * 22050)
-    capture = cv2.VideoCapture(str(build_dir.absolute(result.output.video)))
-    indices = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        indices.append(_frame_index(frame))
+    indices = _frame_indices(build_dir.absolute(result.output.video))
     # Frame 30 of the source (gray 240) is the first frame of the clip, the sequence runs on from there.
     assert indices[:3] == [30 % 32, 31 % 32, 32 % 32]
     assert len(indices) == 75

@@ -76,6 +76,9 @@ class CutOutput:
     height: int
     peak_dbfs: float
     ffmpeg_version: str
+    # The picture is the source's own H.264, copied whole GOP by whole GOP (the span starts and ends on keyframes),
+    # not re-encoded.
+    video_copied: bool = False
 
     def files(self) -> tuple[str, ...]:
         return (self.video, self.audio)

@@ -2,7 +2,10 @@
 
 Boundaries are frame-accurate because the clip is re-encoded: with ``-ss`` before ``-i`` ffmpeg
 seeks to the keyframe before the start and decodes up to it; ``-c copy`` could only cut at
-keyframes, seconds away from the annotated boundary.
+keyframes, seconds away from the annotated boundary. Where the span does start and end on keyframes
+(compilations put them at their scene cuts) and the source is H.264 yuv420p, the picture is copied whole
+GOP by whole GOP instead (``cut.copy_whole_gops``): the same frames, no decode, no encode. A copy whose frame
+count is not the span's is redone as a re-encode.
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import av
 import numpy as np
 import soundfile as sf
 
+from tiktok_dm.boundaries.decode import KeyframeIndex
 from tiktok_dm.config import BuildConfig, CutConfig
-from tiktok_dm.media import audio_on_the_clock, ffmpeg_version, probe, run_ffmpeg
+from tiktok_dm.media import MediaInfo, audio_on_the_clock, ffmpeg_version, probe, run_ffmpeg
 from tiktok_dm.model.atomic import atomic_path
 from tiktok_dm.model.build_dir import BuildDir
 from tiktok_dm.model.manifest import ClipSpec
@@ -62,8 +67,12 @@ class CutStage(Stage[CutItem, CutOutput]):
 
         video_path = self.build_dir.clips / f"{clip.clip_id}.mp4"
         audio_path = self.build_dir.clip_audio / f"{clip.clip_id}.wav"
+        copy = self.config.copy_whole_gops and _on_whole_gops(self.build_dir.absolute(item.source_path), item)
         with atomic_path(video_path) as video_tmp, atomic_path(audio_path) as audio_tmp:
-            run_ffmpeg(self._ffmpeg_args(item, video_tmp, audio_tmp), what=f"cut clip {clip.clip_id}")
+            run_ffmpeg(self._ffmpeg_args(item, video_tmp, audio_tmp, copy), what=f"cut clip {clip.clip_id}")
+            if copy and not _frames_of_span(probe(video_tmp, count_frames=True), clip.duration_s):
+                copy = False  # e.g. an open GOP: the re-encode is exact
+                run_ffmpeg(self._ffmpeg_args(item, video_tmp, audio_tmp, copy), what=f"cut clip {clip.clip_id}")
             peak_dbfs = _peak_dbfs(audio_tmp)
             if peak_dbfs < self.config.silence_peak_dbfs:
                 raise StageError(f"clip {clip.clip_id}: audio is silent (peak {peak_dbfs:.1f} dBFS, "
@@ -83,16 +92,20 @@ class CutStage(Stage[CutItem, CutOutput]):
             height=media.height,
             peak_dbfs=peak_dbfs,
             ffmpeg_version=ffmpeg_version(),
+            video_copied=copy,
         )
 
-    def _ffmpeg_args(self, item: CutItem, video_out, audio_out) -> list[str]:
+    def _ffmpeg_args(self, item: CutItem, video_out, audio_out, copy: bool) -> list[str]:
         clip, config = item.clip, self.config
         duration = f"{clip.duration_s:.6f}"
         samples = round(clip.duration_s * config.sample_rate)
+        # Copied packets: the first N in decode order are the span's N frames when it is whole GOPs (-t alone lets
+        # the next keyframe and its B-frames' anchor through).
+        video = ["-c:v", "copy", "-frames:v", str(round(clip.duration_s * item.source_fps))] if copy else \
+            ["-c:v", config.video_codec, "-preset", config.preset, "-crf", str(config.crf), "-pix_fmt", "yuv420p"]
         return [
             "-ss", f"{clip.start_s:.6f}", "-i", self.build_dir.absolute(item.source_path),
-            "-t", duration, "-map", "0:v:0", "-map", "0:a:0",
-            "-c:v", config.video_codec, "-preset", config.preset, "-crf", str(config.crf), "-pix_fmt", "yuv420p",
+            "-t", duration, "-map", "0:v:0", "-map", "0:a:0", *video,
             "-c:a", config.audio_codec, "-threads", str(config.ffmpeg_threads), "-map_metadata", "-1",
             "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact", video_out,
             # Exactly as many samples as the span: an AAC stream seeks to a frame boundary (a few samples
@@ -102,6 +115,33 @@ class CutStage(Stage[CutItem, CutOutput]):
             "-ac", "1", "-c:a", "pcm_s16le",
             "-map_metadata", "-1", "-fflags", "+bitexact", audio_out,
         ]
+
+
+def _on_whole_gops(source: str, item: CutItem) -> bool:
+    """The span starts on a keyframe of an H.264 yuv420p source and ends on one or at the source's end (within half a
+    frame): copying its packets gives exactly its frames."""
+    clip = item.clip
+    half_frame = 0.5 / item.source_fps if item.source_fps > 0 else 0.0
+    try:
+        with av.open(source) as container:
+            stream = container.streams.video[0]
+            if stream.codec_context.name != "h264" or stream.codec_context.format.name != "yuv420p":
+                return False
+    except (av.FFmpegError, OSError, IndexError, AttributeError):
+        return False
+    with KeyframeIndex(source) as keyframes:
+        start = keyframes.near(clip.start_s)
+        if start is None or abs(start - clip.start_s) > half_frame:
+            return False
+        if clip.end_s >= item.source_duration_s - half_frame:
+            return True
+        end = keyframes.near(clip.end_s)
+        return end is not None and abs(end - clip.end_s) <= half_frame
+
+
+def _frames_of_span(media: MediaInfo, duration_s: float) -> bool:
+    """The clip has the span's frames (one either way for rounding)."""
+    return media.video_frames is not None and media.fps > 0 and abs(media.video_frames - duration_s * media.fps) <= 1
 
 
 def _peak_dbfs(wav_path) -> float:
