@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 # tiktok_dm's rooms from the bottom up. A room may import from rooms of lower layers only (and from itself).
 LAYERS: list[set[str]] = [
     {"model"},  # the data model; with the package face (tiktok_dm/__init__.py: the version)
-    {"download", "media", "layout"},
+    {"download", "media", "layout", "forked"},
     {"boundaries", "songs", "pose"},  # the libraries
     {"quality"},  # dataset QA, on top of pose
     {"config"},

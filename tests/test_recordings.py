@@ -77,6 +77,18 @@ def test_other_dancers_and_people_standing_still_are_not():
     assert (match.clip_a, match.clip_b, match.mirrored, match.same_compilation) == ("a", "a_again", True, False)
 
 
+def test_pairs_compared_in_forked_workers_give_the_matches_of_one_process():
+    """12 dancers, each with a mirrored, rescaled and trimmed copy: 276 pairs over 24 rows, in 2 processes or 1."""
+    signatures = {}
+    for seed in range(12):
+        signatures[f"d{seed:02d}"] = motion_signatures(_dance(6.0, seed=seed), CONFIG)
+        signatures[f"d{seed:02d}_copy"] = motion_signatures(
+            _transformed(_dance(6.0, seed=seed), scale=0.7, mirror=seed % 2 == 0, trim_s=0.5), CONFIG)
+    alone = find_same_recordings(signatures, {}, dataclasses.replace(CONFIG, workers=1))
+    assert find_same_recordings(signatures, {}, dataclasses.replace(CONFIG, workers=2)) == alone
+    assert {(m.clip_a, m.clip_b) for m in alone} == {(f"d{seed:02d}", f"d{seed:02d}_copy") for seed in range(12)}
+
+
 def _close_up(seconds: float, seed: int, sway_px: float, fps: float = 30.0) -> PoseSequence:
     """A head-and-shoulders close-up (only the head and shoulders are seen) swaying a few pixels on random paths."""
     dancer = _dance(seconds, seed, fps, still=True)

@@ -131,20 +131,25 @@ def _frame_indices(video) -> list[int]:
         indices.append(_frame_index(frame))
 
 
-@pytest.mark.parametrize("end, copied", [(3.0, True), (4.0, True), (3.1, False)])
-def test_a_span_of_whole_gops_is_copied_with_exactly_its_frames(tmp_path, end, copied):
-    """Keyframes every 15 frames (B-frames between): [1.0, 3.0) and [1.0, the end) are whole GOPs, copied without
-    a re-encode; [1.0, 3.1) ends inside one and is re-encoded. Either way the clip holds exactly the span's frames."""
+@pytest.mark.parametrize("start, end, copied", [(1.0, 3.0, True), (1.0, 4.0, True), (0.99, 2.99, True),
+                                                (1.0, 3.1, False), (1.02, 3.0, False)])
+def test_a_span_of_whole_gops_is_copied_with_exactly_its_frames(tmp_path, start, end, copied):
+    """Keyframes every 15 frames (B-frames between), at 1.0 s and 3.0 s among others: [1.0, 3.0), [1.0, the end)
+    and [0.99, 2.99) (a re-encode keeps the same frames: those shown from 1.0 s to 2.97 s) are whole GOPs, copied;
+    [1.0, 3.1) ends inside one and [1.02, 3.0) starts inside one: re-encoded. Either way the clip holds exactly the
+    frames a re-encode keeps."""
     source = _frame_coded_video(tmp_path / "gops.mp4", 4.0, keyframes_every=15)
-    build_dir, result = _cut(tmp_path / "build", source, 1.0, end, source_duration_s=4.0)
+    build_dir, result = _cut(tmp_path / "build", source, start, end, source_duration_s=4.0)
     assert result.ok, result.error
     assert result.output.video_copied is copied
-    frames = round((end - 1.0) * FPS)
-    assert result.output.frames == frames and result.output.audio_samples == round((end - 1.0) * 22050)
-    assert _frame_indices(build_dir.absolute(result.output.video)) == [i % 32 for i in range(30, 30 + frames)]
-    _, again = _cut(tmp_path / "off", source, 1.0, end, source_duration_s=4.0,
-                    config=CutConfig(copy_whole_gops=False))
-    assert again.output.video_copied is False and again.output.frames == frames
+    assert result.output.audio_samples == round((end - start) * 22050)
+    encoded_dir, encoded = _cut(tmp_path / "off", source, start, end, source_duration_s=4.0,
+                                config=CutConfig(copy_whole_gops=False))
+    assert encoded.output.video_copied is False and result.output.frames == encoded.output.frames
+    indices = _frame_indices(build_dir.absolute(result.output.video))
+    assert indices == _frame_indices(encoded_dir.absolute(encoded.output.video))
+    if copied:  # from the keyframe at 1.0 s (frame 30) on, up to the next keyframe or the end
+        assert indices == [i % 32 for i in range(30, 30 + round((end - 1.0) * FPS))]
 
 
 def test_cut_is_frame_accurate_and_keeps_audio(media, tmp_path):

@@ -213,6 +213,10 @@ class KeyframeIndex:
         found = [t for t in found if t is not None]
         return min(found, key=lambda t: abs(t - time_s)) if found else None
 
+    def at_or_after(self, time_s: float) -> float | None:
+        """The first keyframe at or after ``time_s`` (None: none, or no index)."""
+        return None if self._container is None else self._keyframe(time_s, backward=False)
+
     def _keyframe(self, time_s: float, backward: bool) -> float | None:
         """The keyframe at or before (``backward``) or at or after ``time_s``."""
         stream = self._stream

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from tiktok_dm.forked import map_shared
 from tiktok_dm.model.atomic import atomic_write_bytes, atomic_write_text
 from tiktok_dm.model.build_dir import BuildDir
 from tiktok_dm.model.clips import ClipRecord, ClipSet
@@ -222,7 +223,10 @@ def clip_inputs_from_build(build_dir: BuildDir, clip: ClipRecord) -> ClipInputs:
 
 def _cache_key(inputs: ClipInputs, config: QAConfig) -> str:
     files = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in (inputs.video, inputs.audio, inputs.poses)]
-    payload = json.dumps([repr(inputs), files, config.to_dict()], sort_keys=True, default=str)
+    settings = config.to_dict()
+    for section in (settings, settings["recordings"]):  # how many processes: not a setting of the result
+        section.pop("workers", None)
+    payload = json.dumps([repr(inputs), files, settings], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -249,34 +253,25 @@ def run_quality(build_dir: str | Path, config: QAConfig = QAConfig(), progress: 
     if not build.clips_table.is_file():
         raise FileNotFoundError(f"{build.clips_table} not found: is {build.root} a build directory "
                                 "(run `tiktok-dm build`)?")
-    clips = ClipSet.read_csv(build.clips_table)
+    clips = list(ClipSet.read_csv(build.clips_table))
     rows: list[dict[str, Any]] = []
     measured: dict[str, ClipQA] = {}
     poses: dict[str, Path] = {}
     from tqdm.auto import tqdm
 
-    for clip in tqdm(list(clips), desc="dataset QA", unit="clip", disable=not progress):
-        base = {"clip_id": clip.clip_id, "compilation_id": clip.compilation_id, "song_id": clip.song_id or "",
-                "split": clip.split}
-        if not clip.ok:
-            rows.append({**base, "qa_status": Status.SKIPPED.value,
-                         "error": f"not built ({clip.status.value} at {clip.failed_stage}: {clip.error})"})
-            continue
-        clip_started = time.perf_counter()
-        try:
-            inputs = clip_inputs_from_build(build, clip)
-            result = cached_clip_qa(build, inputs, config)
-        except Exception as error:  # one unreadable clip must not stop the others
-            detail = "".join(traceback.format_exception_only(type(error), error)).strip()
-            status = Status.FAILED if isinstance(error, DATA_ERRORS) else Status.CRASHED
-            log.warning("QA of clip %s %s: %s", clip.clip_id, status.value, detail)
-            rows.append({**base, "qa_status": status.value, "error": detail,
-                         "seconds": round(time.perf_counter() - clip_started, 3)})
-            continue
-        measured[result.clip_id] = result
-        poses[result.clip_id] = inputs.poses
-        rows.append({**base, "qa_status": Status.OK.value, "error": "", **result.row,
-                     "seconds": round(time.perf_counter() - clip_started, 3)})
+    # The first clip in this process (librosa's numba functions compile here, once: forked workers inherit them
+    # instead of compiling into one cache at once), the rest in config.workers forked processes, a chunk at a time.
+    chunk = max(1, 8 * config.workers)
+    with tqdm(total=len(clips), desc="dataset QA", unit="clip", disable=not progress) as bar:
+        parts = [clips[:1]] + [clips[start:start + chunk] for start in range(1, len(clips), chunk)]
+        for part in (part for part in parts if part):
+            for row, result, pose_path in map_shared(_qa_of_clip, (build, config), part, config.workers,
+                                                     min_items_per_worker=2):
+                rows.append(row)
+                if result is not None:
+                    measured[result.clip_id] = result
+                    poses[result.clip_id] = pose_path
+            bar.update(len(part))
 
     compilation_of = {r["clip_id"]: str(r["compilation_id"]) for r in rows}
     duplicates = _same_recordings(build, poses, compilation_of, config)
@@ -303,6 +298,29 @@ def run_quality(build_dir: str | Path, config: QAConfig = QAConfig(), progress: 
     table = pd.DataFrame(rows, columns=_columns(rows))
     write_csv(table, build.root / QA_TABLE)
     return QualityResult(build.root, table, duplicates, measured, time.perf_counter() - started)
+
+
+def _qa_of_clip(state: tuple[BuildDir, QAConfig], clip: ClipRecord) -> tuple[dict[str, Any], ClipQA | None,
+                                                                              Path | None]:
+    """A clip's qa.csv row, with its measures and pose file when it was measured."""
+    build, config = state
+    base = {"clip_id": clip.clip_id, "compilation_id": clip.compilation_id, "song_id": clip.song_id or "",
+            "split": clip.split}
+    if not clip.ok:
+        return ({**base, "qa_status": Status.SKIPPED.value,
+                 "error": f"not built ({clip.status.value} at {clip.failed_stage}: {clip.error})"}, None, None)
+    clip_started = time.perf_counter()
+    try:
+        inputs = clip_inputs_from_build(build, clip)
+        result = cached_clip_qa(build, inputs, config)
+    except Exception as error:  # one unreadable clip must not stop the others
+        detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+        status = Status.FAILED if isinstance(error, DATA_ERRORS) else Status.CRASHED
+        log.warning("QA of clip %s %s: %s", clip.clip_id, status.value, detail)
+        return ({**base, "qa_status": status.value, "error": detail,
+                 "seconds": round(time.perf_counter() - clip_started, 3)}, None, None)
+    return ({**base, "qa_status": Status.OK.value, "error": "", **result.row,
+             "seconds": round(time.perf_counter() - clip_started, 3)}, result, inputs.poses)
 
 
 def _same_recordings(build: BuildDir, poses: dict[str, Path], compilation_of: dict[str, str],

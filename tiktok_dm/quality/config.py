@@ -187,6 +187,8 @@ class RecordingConfig:
     # and another layout or stretch may make the other one the main dancer. A cap on the cost (pairs of clips cost up
     # to (1 + max_people)^2 comparisons), not a tuned value.
     max_people: int = 2
+    # Processes comparing the pairs of clips (forked; the results do not depend on it).
+    workers: int = 2
     # Offsets tried in full: those where most frames agree (the right one was not among the top 3 for some
     # layouts: calibration recall 0.84 with 3, 0.91 with 10, precision 1.00 both).
     candidate_offsets: int = 10
@@ -229,6 +231,8 @@ class QAConfig:
     pose: PoseCheckConfig = dataclasses.field(default_factory=PoseCheckConfig)
     # The same recording in two clips (also links for the split: tiktok_dm.quality.recordings).
     recordings: RecordingConfig = dataclasses.field(default_factory=RecordingConfig)
+    # Processes measuring the clips (forked; the results do not depend on it).
+    workers: int = 2
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

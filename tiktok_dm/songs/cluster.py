@@ -25,7 +25,7 @@ import pandas as pd
 from tiktok_dm.songs.config import SongsConfig
 from tiktok_dm.songs.extract import collect_media
 from tiktok_dm.songs.index import FingerprintIndex
-from tiktok_dm.songs.forked import map_shared
+from tiktok_dm.forked import map_shared
 from tiktok_dm.songs.library import identify_all, load_library, update_index
 from tiktok_dm.songs.match import check_peaks, inverse, passes
 

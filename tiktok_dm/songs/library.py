@@ -16,7 +16,7 @@ from tiktok_dm.songs.audio import decode_mono, slowed_down
 from tiktok_dm.songs.config import SongsConfig
 from tiktok_dm.songs.extract import collect_media, fingerprint_files, fingerprint_samples
 from tiktok_dm.songs.fingerprint import Fingerprints, fingerprint
-from tiktok_dm.songs.forked import map_shared
+from tiktok_dm.forked import map_shared
 from tiktok_dm.songs.index import MANIFEST, FingerprintIndex, IndexMatch
 
 log = logging.getLogger(__name__)

@@ -67,11 +67,11 @@ class CutStage(Stage[CutItem, CutOutput]):
 
         video_path = self.build_dir.clips / f"{clip.clip_id}.mp4"
         audio_path = self.build_dir.clip_audio / f"{clip.clip_id}.wav"
-        copy = self.config.copy_whole_gops and _on_whole_gops(self.build_dir.absolute(item.source_path), item)
+        copy = _whole_gops(self.build_dir.absolute(item.source_path), item) if self.config.copy_whole_gops else None
         with atomic_path(video_path) as video_tmp, atomic_path(audio_path) as audio_tmp:
             run_ffmpeg(self._ffmpeg_args(item, video_tmp, audio_tmp, copy), what=f"cut clip {clip.clip_id}")
             if copy and not _frames_of_span(probe(video_tmp, count_frames=True), clip.duration_s):
-                copy = False  # e.g. an open GOP: the re-encode is exact
+                copy = None  # e.g. an open GOP: the re-encode is exact
                 run_ffmpeg(self._ffmpeg_args(item, video_tmp, audio_tmp, copy), what=f"cut clip {clip.clip_id}")
             peak_dbfs = _peak_dbfs(audio_tmp)
             if peak_dbfs < self.config.silence_peak_dbfs:
@@ -92,51 +92,75 @@ class CutStage(Stage[CutItem, CutOutput]):
             height=media.height,
             peak_dbfs=peak_dbfs,
             ffmpeg_version=ffmpeg_version(),
-            video_copied=copy,
+            video_copied=copy is not None,
         )
 
-    def _ffmpeg_args(self, item: CutItem, video_out, audio_out, copy: bool) -> list[str]:
+    def _ffmpeg_args(self, item: CutItem, video_out, audio_out, copy: "GopCopy | None") -> list[str]:
+        """ffmpeg's arguments for the clip; with ``copy``, the picture's packets copied from its first keyframe."""
         clip, config = item.clip, self.config
+        source = self.build_dir.absolute(item.source_path)
         duration = f"{clip.duration_s:.6f}"
         samples = round(clip.duration_s * config.sample_rate)
-        # Copied packets: the first N in decode order are the span's N frames when it is whole GOPs (-t alone lets
-        # the next keyframe and its B-frames' anchor through).
-        video = ["-c:v", "copy", "-frames:v", str(round(clip.duration_s * item.source_fps))] if copy else \
-            ["-c:v", config.video_codec, "-preset", config.preset, "-crf", str(config.crf), "-pix_fmt", "yuv420p"]
+        sound_input = ["-ss", f"{clip.start_s:.6f}", "-i", source]
+        if copy is None:
+            inputs, picture, sound = sound_input, "0:v:0", "0:a:0"
+            video = ["-c:v", config.video_codec, "-preset", config.preset, "-crf", str(config.crf), "-pix_fmt", "yuv420p"]
+        else:
+            # The picture from its keyframe, an input of its own (the sound starts exactly at the span's start). The
+            # first N packets in decode order are the span's N frames when it is whole GOPs (-t alone lets the next
+            # keyframe and the packets decoded before its B-frames through).
+            inputs, picture, sound = ["-ss", f"{copy.first_keyframe_s:.6f}", "-i", source, *sound_input], "0:v:0", "1:a:0"
+            video = ["-c:v", "copy", "-frames:v", str(copy.frames)]
         return [
-            "-ss", f"{clip.start_s:.6f}", "-i", self.build_dir.absolute(item.source_path),
-            "-t", duration, "-map", "0:v:0", "-map", "0:a:0", *video,
+            *inputs, "-t", duration, "-map", picture, "-map", sound, *video,
             "-c:a", config.audio_codec, "-threads", str(config.ffmpeg_threads), "-map_metadata", "-1",
             "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact", video_out,
             # Exactly as many samples as the span: an AAC stream seeks to a frame boundary (a few samples
             # short) and a compilation's audio often ends before its picture; pad, then trim.
-            "-map", "0:a:0", "-af", f"{audio_on_the_clock(config.sample_rate)},apad=whole_len={samples},"
-                                    f"atrim=end_sample={samples}",
+            "-map", sound, "-af", f"{audio_on_the_clock(config.sample_rate)},apad=whole_len={samples},"
+                                  f"atrim=end_sample={samples}",
             "-ac", "1", "-c:a", "pcm_s16le",
             "-map_metadata", "-1", "-fflags", "+bitexact", audio_out,
         ]
 
 
-def _on_whole_gops(source: str, item: CutItem) -> bool:
-    """The span starts on a keyframe of an H.264 yuv420p source and ends on one or at the source's end (within half a
-    frame): copying its packets gives exactly its frames."""
+@dataclasses.dataclass(frozen=True)
+class GopCopy:
+    """The picture of a span that is whole GOPs: copied from this keyframe, this many frames."""
+
+    first_keyframe_s: float
+    frames: int
+
+
+def _whole_gops(source: str, item: CutItem) -> GopCopy | None:
+    """Where to copy the picture from and how many frames, when the span is whole GOPs of an H.264 yuv420p source.
+
+    A re-encode with ``-ss start -t duration`` keeps the frames shown at ``start`` <= t < ``end``. Copying the
+    packets from a keyframe gives the same frames when that keyframe is the first frame at or after ``start``
+    (within one frame after it), and when the span's last frame is followed by a keyframe or by the source's end:
+    the frames from one keyframe up to the next are a closed group (x264's default), decodable alone.
+    """
     clip = item.clip
-    half_frame = 0.5 / item.source_fps if item.source_fps > 0 else 0.0
+    if item.source_fps <= 0:
+        return None
+    frame_s = 1.0 / item.source_fps
     try:
         with av.open(source) as container:
             stream = container.streams.video[0]
             if stream.codec_context.name != "h264" or stream.codec_context.format.name != "yuv420p":
-                return False
+                return None
     except (av.FFmpegError, OSError, IndexError, AttributeError):
-        return False
+        return None
     with KeyframeIndex(source) as keyframes:
-        start = keyframes.near(clip.start_s)
-        if start is None or abs(start - clip.start_s) > half_frame:
-            return False
-        if clip.end_s >= item.source_duration_s - half_frame:
-            return True
-        end = keyframes.near(clip.end_s)
-        return end is not None and abs(end - clip.end_s) <= half_frame
+        first = keyframes.at_or_after(clip.start_s - 1e-4)
+        if first is None or first >= clip.start_s + frame_s - 1e-4:
+            return None
+        if clip.end_s >= item.source_duration_s - frame_s / 2:
+            return GopCopy(first, round((clip.end_s - first) * item.source_fps))
+        after = keyframes.at_or_after(clip.end_s - 1e-4)
+        if after is None or after >= clip.end_s + frame_s - 1e-4:
+            return None
+        return GopCopy(first, round((after - first) * item.source_fps))
 
 
 def _frames_of_span(media: MediaInfo, duration_s: float) -> bool:

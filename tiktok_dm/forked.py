@@ -1,4 +1,5 @@
-"""Work over many queries in forked processes that share one read-only state (a fingerprint index).
+"""Work over many items in forked processes that share one read-only state (a fingerprint index, the motion
+signatures of every clip).
 
 The state is inherited through ``fork``, not pickled: an index of a thousand songs holds tens of millions of
 postings. Where ``fork`` is missing (Windows, macOS's default) or the work is small, it runs in this process.
