@@ -56,6 +56,12 @@ class TensorBoardLog:
                 self.writer.add_scalar(name, value, int(row["step"]))
         self.writer.flush()
 
+    def write_audio(self, step: int, clips: dict[str, "object"], sample_rate: int) -> None:
+        """Audio clips (tag -> 1-D waveform in [-1, 1]) at ``step``."""
+        for tag, waveform in clips.items():
+            self.writer.add_audio(tag, waveform, step, sample_rate=sample_rate)
+        self.writer.flush()
+
     def close(self) -> None:
         self.writer.close()
 

@@ -14,11 +14,12 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from d2m_train import builders, checkpoint, distributed
 from d2m_train.config import Config, dump_config
 from d2m_train.data.loading import EpochBatchSampler, SeededSegments
+from d2m_train.data.segments import SAMPLE_RATE
 from d2m_train.losses import hinge_d_loss
 from d2m_train.models.generator import tanh_saturation
 from d2m_train.runlog import MetricsCSV, TensorBoardLog, plot_metrics
@@ -196,6 +197,31 @@ class D2MSolver:
             return None
         return checkpoint.save_checkpoint(self.run_dir, self.step, self.state_dict(), self.cfg.train.keep_last)
 
+    # ------------------------------------------------------------------------------------------ audio samples
+    def sample_batch(self, count: int) -> dict | None:
+        """The first ``count`` training segments as one batch (the same at every checkpoint); None for none."""
+        items = segment_items(self.cfg, self.cfg.data.train_split, train=True, run_dir=self.run_dir)
+        count = min(count, len(items))
+        return next(iter(DataLoader(Subset(items, range(count)), batch_size=count))) if count else None
+
+    def audio_samples(self, batch: dict) -> dict[str, torch.Tensor]:
+        """What the generator makes of ``batch`` now (through the VQ-VAE's decoder), next to the real music."""
+        synth = self.synthesizer
+        self.generator.eval()
+        try:
+            with torch.no_grad():
+                latent = self.generator(**model_inputs(batch, self.device))
+                generated = synth.decode(synth.vqvae.dequantise(synth.vqvae.quantise(latent.float(), synth.level),
+                                                                synth.level))
+        finally:
+            self.generator.train()
+        real = torch.as_tensor(batch["audio"])
+        clips = {}
+        for index, name in enumerate(batch["name"]):
+            clips[f"generated/{name}"] = generated[index].detach().float().cpu().reshape(-1).clamp(-1, 1)
+            clips[f"real/{name}"] = real[index].float().reshape(-1).clamp(-1, 1)
+        return clips
+
     # -------------------------------------------------------------------------------------------- the loop
     def train_loader(self, start_step: int) -> tuple[DataLoader, EpochBatchSampler]:
         cfg = self.cfg
@@ -220,6 +246,7 @@ class D2MSolver:
             total = min(total, cfg.train.max_steps)
         log = MetricsCSV(self.run_dir / "metrics.csv", resume_step=self.step) if self.dist.is_main else None
         board = TensorBoardLog(self.run_dir, self.step) if self.dist.is_main and cfg.train.tensorboard else None
+        samples = self.sample_batch(cfg.train.tensorboard_audio) if board is not None else None
         window: list[dict[str, float]] = []
         metrics: dict[str, float] = {}
         started, last_time = time.perf_counter(), time.perf_counter()
@@ -251,6 +278,8 @@ class D2MSolver:
                 self.save()
                 if self.dist.is_main:
                     plot_metrics(self.run_dir / "metrics.csv", self.run_dir / "losses.png", cfg.name)
+                if board is not None and samples is not None:
+                    board.write_audio(self.step, self.audio_samples(samples), SAMPLE_RATE)
         if board is not None:
             board.close()
         distributed.barrier(self.dist)

@@ -164,6 +164,24 @@ def test_tensorboard_has_the_csv_rows_and_a_resume_writes_each_step_once(micro, 
         assert [value for _, value in points] == pytest.approx([r[tag] for r in rows], rel=1e-6), tag
 
 
+def test_tensorboard_gets_generated_and_real_music_at_every_checkpoint(micro, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    D2MSolver(micro, run).fit()
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"audio": 0}).Reload()
+    tags = events.Tags()["audio"]
+    assert len([t for t in tags if t.startswith("generated/")]) == micro.train.tensorboard_audio
+    assert len([t for t in tags if t.startswith("real/")]) == micro.train.tensorboard_audio
+    checkpoints = sorted(int(p.stem.split("_")[1]) for p in (run / "checkpoints").iterdir())
+    for tag in tags:
+        clips = events.Audio(tag)
+        assert [clip.step for clip in clips] == [step for step in range(1, 4)
+                                                 if step % micro.train.checkpoint_every == 0 or step == 3]
+        assert clips[-1].sample_rate == 22050 and len(clips[-1].encoded_audio_string) > 1000
+    assert checkpoints
+
+
 def test_the_first_step_says_how_saturated_the_generator_starts(micro, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="d2m_train.solver"):
         D2MSolver(dataclasses.replace(micro, train=dataclasses.replace(micro.train, max_steps=1)), tmp_path / "a").fit()

@@ -27,6 +27,7 @@ landmark smoothing (turning it off gave the same offset).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -75,7 +76,8 @@ def kinematic_envelope(keypoints: np.ndarray, frame_times: np.ndarray, fps: floa
     seen = np.isfinite(xy).all(axis=-1)  # [frames, joints]
     if seen.any(axis=1).sum() < 5:
         raise QAError(f"the dancer is seen in {int(seen.any(axis=1).sum())} frame(s); at least 5 are needed")
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # frames with no confident joint: NaN, left out below ("All-NaN slice")
+        warnings.simplefilter("ignore", RuntimeWarning)
         heights = np.nanmax(xy[..., 1], axis=1) - np.nanmin(xy[..., 1], axis=1)
     height = float(np.nanmedian(heights[seen.sum(axis=1) >= 4])) if (seen.sum(axis=1) >= 4).any() else np.nan
     if not np.isfinite(height) or height <= 0:

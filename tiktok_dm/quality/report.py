@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tiktok_dm.forked import map_shared
 from tiktok_dm.model.atomic import atomic_path, atomic_write_text
 from tiktok_dm.model.build_dir import BuildDir
 from tiktok_dm.model.outputs import CutOutput, PoseOutput
@@ -42,7 +43,10 @@ def write_report(result: QualityResult, config: QAConfig = QAConfig()) -> Path:
     table = result.table
     done = table[table["qa_status"] == Status.OK.value]
     plots = {name: _plot(name, done, config, out / "plots" / f"{name}.png") for name in PLOTS}
-    flagged_html = [_flagged_clip(row, result, out, config) for row in done[done["flagged"]].itertuples()]
+    flagged = done[done["flagged"]]
+    # Each flagged clip's thumbnails and plots, in config.workers forked processes (files written there, HTML back).
+    flagged_html = map_shared(_flagged_clip_at, (flagged, result, out, config), range(len(flagged)), config.workers,
+                              min_items_per_worker=4)
     parts = [
         "<!doctype html>",
         "<html><head><meta charset='utf-8'><title>Dataset QA</title>",
@@ -168,6 +172,11 @@ def _flagged_clip(row, result: QualityResult, out: Path, config: QAConfig) -> st
             f"<ul>{flags}</ul>{table}<div>{pictures}</div></section>")
 
 
+def _flagged_clip_at(state: tuple[pd.DataFrame, QualityResult, Path, QAConfig], position: int) -> str:
+    flagged, result, out, config = state
+    return _flagged_clip(next(flagged.iloc[[position]].itertuples()), result, out, config)
+
+
 def _clip_images(build: BuildDir, clip_id: str, folder: Path) -> list[Path]:
     """A thumbnail of the clip's middle frame and the same frame with its skeletons."""
     import cv2
@@ -184,11 +193,12 @@ def _clip_images(build: BuildDir, clip_id: str, folder: Path) -> list[Path]:
     frame_number = int(round(sequence.frame_times[index] * sequence.fps))
     capture = cv2.VideoCapture(os.fspath(build.absolute(cut.output.video)))
     try:
-        frame = None
-        for _ in range(frame_number + 1):  # sequential: exact frame
-            ok, frame = capture.read()
-            if not ok:
-                raise ValueError(f"video ended before frame {frame_number}")
+        # Sequential, for the exact frame; grab() decodes without the colour conversion read() adds.
+        if not all(capture.grab() for _ in range(frame_number)):
+            raise ValueError(f"video ended before frame {frame_number}")
+        ok, frame = capture.read()
+        if not ok:
+            raise ValueError(f"video ended before frame {frame_number}")
     finally:
         capture.release()
     factor = 360 / frame.shape[0]
