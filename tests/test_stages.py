@@ -25,7 +25,8 @@ FPS = 30
 GRAY_STEP = 8  # frame i is painted gray level (i * 8) % 256, so a frame's index can be read back
 
 
-def _frame_coded_video(path, seconds: float, with_audio: bool = True, silent: bool = False, keyframes_every: int = 250):
+def _frame_coded_video(path, seconds: float, with_audio: bool = True, silent: bool = False, keyframes_every: int = 250,
+                       open_gop: bool = False):
     frames = int(seconds * FPS)
     video = np.stack([np.full((72, 128, 3), (i * GRAY_STEP) % 256, np.uint8) for i in range(frames)])
     audio_source = "anullsrc=r=44100:cl=stereo" if silent else "sine=frequency=440:sample_rate=44100"
@@ -35,7 +36,8 @@ def _frame_coded_video(path, seconds: float, with_audio: bool = True, silent: bo
         command += ["-f", "lavfi", "-t", str(seconds), "-i", audio_source, "-c:a", "aac"]
     # Keyframes only every 250 frames: a keyframe-only cut (-c copy) would start seconds early.
     command += ["-c:v", "libx264", "-g", str(keyframes_every), "-keyint_min", str(min(keyframes_every, 25)),
-                "-sc_threshold", "0", "-bf", "3", "-pix_fmt", "yuv420p", "-crf", "10", str(path)]
+                "-sc_threshold", "0", "-bf", "3", *(["-x264-params", "open-gop=1"] if open_gop else []),
+                "-pix_fmt", "yuv420p", "-crf", "10", str(path)]
     subprocess.run(command, input=video.tobytes(), check=True)
     return path
 
@@ -131,14 +133,16 @@ def _frame_indices(video) -> list[int]:
         indices.append(_frame_index(frame))
 
 
-@pytest.mark.parametrize("start, end, copied", [(1.0, 3.0, True), (1.0, 4.0, True), (0.99, 2.99, True),
-                                                (1.0, 3.1, False), (1.02, 3.0, False)])
-def test_a_span_of_whole_gops_is_copied_with_exactly_its_frames(tmp_path, start, end, copied):
+@pytest.mark.parametrize("start, end, copied, open_gop", [(1.0, 3.0, True, False), (1.0, 4.0, True, False),
+                                                          (0.99, 2.99, True, False), (1.0, 3.1, False, False),
+                                                          (1.02, 3.0, False, False), (1.0, 3.0, False, True)])
+def test_a_span_of_whole_gops_is_copied_with_exactly_its_frames(tmp_path, start, end, copied, open_gop):
     """Keyframes every 15 frames (B-frames between), at 1.0 s and 3.0 s among others: [1.0, 3.0), [1.0, the end)
     and [0.99, 2.99) (a re-encode keeps the same frames: those shown from 1.0 s to 2.97 s) are whole GOPs, copied;
-    [1.0, 3.1) ends inside one and [1.02, 3.0) starts inside one: re-encoded. Either way the clip holds exactly the
-    frames a re-encode keeps."""
-    source = _frame_coded_video(tmp_path / "gops.mp4", 4.0, keyframes_every=15)
+    [1.0, 3.1) ends inside one and [1.02, 3.0) starts inside one: re-encoded. So is [1.0, 3.0) of an open-GOP
+    source (frames after a keyframe refer to the group before it). Either way the clip holds exactly the frames a
+    re-encode keeps."""
+    source = _frame_coded_video(tmp_path / "gops.mp4", 4.0, keyframes_every=15, open_gop=open_gop)
     build_dir, result = _cut(tmp_path / "build", source, start, end, source_duration_s=4.0)
     assert result.ok, result.error
     assert result.output.video_copied is copied

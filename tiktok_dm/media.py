@@ -69,7 +69,7 @@ def system_ffmpeg() -> str:
     path = shutil.which("ffmpeg")
     if path is None:
         raise MediaToolMissing("no ffmpeg on PATH: the synthetic test material needs a full ffmpeg build (its drawtext "
-                               "filter); install it (e.g. `apt-get install ffmpeg`, or `bash scripts/install.sh --test`)")
+                               "filter); install it (`apt-get install ffmpeg`, or `bash scripts/install.sh --test`)")
     return path
 
 

@@ -19,7 +19,7 @@ import soundfile as sf
 
 from tiktok_dm.boundaries.decode import KeyframeIndex
 from tiktok_dm.config import BuildConfig, CutConfig
-from tiktok_dm.media import MediaInfo, audio_on_the_clock, ffmpeg_version, probe, run_ffmpeg
+from tiktok_dm.media import audio_on_the_clock, ffmpeg_version, probe, run_ffmpeg
 from tiktok_dm.model.atomic import atomic_path
 from tiktok_dm.model.build_dir import BuildDir
 from tiktok_dm.model.manifest import ClipSpec
@@ -70,7 +70,7 @@ class CutStage(Stage[CutItem, CutOutput]):
         copy = _whole_gops(self.build_dir.absolute(item.source_path), item) if self.config.copy_whole_gops else None
         with atomic_path(video_path) as video_tmp, atomic_path(audio_path) as audio_tmp:
             run_ffmpeg(self._ffmpeg_args(item, video_tmp, audio_tmp, copy), what=f"cut clip {clip.clip_id}")
-            if copy and not _frames_of_span(probe(video_tmp, count_frames=True), clip.duration_s):
+            if copy and not _copy_holds_span(video_tmp, clip.duration_s, item.source_fps):
                 copy = None  # e.g. an open GOP: the re-encode is exact
                 run_ffmpeg(self._ffmpeg_args(item, video_tmp, audio_tmp, copy), what=f"cut clip {clip.clip_id}")
             peak_dbfs = _peak_dbfs(audio_tmp)
@@ -95,7 +95,7 @@ class CutStage(Stage[CutItem, CutOutput]):
             video_copied=copy is not None,
         )
 
-    def _ffmpeg_args(self, item: CutItem, video_out, audio_out, copy: "GopCopy | None") -> list[str]:
+    def _ffmpeg_args(self, item: CutItem, video_out, audio_out, copy: GopCopy | None) -> list[str]:
         """ffmpeg's arguments for the clip; with ``copy``, the picture's packets copied from its first keyframe."""
         clip, config = item.clip, self.config
         source = self.build_dir.absolute(item.source_path)
@@ -104,12 +104,14 @@ class CutStage(Stage[CutItem, CutOutput]):
         sound_input = ["-ss", f"{clip.start_s:.6f}", "-i", source]
         if copy is None:
             inputs, picture, sound = sound_input, "0:v:0", "0:a:0"
-            video = ["-c:v", config.video_codec, "-preset", config.preset, "-crf", str(config.crf), "-pix_fmt", "yuv420p"]
+            video = ["-c:v", config.video_codec, "-preset", config.preset, "-crf", str(config.crf),
+                     "-pix_fmt", "yuv420p"]
         else:
             # The picture from its keyframe, an input of its own (the sound starts exactly at the span's start). The
             # first N packets in decode order are the span's N frames when it is whole GOPs (-t alone lets the next
             # keyframe and the packets decoded before its B-frames through).
-            inputs, picture, sound = ["-ss", f"{copy.first_keyframe_s:.6f}", "-i", source, *sound_input], "0:v:0", "1:a:0"
+            inputs = ["-ss", f"{copy.first_keyframe_s:.6f}", "-i", source, *sound_input]
+            picture, sound = "0:v:0", "1:a:0"
             video = ["-c:v", "copy", "-frames:v", str(copy.frames)]
         return [
             *inputs, "-t", duration, "-map", picture, "-map", sound, *video,
@@ -163,9 +165,18 @@ def _whole_gops(source: str, item: CutItem) -> GopCopy | None:
         return GopCopy(first, round((after - first) * item.source_fps))
 
 
-def _frames_of_span(media: MediaInfo, duration_s: float) -> bool:
-    """The clip has the span's frames (one either way for rounding)."""
-    return media.video_frames is not None and media.fps > 0 and abs(media.video_frames - duration_s * media.fps) <= 1
+def _copy_holds_span(path, duration_s: float, fps: float) -> bool:
+    """The copied picture is the span's frames (one either way for rounding) and decodes alone: it opens on its
+    keyframe and no frame is shown before it (an open GOP's leading frames would need the group before)."""
+    try:
+        with av.open(str(path)) as container:
+            packets = [(packet.pts, packet.is_keyframe) for packet in container.demux(container.streams.video[0])
+                       if packet.size and packet.pts is not None]
+    except (av.FFmpegError, OSError, IndexError):
+        return False
+    if not packets or not packets[0][1] or min(pts for pts, _ in packets) < packets[0][0]:
+        return False
+    return abs(len(packets) - duration_s * fps) <= 1
 
 
 def _peak_dbfs(wav_path) -> float:
