@@ -5,9 +5,7 @@ compilations (720p H.264 with B-frames, as YouTube serves them).
 
 Each variant cuts the same true clip spans, one clip at a time (the build runs one cut per core), and reports
 the CPU seconds of the stage (its ffmpeg processes, its probes) per second of clip, how many clips had their picture
-copied (``cut.copy_whole_gops``), the wall seconds and the MB per minute of clip. It also
-counts the spans that start on a keyframe of the source, where a stream copy could cut without decoding (the
-rest need the re-encode for a frame-accurate start).
+copied (``cut.copy_whole_gops``), the wall seconds and the MB per minute of clip.
 """
 
 from __future__ import annotations
@@ -21,7 +19,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from tiktok_dm.boundaries.decode import KeyframeIndex
 from tiktok_dm.config import CutConfig
 from tiktok_dm.media import probe
 from tiktok_dm.model.build_dir import BuildDir
@@ -54,7 +51,7 @@ def main() -> None:
     truths = sorted(args.compilations.glob("*.json"))[:args.count]
     if not truths:
         raise SystemExit(f"no compilations in {args.compilations}: run bench/segment.py --build-only first")
-    rows, on_keyframe, spans = [], 0, 0
+    rows = []
     with tempfile.TemporaryDirectory(prefix="tdm-bench-cut-") as folder:
         build_dir = BuildDir(folder)
         items = []
@@ -64,13 +61,9 @@ def main() -> None:
             source.parent.mkdir(parents=True, exist_ok=True)
             source.hardlink_to(video)
             info = probe(video)
-            with KeyframeIndex(video) as keyframes:
-                for index, (start, end) in enumerate(json.loads(truth.read_text())["clips"]):
-                    spans += 1
-                    near = keyframes.near(start)
-                    on_keyframe += near is not None and abs(near - start) < 0.5 / info.fps
-                    clip = ClipSpec(truth.stem, "", f"{truth.stem}-{index:02d}", start, end, None, 1, index + 2)
-                    items.append(CutItem(clip, build_dir.relative(source), info.duration_s, info.fps, True))
+            for index, (start, end) in enumerate(json.loads(truth.read_text())["clips"]):
+                clip = ClipSpec(truth.stem, "", f"{truth.stem}-{index:02d}", start, end, None, 1, index + 2)
+                items.append(CutItem(clip, build_dir.relative(source), info.duration_s, info.fps, True))
         clip_s = sum(item.clip.duration_s for item in items)
         for copy in (value == "yes" for value in args.copy.split(",")):
             for preset in args.presets.split(","):
@@ -86,7 +79,6 @@ def main() -> None:
                                  "clip s": round(clip_s, 1), "CPU s / clip s": round(cpu / clip_s, 3),
                                  "wall s": round(wall, 1), "MB / clip min": round(size / 1e6 / clip_s * 60, 1)})
     print(pd.DataFrame(rows).to_string(index=False))
-    print(f"spans starting on a source keyframe (within half a frame): {on_keyframe} of {spans}")
 
 
 if __name__ == "__main__":

@@ -213,6 +213,13 @@ class KeyframeIndex:
         found = [t for t in found if t is not None]
         return min(found, key=lambda t: abs(t - time_s)) if found else None
 
+    def picture_format(self) -> tuple[str, str] | None:
+        """(codec, pixel format) of the video stream, e.g. ("h264", "yuv420p"); None when unreadable."""
+        if self._container is None:
+            return None
+        context = self._stream.codec_context
+        return (context.name, context.format.name) if context.format is not None else None
+
     def at_or_after(self, time_s: float) -> float | None:
         """The first keyframe at or after ``time_s`` (None: none, or no index)."""
         return None if self._container is None else self._keyframe(time_s, backward=False)

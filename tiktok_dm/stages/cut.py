@@ -146,14 +146,9 @@ def _whole_gops(source: str, item: CutItem) -> GopCopy | None:
     if item.source_fps <= 0:
         return None
     frame_s = 1.0 / item.source_fps
-    try:
-        with av.open(source) as container:
-            stream = container.streams.video[0]
-            if stream.codec_context.name != "h264" or stream.codec_context.format.name != "yuv420p":
-                return None
-    except (av.FFmpegError, OSError, IndexError, AttributeError):
-        return None
     with KeyframeIndex(source) as keyframes:
+        if keyframes.picture_format() != ("h264", "yuv420p"):
+            return None
         first = keyframes.at_or_after(clip.start_s - 1e-4)
         if first is None or first >= clip.start_s + frame_s - 1e-4:
             return None
