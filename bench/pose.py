@@ -6,10 +6,12 @@
 
 ``--layouts`` (issue 20): every clip of DIR in 720p compilation frames (portrait and landscape, black bars or a
 blurred copy behind), posed by each variant in one run: mediapipe on the whole frame (the old default), mediapipe
-on the layout's picture, the landmarker on the picture looking for up to 5 people, and the landmarker told the
-footage's people count (the build's default: the manifest's num_dancers). It prints per clip and per variant the
-share of frames with a person, the dancers seen at once (pose QA) and frames per CPU-second at 720p on one core;
-~30 min on 2 cores. The rest of this docstring is the default mode.
+on the layout's picture, the landmarker on the picture looking for up to 5 people, the landmarker told the
+footage's people count, MoveNet.MultiPose on the picture, and "build", the build's default (the landmarker told
+the count for one dancer, MoveNet for more: tiktok_dm.stages.pose.backend_for). It prints per clip and per variant
+the share of frames with a person, the dancers seen at once (pose QA) and frames per CPU-second at 720p on one
+core; ~40 min on 2 cores. DIR's SOURCES.csv gives each video's people count (columns file, people). The rest of
+this docstring is the default mode.
 
 For every clip of DIR (default ../shared/testdata/real_dance, people counts from its SOURCES.csv):
 
@@ -198,9 +200,13 @@ def make_layout_clips(clips_dir: Path, work: Path, seconds: float, only: list[st
 
 
 # The variants --layouts compares, in one run: (backend, pose the picture alone, tell it the footage's people count).
+# "build": the build's defaults, the backend chosen by the people count (PoseConfig.backend for one dancer,
+# PoseConfig.multi_backend for more).
 VARIANTS = {"mediapipe": ("mediapipe", False, False), "mediapipe+content": ("mediapipe", True, False),
             "landmarker+content": ("landmarker", True, False),
-            "landmarker+content+count": ("landmarker", True, True)}
+            "landmarker+content+count": ("landmarker", True, True),
+            "movenet+content": ("movenet", True, False),
+            "build": ("build", True, True)}
 
 
 def layout_bench(args: argparse.Namespace) -> None:
@@ -211,11 +217,20 @@ def layout_bench(args: argparse.Namespace) -> None:
 
     from tiktok_dm.pose.config import ContentConfig
     from tiktok_dm.pose.content import content_rectangle
+    from tiktok_dm.config import PoseConfig
     from tiktok_dm.pose.landmarker_model import resolve_landmarker_model
+    from tiktok_dm.pose.movenet_backend import resolve_movenet_model
+    from tiktok_dm.stages.pose import backend_for, backend_kwargs
 
     clips = make_layout_clips(args.clips, args.work, args.seconds, args.only)
-    kwargs = {"mediapipe": {}, "landmarker": {"checkpoint": resolve_landmarker_model(args.landmarker)}}
     variants = {name: VARIANTS[name] for name in (args.variants or VARIANTS)}
+    build = PoseConfig(checkpoint=None)
+    kwargs = {"mediapipe": {}}
+    if {"landmarker", "build"} & {backend for backend, _, _ in variants.values()}:
+        kwargs["landmarker"] = {**backend_kwargs(build, "landmarker"),
+                                "checkpoint": resolve_landmarker_model(args.landmarker)}
+    if {"movenet", "build"} & {backend for backend, _, _ in variants.values()}:
+        kwargs["movenet"] = {**backend_kwargs(build, "movenet"), "checkpoint": resolve_movenet_model(args.movenet)}
     rows = []
     for clip in clips:
         row = {"clip": clip["source"], "layout": clip["layout"], "people": clip["people"]}
@@ -223,6 +238,9 @@ def layout_bench(args: argparse.Namespace) -> None:
         rectangle = content_rectangle(frames[:ContentConfig().frames])
         row["cropped"] = rectangle is not None
         for name, (backend_name, crop, count) in variants.items():
+            if backend_name == "build":
+                backend_name = backend_for(build, clip["people"])
+                row["build_backend"] = backend_name
             with get_backend(backend_name, **kwargs[backend_name]) as backend:
                 backend.expect_people(clip["people"] if count else None)
                 sequence = estimate_video(clip["path"], backend, max_fps=args.max_fps,
@@ -276,6 +294,7 @@ def main() -> None:
                              "copy), the mediapipe and landmarker backends, whole frame or the picture alone, side by "
                              "side")
     parser.add_argument("--landmarker", help="the landmarker's .task bundle (default: the cached copy)")
+    parser.add_argument("--movenet", help="MoveNet.MultiPose's .tflite (default: the cached copy)")
     parser.add_argument("--variants", nargs="*", choices=list(VARIANTS), help="--layouts: which (default: all)")
     parser.add_argument("--seconds", type=float, default=4.0, help="--layouts: seconds of each clip")
     parser.add_argument("--max-fps", type=float, default=15.0, help="--layouts: frames posed per second of video")

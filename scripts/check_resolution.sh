@@ -6,7 +6,7 @@
 # interpreters: `python3.X` on PATH or pyenv's ($PYENV_ROOT/versions/3.X.*).
 #   bash scripts/check_resolution.sh                 # 3.10 3.12 3.13
 #   bash scripts/check_resolution.sh 3.13            # one version
-# Prints one line per case (what mediapipe, torch, torchcodec, numpy and OpenCV resolve to) and exits 1 if a case
+# Prints one line per case (what mediapipe, LiteRT, protobuf, torch, torchcodec, numpy and OpenCV resolve to) and exits 1 if a case
 # fails or its Python is missing; each case's pip log and report stay in ${LOGS:-/tmp/tdm-resolution}/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +30,7 @@ for version in "${versions[@]}"; do
     if "$python" -m pip install "${args[@]}" ".[audio,pose,annotate,train]" >"$logs/$name.log" 2>&1; then
       picked=$("$python" -c 'import json, sys
 found = {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in json.load(open(sys.argv[1]))["install"]}
-print(", ".join(f"{n} {found.get(n, chr(45))}" for n in ("mediapipe", "torch", "torchcodec", "numpy",
+print(", ".join(f"{n} {found.get(n, chr(45))}" for n in ("mediapipe", "ai-edge-litert", "protobuf", "torch", "torchcodec", "numpy",
                                                        "opencv-contrib-python", "opencv-python-headless")))' "$logs/$name.json")
       echo "Python $("$python" -c 'import platform; print(platform.python_version())'), constraints: $constraints: resolves ($picked)"
     else

@@ -95,6 +95,14 @@ if [ ! -f "$bundle" ]; then
   .venv/bin/tiktok-dm pose-model --from-package 2>/dev/null || .venv/bin/tiktok-dm pose-model \
     || echo "warning: no pose landmarker bundle; the landmarker backend will say how to supply one" >&2
 fi
+# MoveNet.MultiPose (the movenet backend: clips the manifest gives several dancers), fetched when online. Offline a
+# build of such clips stops before any work and names the file to copy in.
+movenet=$(.venv/bin/python -c 'from tiktok_dm.pose.movenet_backend import default_movenet_path as p; print(p())')
+if [ ! -f "$movenet" ]; then
+  echo "== pose model: $movenet"
+  .venv/bin/tiktok-dm pose-model --movenet 2>/dev/null \
+    || echo "warning: MoveNet's model could not be fetched (offline?); clips of several dancers need it" >&2
+fi
 if [ "$with_test" = 1 ]; then
   # The annotation tests run a real Label Studio server; it lives in its own venv because its pins
   # (Django, its own label-studio-sdk) differ from ours.

@@ -27,6 +27,7 @@ from tiktok_dm.testing.music import synth_song
 
 pytestmark = pytest.mark.slow
 PROJECT = "compilations"
+PRISTINE = "manifest.as-written.csv"
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,19 @@ def built(server, tmp_path_factory):
     pd.DataFrame([{"compilation_id": "c0", "url": url, "clip_id": f"k{i}", "start_s": f"{start:.6f}",
                    "end_s": f"{end:.6f}", "song_id": f"s{i}", "num_dancers": "1" if i == 0 else ""}
                   for i, (start, end) in enumerate(spans)]).to_csv(manifest, index=False)
+    # The manifest as written, for the tests that need it after a pull has rewritten manifest.csv.
+    manifest.with_name(PRISTINE).write_text(manifest.read_text())
     return manifest, build_dir
+
+
+@pytest.fixture(scope="module")
+def pushed(server, built) -> tuple[Path, BuildDir, str]:
+    """The compilation pushed once into PROJECT (each test below can then run alone): manifest, build, push output."""
+    manifest, build_dir = built
+    result = annotate("push", "--url", server["url"], "--project", PROJECT, "--manifest", str(manifest), "--build",
+                      str(build_dir.root), "--document-root", server["document_root"], token=server["token"])
+    assert result.exit_code == 0, result.output
+    return manifest, build_dir, result.output
 
 
 def annotate(*args: str, token: str) -> Result:
@@ -67,13 +80,10 @@ def annotate(*args: str, token: str) -> Result:
     return result
 
 
-def test_round_trip_push_annotate_pull(server, built):
-    manifest, build_dir = built
+def test_round_trip_push_annotate_pull(server, pushed):
+    manifest, build_dir, push_output = pushed
     where = ["--url", server["url"], "--project", PROJECT]
-    pushed = annotate("push", *where, "--manifest", str(manifest), "--build", str(build_dir.root),
-                      "--document-root", server["document_root"], token=server["token"])
-    assert pushed.exit_code == 0, pushed.output
-    assert "1 task(s) created, 0 already there, 1 with pre-annotations" in pushed.output
+    assert "1 task(s) created, 0 already there, 1 with pre-annotations" in push_output
 
     client = connect(server["url"], server["token"])
     project = find_project(client, PROJECT)
@@ -117,8 +127,8 @@ def test_round_trip_push_annotate_pull(server, built):
     assert "1 task(s), 1 annotated" in status.output, status.output
 
 
-def test_errors_a_user_will_hit(server, built, tmp_path):
-    manifest, build_dir = built
+def test_errors_a_user_will_hit(server, pushed, tmp_path):
+    manifest, build_dir, _ = pushed
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
@@ -139,14 +149,17 @@ def test_errors_a_user_will_hit(server, built, tmp_path):
     client = connect(server["url"], server["token"])
     project = find_project(client, PROJECT)
     task = next(iter(client.tasks.list(project=project.id, fields="all")))
-    client.annotations.create(id=task.id, result=[{
+    annotation = client.annotations.create(id=task.id, result=[{
         "id": "zz", "from_name": "clips", "to_name": "video", "type": "timelinelabels",
         "value": {"ranges": [{"start": 1, "end": 30}], "timelinelabels": ["intro"]}}])
-    before = manifest.read_text()
-    unknown = annotate("pull", "--url", server["url"], "--project", PROJECT, "--manifest", str(manifest),
-                       token=server["token"])
-    assert unknown.exit_code == 2 and "does not know" in unknown.output and "intro" in unknown.output
-    assert manifest.read_text() == before, "nothing is written when the merge is refused"
+    try:
+        before = manifest.read_text()
+        unknown = annotate("pull", "--url", server["url"], "--project", PROJECT, "--manifest", str(manifest),
+                           token=server["token"])
+        assert unknown.exit_code == 2 and "does not know" in unknown.output and "intro" in unknown.output
+        assert manifest.read_text() == before, "nothing is written when the merge is refused"
+    finally:  # the other tests of the project's task must not meet this annotation, whatever their order
+        client.annotations.delete(id=annotation.id)
 
 
 def test_clip_project_confirms_songs_and_quality(server, built, tmp_path):
@@ -157,7 +170,7 @@ def test_clip_project_confirms_songs_and_quality(server, built, tmp_path):
 
     manifest, build_dir = built
     clips_manifest = tmp_path / "clips.csv"
-    clips_manifest.write_text(manifest.with_name("manifest.v1.csv").read_text())  # the manifest as first pushed
+    clips_manifest.write_text(manifest.with_name(PRISTINE).read_text())  # not the one a pull rewrote
     source = next(build_dir.records(DownloadOutput)).output
     for clip in Manifest.from_csv(clips_manifest).spanned_clips:
         cut = run_item(CutStage(CutConfig(preset="ultrafast"), build_dir),

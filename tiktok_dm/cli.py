@@ -402,11 +402,13 @@ def demo(out_dir: Path, no_progress: bool, config: str | None, overrides: tuple[
               help="mediapipe: BlazePose, one person, model inside mediapipe 0.10.14's wheel, offline. landmarker: "
                    "BlazePose through MediaPipe's Tasks API, every person up to --num-poses (its .task bundle: "
                    "--pose-checkpoint, else the cached copy, fetched when online or written by `tiktok-dm "
-                   "pose-model --from-package`). openpifpaf: multi-person (install with `bash scripts/install.sh "
-                   "--openpifpaf`).")
+                   "pose-model --from-package`). movenet: MoveNet.MultiPose, bottom-up, up to 6 people, finds "
+                   "dancers side by side (its .tflite: --pose-checkpoint, else the cached copy, fetched when online or "
+                   "put there by `tiktok-dm pose-model --movenet`). openpifpaf: multi-person (install with `bash "
+                   "scripts/install.sh --openpifpaf`).")
 @click.option("--pose-checkpoint", "checkpoint", metavar="PATH|NAME",
               help="openpifpaf: checkpoint file, or an openpifpaf name (default shufflenetv2k16, downloaded and "
-                   "cached when online). landmarker: a .task bundle file.")
+                   "cached when online). landmarker: a .task bundle file. movenet: a .tflite file.")
 @click.option("--num-poses", type=click.IntRange(min=1), default=5, show_default=True,
               help="landmarker: the most people posed in a frame.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -425,10 +427,11 @@ def pose(video: Path, backend: str, checkpoint: str | None, num_poses: int, out_
     from tiktok_dm.pose.config import ContentConfig
     from tiktok_dm.pose import estimate_video, get_backend
     from tiktok_dm.pose.landmarker_model import LandmarkerModelUnavailable
+    from tiktok_dm.pose.movenet_backend import MoveNetModelUnavailable
     from tiktok_dm.pose.openpifpaf_backend import CheckpointUnavailableError
 
     if checkpoint and backend == "mediapipe":
-        raise click.UsageError("--pose-checkpoint goes with --backend openpifpaf or landmarker")
+        raise click.UsageError("--pose-checkpoint goes with --backend openpifpaf, landmarker or movenet")
     kwargs = {"checkpoint": checkpoint} if checkpoint else {}
     if backend == "landmarker":
         kwargs["num_poses"] = num_poses
@@ -436,7 +439,7 @@ def pose(video: Path, backend: str, checkpoint: str | None, num_poses: int, out_
         with get_backend(backend, **kwargs) as detector:
             sequence = estimate_video(video, detector, max_fps=max_fps,
                                       content=ContentConfig(enabled=not whole_frame))
-    except (CheckpointUnavailableError, LandmarkerModelUnavailable, ImportError) as error:
+    except (CheckpointUnavailableError, LandmarkerModelUnavailable, MoveNetModelUnavailable, ImportError) as error:
         raise click.ClickException(str(error)) from error
     sequence.save(out_path)
     click.echo(f"{out_path}: {sequence.keypoints.shape[0]} frames, person in "
@@ -453,31 +456,42 @@ def pose(video: Path, backend: str, checkpoint: str | None, num_poses: int, out_
                    "the input metadata the Tasks API needs with mediapipe's metadata writers. Without it the "
                    "bundle is downloaded from Google's release.")
 @click.option("--url", help="Download from here instead of Google's release.")
-def pose_model(out_path: Path | None, from_package: bool, url: str | None) -> None:
-    """Put the landmarker backend's model bundle in place (once per machine), so builds run offline.
+@click.option("--movenet", is_flag=True,
+              help="The movenet backend's model instead: MoveNet.MultiPose Lightning's .tflite (float16, ~9.5 MB; "
+                   "default place: the cache's pose/movenet_multipose_lightning_float16.tflite), which poses the "
+                   "clips the manifest gives more than one dancer (pose.multi_backend). Downloaded only.")
+def pose_model(out_path: Path | None, from_package: bool, url: str | None, movenet: bool) -> None:
+    """Put a pose backend's model in place (once per machine), so builds run offline: the landmarker's bundle (clips
+    of one dancer, and clips without a count), or with --movenet MoveNet's .tflite (clips of several dancers).
 
     \b
     tiktok-dm pose-model                    # fetch Google's pose_landmarker_full.task into the cache
     tiktok-dm pose-model --from-package     # offline: build it from mediapipe 0.10.14's own models
+    tiktok-dm pose-model --movenet          # fetch Google's MoveNet.MultiPose .tflite into the cache
     tiktok-dm pose-model --out m.task --from-package && tiktok-dm build ... --pose-backend landmarker \\
         --pose-checkpoint m.task
     """
     from tiktok_dm.pose.landmarker_model import (DEFAULT_LANDMARKER_URL, LandmarkerModelUnavailable,
                                                  default_landmarker_path, write_bundle_from_package)
+    from tiktok_dm.pose.movenet_backend import DEFAULT_MOVENET_URL, default_movenet_path
     from tiktok_dm.pose.weights import download
 
-    target = out_path or default_landmarker_path()
-    url = url or DEFAULT_LANDMARKER_URL
+    if movenet and from_package:
+        raise click.UsageError("--from-package writes the landmarker's bundle; MoveNet's model is downloaded only")
+    target = out_path or (default_movenet_path() if movenet else default_landmarker_path())
+    url = url or (DEFAULT_MOVENET_URL if movenet else DEFAULT_LANDMARKER_URL)
+    what = "MoveNet.MultiPose model" if movenet else "pose landmarker bundle"
     try:
         if from_package:
             write_bundle_from_package(target)
         else:
-            download(url, target, what="pose landmarker bundle")
+            download(url, target, what=what)
     except LandmarkerModelUnavailable as error:
         raise click.ClickException(str(error)) from error
     except (OSError, ValueError) as error:
+        offline = ("copy the file there from a machine with internet access" if movenet else "use --from-package")
         raise click.ClickException(f"downloading {url} to {target} failed ({type(error).__name__}: {error}); "
-                                   "offline, use --from-package") from error
+                                   f"offline, {offline}") from error
     click.echo(f"{target}: {target.stat().st_size} bytes")
 
 

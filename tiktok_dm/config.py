@@ -42,7 +42,7 @@ class CutConfig:
 
 # The pose backends a config may name (tiktok_dm.pose.BACKENDS builds them; kept here so the CLI lists them without
 # importing the pose package).
-POSE_BACKENDS = ("mediapipe", "landmarker", "openpifpaf")
+POSE_BACKENDS = ("mediapipe", "landmarker", "movenet", "openpifpaf")
 
 
 @dataclasses.dataclass
@@ -53,6 +53,12 @@ class PoseConfig:
     # pose on the picture): landmarker a person in >= 98 % of frames of 60/60 single-dancer clips, both players
     # of the two-person basketball video in 4/4 layouts, at the mediapipe backend's speed for one dancer.
     backend: str = "landmarker"
+    # Clips whose manifest row gives more than one dancer are posed by this backend instead ("" or null: `backend`
+    # poses every clip; a clip without a count is posed by `backend`, looking for up to num_poses people). movenet: MoveNet.MultiPose, bottom-up, up to 6 people (tiktok_dm.pose.
+    # movenet_backend): BlazePose's face-anchored detector keeps one of two people whose boxes overlap, so dancers
+    # in a row were lost. Dancers seen at once matching the footage (bench/pose.py --layouts): calibration clips
+    # landmarker 4/8, movenet 8/8; held-out clips (5 other videos) landmarker 8/20, movenet 20/20.
+    multi_backend: str | None = "movenet"
     # The backend's weights. openpifpaf: a checkpoint file, or an openpifpaf name (None = shufflenetv2k16, downloaded
     # to torch's cache). landmarker: a .task bundle (None = the cached copy, fetched from landmarker_url on first
     # use; offline, `tiktok-dm pose-model --from-package` writes it).
@@ -74,6 +80,14 @@ class PoseConfig:
     # Pose on the picture of a compilation layout (bars, a blurred copy, side panels cut away), found on the clip's
     # first frames (tiktok_dm.pose.content); keypoints stay in the frame's pixels.
     content: ContentConfig = dataclasses.field(default_factory=ContentConfig)
+    # movenet: its .tflite (None = the cached copy, fetched from movenet_url on first use, None = Google's release,
+    # tiktok_dm.pose.movenet_backend.DEFAULT_MOVENET_URL), the long side in pixels of the picture the network sees
+    # (a multiple of 32; 256, the model card's size, found 4 of 5 dancers in a row and missed the second child of
+    # sam2_bedroom: see the table in tiktok_dm/pose/movenet_backend.py), and the score a person needs (not tuned).
+    movenet_model: str | None = None
+    movenet_url: str | None = None
+    movenet_input_size: int = 384
+    movenet_min_person_score: float = 0.2
     # Frames with fewer visible joints than this are treated as "no person".
     min_visible_joints: int = 4
     min_joint_confidence: float = 0.3

@@ -3,7 +3,7 @@ run at once (exit 2), the manifest's problems each with its line.
 
 The manifest checks itself (``tiktok_dm.model.manifest``: ids, numbers, spans, URLs); here are the checks that
 need the build's settings: clip spans against the segment length, song ids against a fixed song assignment,
-the pose backend (mediapipe or openpifpaf importable, the landmarker's bundle there or fetched), an ffmpeg with the
+the pose backends the clips need (mediapipe, LiteRT or openpifpaf importable, the model there or fetched), an ffmpeg with the
 cut's encoders (imageio-ffmpeg's; no system ffmpeg needed), the song library and the download settings (cookies, a
 JS runtime for YouTube).
 """
@@ -14,7 +14,7 @@ import functools
 from pathlib import Path
 from typing import Sequence
 
-from tiktok_dm.config import BuildConfig
+from tiktok_dm.config import POSE_BACKENDS, BuildConfig
 from tiktok_dm.dataset.split import song_assignment_from_split_dir
 from tiktok_dm.dataset.song_ids import normalise_song_id
 from tiktok_dm.download.ytdlp import check_setup as check_download_setup
@@ -52,7 +52,7 @@ def check_before_work(config: BuildConfig, manifest: Manifest) -> None:
     check_download_setup(config.download, [compilation.url for compilation in manifest.compilations])
     check_media_tools(config)
     check_export_codec()
-    check_pose_backend(config)
+    check_pose_backend(config, manifest)
     check_song_library(config)
 
 
@@ -129,15 +129,45 @@ def check_export_codec() -> None:
             "(constraints.txt is in the source tree)") from error
 
 
-def check_pose_backend(config: BuildConfig) -> None:
-    if config.pose.backend == "mediapipe":
+def check_pose_backend(config: BuildConfig, manifest: Manifest | None = None) -> None:
+    """The pose backends the clips of ``manifest`` need (None: both ``pose.backend`` and ``pose.multi_backend``) can
+    run here: known, importable, their model there or fetched."""
+    from tiktok_dm.stages.pose import backend_for
+
+    pose = config.pose
+    for name in (pose.backend, pose.multi_backend):
+        if name and name not in POSE_BACKENDS:
+            raise PoseBackendUnavailable(f"unknown pose backend {name!r} (pose.backend / pose.multi_backend); known "
+                                         f"backends: {', '.join(POSE_BACKENDS)}")
+    needed = ({backend_for(pose, clip.num_dancers) for clip in manifest.clips} if manifest is not None
+              else {pose.backend, pose.multi_backend} - {None, ""})
+    for name in sorted(needed):
+        _check_backend(config, name)
+
+
+def _check_backend(config: BuildConfig, name: str) -> None:
+    if name == "movenet":
+        from tiktok_dm.pose.movenet_backend import MoveNetModelUnavailable, litert_import_error, resolve_movenet_model
+
+        try:
+            import ai_edge_litert.interpreter  # noqa: F401
+        except ImportError as error:
+            raise PoseBackendUnavailable(str(litert_import_error(error))) from error
+        try:
+            resolve_movenet_model(config.pose.movenet_model or (config.pose.checkpoint if config.pose.backend == name
+                                                                 else None),
+                                  download_model=config.pose.download_model,
+                                  **({"url": config.pose.movenet_url} if config.pose.movenet_url else {}))
+        except MoveNetModelUnavailable as error:  # every clip of several dancers would fail the same way
+            raise PoseBackendUnavailable(str(error)) from error
+    if name == "mediapipe":
         try:
             from tiktok_dm.pose.mediapipe_backend import import_mediapipe_pose
 
             import_mediapipe_pose()
         except ImportError as error:  # mediapipe 1.x (Python 3.13) has no legacy solutions; or no libGL
             raise PoseBackendUnavailable(str(error)) from error
-    if config.pose.backend == "landmarker":
+    if name == "landmarker":
         from tiktok_dm.pose.landmarker_model import LandmarkerModelUnavailable, resolve_landmarker_model
         from tiktok_dm.pose.mediapipe_backend import mediapipe_import_error
 
@@ -150,7 +180,7 @@ def check_pose_backend(config: BuildConfig) -> None:
                                      **({"url": config.pose.landmarker_url} if config.pose.landmarker_url else {}))
         except LandmarkerModelUnavailable as error:  # every clip would fail the same way
             raise PoseBackendUnavailable(str(error)) from error
-    if config.pose.backend != "openpifpaf":
+    if name != "openpifpaf":
         return
     try:
         from tiktok_dm.pose.openpifpaf_backend import resolve_checkpoint

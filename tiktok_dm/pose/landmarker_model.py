@@ -22,7 +22,7 @@ import logging
 import os
 from pathlib import Path
 
-from tiktok_dm.pose.weights import cache_dir, download
+from tiktok_dm.pose.weights import cache_dir, resolve_model_file
 
 logger = logging.getLogger(__name__)
 
@@ -52,33 +52,13 @@ def resolve_landmarker_model(model: str | os.PathLike | None = None, *, url: str
                              download_model: bool = True) -> Path:
     """The local .task file: ``model`` when given (it must exist), else the cached copy, fetched from ``url`` when
     absent and ``download_model``; :class:`LandmarkerModelUnavailable` saying how to supply it otherwise."""
-    if model:
-        path = Path(model).expanduser()
-        if not path.is_file():
-            raise LandmarkerModelUnavailable(
-                f"pose landmarker bundle not found: {path}. Pass an existing .task file with {CHECKPOINT_OPTION}, "
-                f"or leave it out to use the cached copy ({default_landmarker_path()})")
-        return path
     cached = default_landmarker_path()
-    if cached.is_file():
-        return cached
-    try:
-        return write_bundle_from_package(cached)
-    except LandmarkerModelUnavailable as error:
-        logger.info("the pose landmarker bundle cannot be written from the installed mediapipe (%s)", error)
     how_to_supply = (f"Supply it yourself: run `tiktok-dm pose-model --from-package` (it writes {cached} from the "
                      f"models mediapipe 0.10.x ships), download {url} on a machine with internet access and copy it "
                      f"to {cached}, or pass a .task file with {CHECKPOINT_OPTION}")
-    if not download_model:
-        raise LandmarkerModelUnavailable(
-            f"pose landmarker bundle {cached} is not there and downloading is off. {how_to_supply}")
-    try:
-        download(url, cached, what="pose landmarker bundle")
-    except (OSError, ValueError) as error:  # URLError/HTTPError/timeouts are OSErrors
-        raise LandmarkerModelUnavailable(
-            f"pose landmarker bundle {cached} is not there and downloading it from {url} failed "
-            f"({type(error).__name__}: {error}). {how_to_supply}") from error
-    return cached
+    return resolve_model_file(model, cached, url, download_model=download_model, what="pose landmarker bundle",
+                              how_to_supply=how_to_supply, unavailable=LandmarkerModelUnavailable,
+                              make_offline=lambda: write_bundle_from_package(cached))
 
 
 def packaged_blazepose_models() -> tuple[Path, Path]:

@@ -42,3 +42,31 @@ def download(url: str, target: Path, *, what: str, sha256_prefix: str | None = N
         if sha256_prefix and not digest.hexdigest().startswith(sha256_prefix.lower()):
             raise ValueError(f"downloaded file's sha256 {digest.hexdigest()[:12]}... does not start with "
                              f"{sha256_prefix} (corrupt or replaced download)")
+
+
+def resolve_model_file(given: str | os.PathLike | None, cached: Path, url: str, *, download_model: bool, what: str,
+                       how_to_supply: str, unavailable: type[Exception], make_offline=None) -> Path:
+    """The local model file a backend loads, in this order: ``given`` (it must exist), the ``cached`` copy, one
+    ``make_offline()`` writes into the cache (where a backend can build its model from an installed package; it
+    raises ``unavailable`` when it cannot), a download of ``url`` into the cache when ``download_model``. Otherwise
+    ``unavailable`` naming the file and ``how_to_supply`` it."""
+    if given:
+        path = Path(given).expanduser()
+        if not path.is_file():
+            raise unavailable(f"{what} not found: {path}. {how_to_supply}")
+        return path
+    if cached.is_file():
+        return cached
+    if make_offline is not None:
+        try:
+            return make_offline()
+        except unavailable as error:
+            logger.info("the %s cannot be made offline (%s)", what, error)
+    if not download_model:
+        raise unavailable(f"{what} {cached} is not there and downloading is off. {how_to_supply}")
+    try:
+        download(url, cached, what=what)
+    except (OSError, ValueError) as error:  # URLError/HTTPError/timeouts are OSErrors
+        raise unavailable(f"{what} {cached} is not there and downloading it from {url} failed "
+                          f"({type(error).__name__}: {error}). {how_to_supply}") from error
+    return cached
