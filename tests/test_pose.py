@@ -381,7 +381,7 @@ def test_backend_is_a_context_manager() -> None:
 
 
 def test_get_backend_lists_known_backends_for_an_unknown_name() -> None:
-    with pytest.raises(ValueError, match="known backends: landmarker, mediapipe, openpifpaf"):
+    with pytest.raises(ValueError, match="known backends: landmarker, mediapipe, movenet, openpifpaf"):
         get_backend("openpose")
 
 

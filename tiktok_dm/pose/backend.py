@@ -7,10 +7,13 @@ never depends on which detector produced a file.
 from __future__ import annotations
 
 import abc
+import contextlib
 import itertools
 import logging
 import math
 import os
+import sys
+import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Iterator
@@ -36,6 +39,36 @@ def checked_rgb_frame(frame_rgb: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected a non-empty frame, got shape {frame_rgb.shape}")
     # mediapipe wraps the buffer without copying and needs it C-contiguous.
     return np.ascontiguousarray(frame_rgb)
+
+
+@contextlib.contextmanager
+def native_stderr_to_debug_log() -> Iterator[None]:
+    """Send what native code writes to file descriptor 2 meanwhile to this module's DEBUG log.
+
+    While a mediapipe graph or a LiteRT interpreter loads its models (from its construction to the
+    end of its first run, ~0.2 s) TFLite and absl (C++) print INFO/WARNING lines straight to fd 2,
+    bypassing Python logging, and their level cannot be set from Python. The redirection is process-wide, so
+    it is kept to that window; anything another thread writes to stderr meanwhile lands in the
+    DEBUG log instead of being lost.
+    """
+    try:
+        if sys.stderr is not None:
+            sys.stderr.flush()  # Python's buffered text must reach the real stderr first
+        saved_stderr = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (detached daemon): nothing to redirect
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved_stderr, 2)
+            os.close(saved_stderr)
+            capture.seek(0)
+            for line in capture.read().decode("utf-8", errors="replace").splitlines():
+                if line.strip():
+                    logger.debug("native: %s", line)
 
 
 class PoseBackend(abc.ABC):

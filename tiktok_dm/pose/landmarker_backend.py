@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from tiktok_dm.pose.backend import PoseBackend, checked_rgb_frame
+from tiktok_dm.pose.backend import PoseBackend, checked_rgb_frame, native_stderr_to_debug_log
 from tiktok_dm.pose.landmarker_model import DEFAULT_LANDMARKER_URL, resolve_landmarker_model
-from tiktok_dm.pose.mediapipe_backend import blazepose_to_coco17, mediapipe_import_error, native_stderr_to_debug_log
+from tiktok_dm.pose.mediapipe_backend import blazepose_to_coco17, mediapipe_import_error
 from tiktok_dm.pose.sequence import empty_detection
 
 logger = logging.getLogger(__name__)

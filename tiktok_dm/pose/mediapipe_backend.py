@@ -7,18 +7,14 @@ and fail offline. BlazePose's 33 landmarks include all 17 COCO joints.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
-import tempfile
 import warnings
 from types import ModuleType
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from tiktok_dm.pose.backend import PoseBackend, checked_rgb_frame
+from tiktok_dm.pose.backend import PoseBackend, checked_rgb_frame, native_stderr_to_debug_log
 from tiktok_dm.pose.sequence import NUM_COCO17_JOINTS, empty_detection
 
 logger = logging.getLogger(__name__)
@@ -76,36 +72,6 @@ def import_mediapipe_pose() -> ModuleType:
     deprecation = r"SymbolDatabase\.GetPrototype\(\) is deprecated"
     warnings.filterwarnings("ignore", message=deprecation, category=UserWarning)
     return mp_pose
-
-
-@contextlib.contextmanager
-def native_stderr_to_debug_log() -> Iterator[None]:
-    """Send what native code writes to file descriptor 2 meanwhile to this module's DEBUG log.
-
-    While a mediapipe graph loads its models (from its construction to the end of its first
-    process(), ~0.2 s) TFLite and absl (C++) print INFO/WARNING lines straight to fd 2, bypassing
-    Python logging, and their level cannot be set from Python. The redirection is process-wide, so
-    it is kept to that window; anything another thread writes to stderr meanwhile lands in the
-    DEBUG log instead of being lost.
-    """
-    try:
-        if sys.stderr is not None:
-            sys.stderr.flush()  # Python's buffered text must reach the real stderr first
-        saved_stderr = os.dup(2)
-    except (OSError, ValueError):  # no usable fd 2 (detached daemon): nothing to redirect
-        yield
-        return
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved_stderr, 2)
-            os.close(saved_stderr)
-            capture.seek(0)
-            for line in capture.read().decode("utf-8", errors="replace").splitlines():
-                if line.strip():
-                    logger.debug("mediapipe native: %s", line)
 
 
 class MediaPipePoseBackend(PoseBackend):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tiktok_dm.pose.backend import PoseBackend, checked_rgb_frame
+from tiktok_dm.pose.backend import PoseBackend, checked_rgb_frame, native_stderr_to_debug_log
 from tiktok_dm.pose.sequence import NUM_COCO17_JOINTS, empty_detection
 from tiktok_dm.pose.weights import cache_dir, resolve_model_file
 
@@ -92,7 +92,8 @@ class MoveNetBackend(PoseBackend):
         except ImportError as error:
             raise litert_import_error(error) from error
         try:
-            self._interpreter = Interpreter(model_path=str(self.checkpoint_path), num_threads=threads)
+            with native_stderr_to_debug_log():  # LiteRT announces its XNNPACK delegate on fd 2
+                self._interpreter = Interpreter(model_path=str(self.checkpoint_path), num_threads=threads)
         except (ValueError, RuntimeError) as error:  # not a TFLite flatbuffer
             raise MoveNetModelUnavailable(f"{self.checkpoint_path} does not load as a TFLite model: {error}") from error
         inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
@@ -126,7 +127,8 @@ class MoveNetBackend(PoseBackend):
         shape = self.input_shape(height, width)
         if shape != self._shape:  # a new size: the interpreter's tensors are made again (once per video)
             self._interpreter.resize_tensor_input(self._input, [1, *shape, 3])
-            self._interpreter.allocate_tensors()
+            with native_stderr_to_debug_log():
+                self._interpreter.allocate_tensors()
             self._shape = shape
         picture = cv2.resize(frame_rgb, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
         self._interpreter.set_tensor(self._input, picture[None].astype(self._input_dtype))
