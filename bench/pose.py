@@ -10,8 +10,10 @@ on the layout's picture, the landmarker on the picture looking for up to 5 peopl
 footage's people count, MoveNet.MultiPose on the picture, and "build", the build's default (the landmarker told
 the count for one dancer, MoveNet for more: tiktok_dm.stages.pose.backend_for). It prints per clip and per variant
 the share of frames with a person, the dancers seen at once (pose QA) and frames per CPU-second at 720p on one
-core; ~40 min on 2 cores. DIR's SOURCES.csv gives each video's people count (columns file, people). The rest of
-this docstring is the default mode.
+core; ~40 min on 2 cores. DIR's SOURCES.csv gives each video's people count (columns file, people). The held-out
+multi-person set of issue 20: the five videos bench/pose_heldout_sources.csv lists (public GitHub repositories, with
+their commits), fetched into a folder with that file copied in as SOURCES.csv; then ``--clips FOLDER --work
+OTHER_FOLDER``. The rest of this docstring is the default mode.
 
 For every clip of DIR (default ../shared/testdata/real_dance, people counts from its SOURCES.csv):
 

@@ -82,8 +82,9 @@ class PoseConfig:
     content: ContentConfig = dataclasses.field(default_factory=ContentConfig)
     # movenet: its .tflite (None = the cached copy, fetched from movenet_url on first use, None = Google's release,
     # tiktok_dm.pose.movenet_backend.DEFAULT_MOVENET_URL), the long side in pixels of the picture the network sees
-    # (a multiple of 32; 256, the model card's size, found 4 of 5 dancers in a row and missed the second child of
-    # sam2_bedroom: see the table in tiktok_dm/pose/movenet_backend.py), and the score a person needs (not tuned).
+    # (a multiple of 32; chosen on the calibration clips: 256, the model card's size, missed the second child of
+    # sam2_bedroom, 320 and 384 found both, 384 with more frames to spare; see tiktok_dm/pose/movenet_backend.py),
+    # and the score a person needs (not tuned).
     movenet_model: str | None = None
     movenet_url: str | None = None
     movenet_input_size: int = 384
