@@ -27,9 +27,13 @@ def local_cluster(nodes: int = 1, cpus_per_node: int = 4) -> Iterator[str]:
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)  # set to 0, `ray start --address` refuses to join
     common = ["--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus_per_node), "--disable-usage-stats"]
+    # Ray resolves 127.0.0.1 to the machine's own address and listens on every interface, unless the variable is 0;
+    # but then no second node may join ("Multi-node Ray clusters are not supported"). So only a head alone keeps to
+    # the loopback interface.
+    head_env = {**env, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"} if nodes == 1 else env
     try:
         subprocess.run([str(RAY), "start", "--head", "--port", str(port), "--include-dashboard", "false",
-                        "--temp-dir", temp_dir, *common], check=True, capture_output=True, env=env, timeout=120)
+                        "--temp-dir", temp_dir, *common], check=True, capture_output=True, env=head_env, timeout=120)
         for _ in range(nodes - 1):
             subprocess.run([str(RAY), "start", "--address", f"127.0.0.1:{port}", *common], check=True,
                            capture_output=True, env=env, timeout=120)
