@@ -124,6 +124,7 @@ def test_offset_of_motion_and_clicks_at_irregular_stops_is_exact(shift_s):
     assert estimate.determined, estimate.reason
     assert abs(estimate.offset_s - shift_s) < 0.5 / fps
     assert estimate.p_relation < 0.01  # the motion follows this sound, not its randomly shifted copies
+    assert estimate.beat_period_s is None and estimate.aliases(0.5) == (estimate.offset_s,)  # no repeat a beat away
 
 
 def test_offset_of_strictly_periodic_stops_is_undetermined_when_shifted():
@@ -143,6 +144,24 @@ def test_offset_of_strictly_periodic_stops_is_undetermined_when_shifted():
         assert "ambiguous" in estimate.reason or "randomly shifted copies" in estimate.reason
     unshifted = estimate_offset(envelope, music_events(Audio(click_track(stops, 10.5), 22050)))
     assert unshifted.determined and unshifted.offset_s == 0.0
+    # ... but only up to whole beats: the fit repeats one beat (0.5 s) away, so +-0.5 s is as possible.
+    assert abs(unshifted.beat_period_s - 0.5) < 0.02 and "whole beats" in unshifted.reason
+    assert [round(alias, 1) for alias in unshifted.aliases(0.5)] == [-0.5, 0.0, 0.5]
+    assert not unshifted.out_of_sync(0.25, 0.5)
+
+
+def test_an_offset_known_up_to_whole_beats_is_flagged_only_if_every_possible_offset_is_out_of_sync():
+    """Issue 22's held-out dance clip at 132 BPM, its audio 0.3 s late: the best lag was -0.133 s, one beat (0.453 s)
+    from the truth. Known up to whole beats, -0.133 and +0.320 s are both possible: not flagged, since the sound may
+    be in sync within the tolerance; a clip whose every possible offset is beyond it is."""
+    from tiktok_dm.quality.alignment import DETERMINED, OffsetEstimate
+
+    one_beat_off = OffsetEstimate(DETERMINED, -0.133, -0.133, 0.3, 0.73, "", beat_period_s=0.453)
+    assert [round(alias, 3) for alias in one_beat_off.aliases(0.5)] == [-0.133, 0.32]
+    assert not one_beat_off.out_of_sync(0.25, 0.5)
+    assert OffsetEstimate(DETERMINED, 0.32, 0.32, 0.3, 0.2, "").out_of_sync(0.25, 0.5)  # no repeat: flagged
+    slow = OffsetEstimate(DETERMINED, 0.45, 0.45, 0.3, 0.8, "", beat_period_s=0.9)  # 67 BPM: -0.45 or +0.45
+    assert slow.aliases(0.5) == (-0.45, 0.45) and slow.out_of_sync(0.25, 0.5)
 
 
 # --------------------------------------------------------------------------- real dancing, real soundtrack

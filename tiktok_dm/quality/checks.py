@@ -139,9 +139,11 @@ def clip_qa(inputs: ClipInputs, config: QAConfig = QAConfig()) -> ClipQA:
     offset = estimate_offset(envelope, music, config.offset)
     row.update(_alignment_row(alignment))
     row.update(_offset_row(offset))
-    if offset.out_of_sync(config.offset.sync_tolerance_s):
+    if offset.out_of_sync(config.offset.sync_tolerance_s, config.offset.max_offset_s):
+        also = [f"{alias:+.3f}" for alias in offset.aliases(config.offset.max_offset_s) if alias != offset.offset_s]
         flags.append(f"likely out of sync: audio {'late' if offset.offset_s > 0 else 'early'} by "
-                     f"{abs(offset.offset_s):.3f} s (|offset| > {config.offset.sync_tolerance_s} s)")
+                     f"{abs(offset.offset_s):.3f} s (|offset| > {config.offset.sync_tolerance_s} s)"
+                     + (f", or {' or '.join(also)} s (whole beats)" if also else ""))
     return ClipQA(inputs.clip_id, row, flags, beats, music.beats, offset)
 
 
@@ -179,7 +181,7 @@ def _offset_row(offset: OffsetEstimate) -> dict[str, Any]:
 
     return {"offset_status": offset.status, "offset_s": rounded(offset.offset_s), "best_lag_s": rounded(offset.best_lag_s),
             "offset_peak_corr": rounded(offset.peak_correlation), "offset_alias_ratio": rounded(offset.alias_ratio, 3),
-            "offset_p_relation": rounded(offset.p_relation, 3),
+            "offset_p_relation": rounded(offset.p_relation, 3), "offset_beat_period_s": rounded(offset.beat_period_s),
             "offset_note": offset.reason}
 
 
