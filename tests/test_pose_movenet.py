@@ -114,7 +114,8 @@ def test_clips_of_several_dancers_go_to_the_multi_person_backend() -> None:
            "landmarker"
 
 
-def test_a_build_needs_movenet_only_for_a_manifest_with_several_dancers(empty_cache: Path, tmp_path: Path) -> None:
+def test_a_build_needs_movenet_only_for_a_manifest_with_several_dancers(model: Path, empty_cache: Path,
+                                                                        tmp_path: Path) -> None:
     from tiktok_dm.model.manifest import Manifest
     from tiktok_dm.pipeline.checks import PoseBackendUnavailable, check_pose_backend
 
@@ -131,6 +132,9 @@ def test_a_build_needs_movenet_only_for_a_manifest_with_several_dancers(empty_ca
     with pytest.raises(PoseBackendUnavailable, match=MODEL_NAME) as refused:
         check_pose_backend(config, manifest(["1", "3"]))
     assert "pose-model --movenet" in str(refused.value)
+    config.pose.movenet_model = str(model)  # the file the stage would load is the one checked
+    check_pose_backend(config, manifest(["1", "3"]))
+    config.pose.movenet_model = None
     config.pose.multi_backend = "posenet"
     with pytest.raises(PoseBackendUnavailable, match="unknown pose backend 'posenet'"):
         check_pose_backend(config, manifest(["1"]))

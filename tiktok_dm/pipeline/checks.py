@@ -132,7 +132,7 @@ def check_export_codec() -> None:
 def check_pose_backend(config: BuildConfig, manifest: Manifest | None = None) -> None:
     """The pose backends the clips of ``manifest`` need (None: both ``pose.backend`` and ``pose.multi_backend``) can
     run here: known, importable, their model there or fetched."""
-    from tiktok_dm.stages.pose import backend_for
+    from tiktok_dm.stages.pose import backend_for, backend_kwargs
 
     pose = config.pose
     for name in (pose.backend, pose.multi_backend):
@@ -142,10 +142,12 @@ def check_pose_backend(config: BuildConfig, manifest: Manifest | None = None) ->
     needed = ({backend_for(pose, clip.num_dancers) for clip in manifest.clips} if manifest is not None
               else {pose.backend, pose.multi_backend} - {None, ""})
     for name in sorted(needed):
-        _check_backend(config, name)
+        _check_backend(name, backend_kwargs(pose, name))
 
 
-def _check_backend(config: BuildConfig, name: str) -> None:
+def _check_backend(name: str, kwargs: dict) -> None:
+    """``name`` can run with the keyword arguments the pose stage builds it with (its model, url, download)."""
+    model = {"url": kwargs["url"]} if "url" in kwargs else {}
     if name == "movenet":
         from tiktok_dm.pose.movenet_backend import MoveNetModelUnavailable, litert_import_error, resolve_movenet_model
 
@@ -154,10 +156,7 @@ def _check_backend(config: BuildConfig, name: str) -> None:
         except ImportError as error:
             raise PoseBackendUnavailable(str(litert_import_error(error))) from error
         try:
-            resolve_movenet_model(config.pose.movenet_model or (config.pose.checkpoint if config.pose.backend == name
-                                                                 else None),
-                                  download_model=config.pose.download_model,
-                                  **({"url": config.pose.movenet_url} if config.pose.movenet_url else {}))
+            resolve_movenet_model(kwargs.get("checkpoint"), download_model=kwargs["download"], **model)
         except MoveNetModelUnavailable as error:  # every clip of several dancers would fail the same way
             raise PoseBackendUnavailable(str(error)) from error
     if name == "mediapipe":
@@ -176,8 +175,7 @@ def _check_backend(config: BuildConfig, name: str) -> None:
         except ImportError as error:  # first: the bundle is written from this mediapipe's models
             raise PoseBackendUnavailable(str(mediapipe_import_error(error))) from error
         try:
-            resolve_landmarker_model(config.pose.checkpoint, download_model=config.pose.download_model,
-                                     **({"url": config.pose.landmarker_url} if config.pose.landmarker_url else {}))
+            resolve_landmarker_model(kwargs.get("checkpoint"), download_model=kwargs["download"], **model)
         except LandmarkerModelUnavailable as error:  # every clip would fail the same way
             raise PoseBackendUnavailable(str(error)) from error
     if name != "openpifpaf":
@@ -185,7 +183,7 @@ def _check_backend(config: BuildConfig, name: str) -> None:
     try:
         from tiktok_dm.pose.openpifpaf_backend import resolve_checkpoint
 
-        resolve_checkpoint(config.pose.checkpoint or "shufflenetv2k16")
+        resolve_checkpoint(kwargs.get("checkpoint") or "shufflenetv2k16")
     except Exception as error:  # ImportError, CheckpointUnavailableError: every clip would fail the same way
         raise PoseBackendUnavailable(str(error)) from error
 

@@ -97,6 +97,9 @@ class MoveNetBackend(PoseBackend):
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as error:
             raise litert_import_error(error) from error
+        import cv2  # once, not on every frame
+
+        self._cv2 = cv2
         try:
             with native_stderr_to_debug_log():  # LiteRT announces its XNNPACK delegate on fd 2
                 self._interpreter = Interpreter(model_path=str(self.checkpoint_path), num_threads=threads)
@@ -124,8 +127,6 @@ class MoveNetBackend(PoseBackend):
                 max(STRIDE, round(width * scale / STRIDE) * STRIDE))
 
     def detect(self, frame_rgb: np.ndarray) -> np.ndarray:
-        import cv2
-
         if self._closed:
             raise ValueError("MoveNetBackend is closed; create a new one")
         frame_rgb = checked_rgb_frame(frame_rgb)
@@ -136,7 +137,7 @@ class MoveNetBackend(PoseBackend):
             with native_stderr_to_debug_log():
                 self._interpreter.allocate_tensors()
             self._shape = shape
-        picture = cv2.resize(frame_rgb, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+        picture = self._cv2.resize(frame_rgb, (shape[1], shape[0]), interpolation=self._cv2.INTER_AREA)
         self._interpreter.set_tensor(self._input, picture[None].astype(self._input_dtype))
         self._interpreter.invoke()
         people = self._interpreter.get_tensor(self._output)[0]

@@ -11,6 +11,7 @@ import logging
 import os
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 from tiktok_dm.model.atomic import atomic_path
 
@@ -45,7 +46,8 @@ def download(url: str, target: Path, *, what: str, sha256_prefix: str | None = N
 
 
 def resolve_model_file(given: str | os.PathLike | None, cached: Path, url: str, *, download_model: bool, what: str,
-                       how_to_supply: str, unavailable: type[Exception], make_offline=None) -> Path:
+                       how_to_supply: str, unavailable: type[Exception],
+                       make_offline: Callable[[], Path] | None = None) -> Path:
     """The local model file a backend loads, in this order: ``given`` (it must exist), the ``cached`` copy, one
     ``make_offline()`` writes into the cache (where a backend can build its model from an installed package; it
     raises ``unavailable`` when it cannot), a download of ``url`` into the cache when ``download_model``. Otherwise
