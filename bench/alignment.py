@@ -150,7 +150,7 @@ def own_cases(clip: Clip, envelope, audio, qa) -> list[OwnCase]:
     from tiktok_dm.quality.kinematic import kinematic_beats
     from tiktok_dm.quality.music import music_events
 
-    beats = kinematic_beats(envelope, qa.kinematic)
+    beats = kinematic_beats(envelope)
     tolerance, search = qa.offset.sync_tolerance_s, qa.offset.max_offset_s
     cases = []
     for shift in SHIFTS_S:
@@ -197,7 +197,7 @@ def measure_set(clips: list[Clip], work: Path, pose_config, checkpoints: dict[st
     swapped: Counter = Counter()
     swapped_flagged, swapped_aligned = [], []
     for motion in clips:
-        beats = kinematic_beats(envelopes[motion.name], qa.kinematic)
+        beats = kinematic_beats(envelopes[motion.name])
         for sound in clips:
             if sound.name == motion.name:
                 continue

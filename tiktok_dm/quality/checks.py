@@ -133,7 +133,7 @@ def clip_qa(inputs: ClipInputs, config: QAConfig = QAConfig()) -> ClipQA:
 
     # Beats, alignment, offset.
     envelope = kinematic_envelope(keypoints, sequence.frame_times, rate, config.kinematic)
-    beats = kinematic_beats(envelope, config.kinematic)
+    beats = kinematic_beats(envelope)
     music = music_events(audio, config.music)
     alignment = beat_alignment(beats, music, min(envelope.duration_s, audio.duration_s), config.alignment)
     offset = estimate_offset(envelope, music, config.offset)

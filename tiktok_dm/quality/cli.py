@@ -19,8 +19,8 @@ def qa_command(build_dir: Path) -> None:
     """Measure every clip of BUILD_DIR and write BUILD_DIR/qa.csv (one row per clip).
 
     \b
-    Per clip: beat alignment (share of kinematic beats, i.e. moments the main dancer's motion
-    sharply decelerates or turns, within 0.1 s of a librosa music beat) against a shuffled-offset
+    Per clip: beat alignment (share of kinematic beats, i.e. local minima of the main dancer's mean
+    joint speed, within 0.1 s of a librosa music beat) against a shuffled-offset
     baseline and other clips' music; the audio-video offset that best lines up motion and
     onsets (+-0.5 s; 'undetermined' when periodic dancing makes it ambiguous; flagged beyond
     +-0.25 s); pose coverage and main-dancer track length; loudness and silent stretches;

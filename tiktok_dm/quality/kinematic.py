@@ -1,6 +1,6 @@
-"""Kinematic beats: the moments a dancer's motion sharply decelerates or turns.
+"""The main dancer's kinematic envelope (for the audio-video offset) and kinematic beats (for the beat alignment).
 
-The rule, on the main dancer's COCO-17 track (the track the D2M motion arrays are made from):
+On the main dancer's COCO-17 track (the track the D2M motion arrays are made from):
 
 1. joints with confidence < ``min_confidence`` are missing; positions are divided by the
    dancer's median height (top to bottom of the confident joints), so the rule is scale free;
@@ -9,12 +9,15 @@ The rule, on the main dancer's COCO-17 track (the track the D2M motion arrays ar
 2. positions are smoothed with a Gaussian of ``smooth_frames`` frames; velocity ``v`` and
    acceleration ``a`` are *centred* differences (``np.gradient``), so the envelope at frame t
    describes frame t, with no half-frame lag;
-3. per joint, acceleration is split along the direction of motion: the tangential part
+3. the envelope: per joint, acceleration is split along the direction of motion: the tangential part
    ``a_t = a . v/|v|`` (negative = slowing down) and the normal part ``|a - a_t v/|v||``
    (turning); the joint's envelope is ``max(0, -a_t) + a_n`` (deceleration plus turning,
    body heights / s^2), with ``a_n`` replaced by 0 below ``min_speed`` (no direction to turn);
-4. the kinematic envelope is the sum over joints; kinematic beats are its peaks above its
-   ``peak_quantile`` quantile, at least ``min_gap_s`` apart.
+   the kinematic envelope is the sum over joints. The offset correlates it with the music's onset strength;
+4. kinematic beats, the literature's rule (the beat-alignment score of AIST++/FACT and Bailando, and the kinematic
+   beats of "Dancing to Music"): the local minima of the mean joint speed ``|v|``, smoothed by a Gaussian of
+   ``beat_smooth_s`` (Bailando: 5 frames at AIST++'s 60 fps). A move that ends in a hold gives its beat in the middle
+   of the hold, where the speed is least.
 
 The envelope peaks while a joint brakes, i.e. a little *before* it comes to rest. On real
 dancing, motion also leads the sound it goes with: on iper_akun_1 the wrist stops at the bottom
@@ -44,11 +47,13 @@ class QAError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class KinematicEnvelope:
-    """The envelope on a uniform grid: ``times[k] = t0 + k / fps``."""
+    """The envelope (deceleration plus turning) and the beats' smoothed mean joint speed, on a uniform grid:
+    ``times[k] = t0 + k / fps``."""
 
     times: np.ndarray
     values: np.ndarray
     fps: float
+    speed: np.ndarray  # mean joint speed, body heights / s, smoothed by KinematicConfig.beat_smooth_s
 
     @property
     def duration_s(self) -> float:
@@ -66,7 +71,8 @@ def main_dancer_keypoints(sequence: PoseSequence, min_conf: float = 0.3) -> np.n
 
 def kinematic_envelope(keypoints: np.ndarray, frame_times: np.ndarray, fps: float,
                        config: KinematicConfig = KinematicConfig()) -> KinematicEnvelope:
-    """Deceleration-plus-turning strength per frame of one dancer's [frames, 17, 3] track."""
+    """Deceleration-plus-turning strength and smoothed mean joint speed per frame of one dancer's [frames, 17, 3]
+    track."""
     keypoints = np.asarray(keypoints, dtype=np.float64)
     frame_times = np.asarray(frame_times, dtype=np.float64)
     if keypoints.ndim != 3 or keypoints.shape[1:] != (17, 3):
@@ -100,18 +106,19 @@ def kinematic_envelope(keypoints: np.ndarray, frame_times: np.ndarray, fps: floa
     normal = np.linalg.norm(acceleration - tangential[..., None] * direction, axis=-1)
     normal = np.where(speed >= config.min_speed, normal, 0.0)
     envelope = (np.clip(-tangential, 0.0, None) + normal).sum(axis=1)
-    return KinematicEnvelope(grid, envelope, float(fps))
+    mean_speed = speed.mean(axis=1)
+    if config.beat_smooth_s > 0:
+        mean_speed = gaussian_filter1d(mean_speed, config.beat_smooth_s * fps, mode="nearest")
+    return KinematicEnvelope(grid, envelope, float(fps), mean_speed)
 
 
-def kinematic_beats(envelope: KinematicEnvelope, config: KinematicConfig = KinematicConfig()) -> np.ndarray:
-    """Times (s) of the kinematic beats: envelope peaks above its ``peak_quantile`` quantile."""
-    values = envelope.values
-    if len(values) < 3:
+def kinematic_beats(envelope: KinematicEnvelope) -> np.ndarray:
+    """Times (s) of the kinematic beats: the local minima of the smoothed mean joint speed (a flat minimum gives its
+    middle)."""
+    if len(envelope.speed) < 3:
         return np.zeros(0)
-    height = float(np.quantile(values, config.peak_quantile))
-    distance = max(1, int(round(config.min_gap_s * envelope.fps)))
-    peaks, _ = find_peaks(values, height=height, distance=distance)
-    return envelope.times[peaks]
+    minima, _ = find_peaks(-envelope.speed)
+    return envelope.times[minima]
 
 
 def sequence_envelope(sequence: PoseSequence, config: KinematicConfig = KinematicConfig()) -> KinematicEnvelope:

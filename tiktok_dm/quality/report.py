@@ -260,11 +260,12 @@ def _errors_html(table: pd.DataFrame) -> str:
 
 
 def _rules_html(config: QAConfig) -> str:
-    return ("<h2>Rules</h2><p>Kinematic beats: peaks of the main dancer's deceleration-plus-turning envelope "
-            "(centred differences). Alignment: share of kinematic beats within "
+    return ("<h2>Rules</h2><p>Kinematic beats: local minima of the main dancer's mean joint speed (smoothed over "
+            f"{config.kinematic.beat_smooth_s} s). Alignment: share of kinematic beats within "
             f"{config.alignment.tolerance_s} s of a librosa beat, against {config.alignment.baseline_shifts} random "
             "circular offsets (shuffled baseline) and other clips' music (cross baseline). Offset: best lag of the "
-            f"envelope/onset-strength correlation in +-{config.offset.max_offset_s} s; undetermined when ambiguous; "
+            "correlation of the dancer's deceleration-plus-turning envelope with the onset strength in "
+            f"+-{config.offset.max_offset_s} s; undetermined when ambiguous; "
             f"flagged beyond +-{config.offset.sync_tolerance_s} s. All settings: "
             "<a href='qa_config.yaml'>qa_config.yaml</a>.</p>")
 
