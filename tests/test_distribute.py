@@ -174,7 +174,7 @@ def test_a_cluster_lost_mid_stage_ends_the_stage_with_what_finished(tmp_path):
 
 @pytest.mark.slow
 def test_a_two_node_cluster_shares_the_work_and_builds_the_same_dataset(tmp_path):
-    """A head and a second node (`ray start`, one CPU each): items run on both (each record names its node) and the
+    """A head and a second node (Ray's multi-node test cluster, one CPU each, on 127.0.0.1): items run on both (each record names its node) and the
     dataset equals a local build's (the url column aside: the demo serves on a new loopback port each time)."""
     import json
 
