@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # quality_fixtures: the tests' shifted soundtrack
 SHARED_REAL_SOUNDTRACK = ("cdcd_recons_gt", "iper_akun_1", "romp_sample_video2")
 SHIFTS_S = (0.0, 0.3, -0.3)
 SAMPLE_RATE = 22050
@@ -135,14 +136,11 @@ def prepare(clip: Clip, work: Path, pose_config, checkpoints: dict[str, Path]):
 
 def shifted(audio, seconds: float):
     """The soundtrack played ``seconds`` late (> 0: silence in front) or early, same length."""
+    from quality_fixtures import shifted_audio
+
     from tiktok_dm.quality.music import Audio
 
-    count = int(round(abs(seconds) * audio.sample_rate))
-    pad = np.zeros(count, dtype=audio.samples.dtype)
-    samples = audio.samples
-    moved = np.concatenate([pad, samples[:len(samples) - count]]) if seconds >= 0 else np.concatenate(
-        [samples[count:], pad])
-    return Audio(moved, audio.sample_rate)
+    return Audio(shifted_audio(audio.samples, audio.sample_rate, seconds), audio.sample_rate)
 
 
 def own_cases(clip: Clip, envelope, audio, qa) -> list[OwnCase]:
