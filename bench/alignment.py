@@ -7,7 +7,9 @@ give each ``file``'s ``people`` (or ``people_at_once``), which picks the pose ba
 (``pose.backend`` for one dancer, ``pose.multi_backend`` for several). The first set, ``shared``, is the clips of
 ../shared/testdata/real_dance whose soundtrack is real (cdcd_recons_gt, iper_akun_1, romp_sample_video2: the clips
 QA's settings were chosen on). Pass held-out folders (other footage, other music) as more ``--set`` arguments: the
-issue's targets apply to those, and both are printed.
+issue's targets apply to those, and both are printed. The held-out set of the figures quoted in the QA settings is
+bench/alignment_heldout_sources.csv: nine videos of public repositories (repository, path, commit and git blob id of
+each); fetch them into one folder and copy that file beside them as SOURCES.csv.
 
 For each clip it measures, with the QA code and the default QA settings:
 - **own**: the soundtrack played 0, +0.3 and -0.3 s late. The offset's status; when determined, whether the
