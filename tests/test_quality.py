@@ -262,7 +262,8 @@ def _alignment(posed, shift_s: float = 0.0):
 def test_clips_not_dancing_to_the_beat_stay_not_aligned(iper, romp):
     """iper_akun_1 (onsets are the ball's bounces, the hand stops 0.1-0.17 s earlier) and romp_sample_video2
     (motion every 0.503 s, music every 0.372 s) with their own soundtracks: not aligned, p_shuffled >= 0.1
-    (0.75 and 0.52 on these mediapipe poses, 0.72 and 0.50 on the build's landmarker poses in bench/alignment.py). Issue 22: the fix must not make every clip look aligned."""
+    (0.75 and 0.52 on these mediapipe poses, 0.72 and 0.50 on the build's landmarker poses in bench/alignment.py).
+    Issue 22: the fix must not make every clip look aligned."""
     for posed in (iper, romp):
         alignment = _alignment(posed)
         assert alignment.score is not None and alignment.p_shuffled >= 0.1, alignment
