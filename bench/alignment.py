@@ -147,16 +147,16 @@ def shifted(audio, seconds: float):
     return Audio(shifted_audio(audio.samples, audio.sample_rate, seconds), audio.sample_rate)
 
 
-def own_cases(clip: Clip, envelope, audio, qa) -> list[OwnCase]:
+def own_cases(clip: Clip, envelope, beats: np.ndarray, audio, unshifted, qa) -> list[OwnCase]:
+    """The clip's motion (``envelope``, its kinematic ``beats``) against its own sound played SHIFTS_S late
+    (``unshifted``: the music events of the sound as it is)."""
     from tiktok_dm.quality.alignment import beat_alignment, estimate_offset
-    from tiktok_dm.quality.kinematic import kinematic_beats
     from tiktok_dm.quality.music import music_events
 
-    beats = kinematic_beats(envelope)
     tolerance, search = qa.offset.sync_tolerance_s, qa.offset.max_offset_s
     cases = []
     for shift in SHIFTS_S:
-        music = music_events(shifted(audio, shift), qa.music)
+        music = unshifted if shift == 0.0 else music_events(shifted(audio, shift), qa.music)
         offset = estimate_offset(envelope, music, qa.offset)
         alignment = beat_alignment(beats, music, min(envelope.duration_s, audio.duration_s), qa.alignment)
         allowed = offset.aliases(search)
@@ -174,12 +174,10 @@ def _flag_right(flagged: bool, offset_s: float | None, shift_s: float, tolerance
     return abs(shift_s) > tolerance_s and np.sign(offset_s) == np.sign(shift_s)
 
 
-def ideal_p(audio, duration_s: float, qa) -> tuple[float | None, float | None]:
+def ideal_p(music, duration_s: float, qa) -> tuple[float | None, float | None]:
     """p_shuffled of kinematic beats exactly on the music's beats, and on a steady grid at its tempo."""
     from tiktok_dm.quality.alignment import beat_alignment
-    from tiktok_dm.quality.music import music_events
 
-    music = music_events(audio, qa.music)
     if len(music.beats) < qa.alignment.min_beats or music.tempo_bpm <= 0:
         return None, None
     period = 60.0 / music.tempo_bpm
@@ -200,12 +198,14 @@ def measure_set(clips: list[Clip], work: Path, pose_config, checkpoints: dict[st
     for clip in clips:
         sequence, audio = prepare(clip, work, pose_config, checkpoints)
         envelopes[clip.name], audios[clip.name] = sequence_envelope(sequence, qa.kinematic), audio
-    own = [case for clip in clips for case in own_cases(clip, envelopes[clip.name], audios[clip.name], qa)]
     musics = {name: music_events(audio, qa.music) for name, audio in audios.items()}
+    kinematic = {name: kinematic_beats(envelope) for name, envelope in envelopes.items()}
+    own = [case for clip in clips for case in own_cases(clip, envelopes[clip.name], kinematic[clip.name],
+                                                        audios[clip.name], musics[clip.name], qa)]
     swapped: Counter = Counter()
     swapped_flagged, swapped_aligned = [], []
     for motion in clips:
-        beats = kinematic_beats(envelopes[motion.name])
+        beats = kinematic[motion.name]
         for sound in clips:
             if sound.name == motion.name:
                 continue
@@ -217,8 +217,8 @@ def measure_set(clips: list[Clip], work: Path, pose_config, checkpoints: dict[st
                 swapped_aligned.append(alignment.p_shuffled < 0.1 and alignment.score > alignment.shuffled_baseline)
             if offset.out_of_sync(qa.offset.sync_tolerance_s, qa.offset.max_offset_s):
                 swapped_flagged.append(f"{motion.name} to {sound.name}'s sound: {offset.offset_s:+.3f} s")
-    ideal = {clip.name: ideal_p(audios[clip.name], min(envelopes[clip.name].duration_s, audios[clip.name].duration_s),
-                                qa) for clip in clips}
+    ideal = {name: ideal_p(musics[name], min(envelopes[name].duration_s, audios[name].duration_s), qa)
+             for name in musics}
     return dict(own=own, swapped=dict(swapped), swapped_flagged=swapped_flagged, swapped_aligned=swapped_aligned,
                 ideal=ideal)
 

@@ -54,10 +54,11 @@ class PoseConfig:
     # of the two-person basketball video in 4/4 layouts, at the mediapipe backend's speed for one dancer.
     backend: str = "landmarker"
     # Clips whose manifest row gives more than one dancer are posed by this backend instead ("" or null: `backend`
-    # poses every clip; a clip without a count is posed by `backend`, looking for up to num_poses people). movenet: MoveNet.MultiPose, bottom-up, up to 6 people (tiktok_dm.pose.
-    # movenet_backend): BlazePose's face-anchored detector keeps one of two people whose boxes overlap, so dancers
-    # in a row were lost. Dancers seen at once matching the footage (bench/pose.py --layouts): calibration clips
-    # landmarker 4/8, movenet 8/8; held-out clips (5 other videos) landmarker 8/20, movenet 20/20.
+    # poses every clip; a clip without a count is posed by `backend`, looking for up to num_poses people).
+    # movenet: MoveNet.MultiPose, bottom-up, up to 6 people (tiktok_dm.pose.movenet_backend): BlazePose's
+    # face-anchored detector keeps one of two people whose boxes overlap, so dancers in a row were lost. Dancers seen
+    # at once matching the footage (bench/pose.py --layouts): calibration clips landmarker 4/8, movenet 8/8; held-out
+    # clips (5 other videos) landmarker 8/20, movenet 20/20.
     multi_backend: str | None = "movenet"
     # The backend's weights. openpifpaf: a checkpoint file, or an openpifpaf name (None = shufflenetv2k16, downloaded
     # to torch's cache). landmarker: a .task bundle (None = the cached copy, fetched from landmarker_url on first

@@ -8,7 +8,8 @@ least as well; the *cross* baseline scores the clip's kinematic beats against ot
 music. Only a score clearly above its baselines says the dancer moves to this music. On steady music the shuffled
 test can show little: shifting the kinematic beats by whole beats keeps every hit, so even a dancer on every beat gets
 p_shuffled near 2 x ``tolerance_s`` / beat period, less the shifts that wrap around the clip's end (cdcd_recons_gt's
-4.95 s of 120-BPM music: 0.21-0.30 for a steady grid at its tempo; bench/alignment.py's "ideal dancer").
+120-BPM music: 0.21 for a steady grid at its tempo over the 4.87 s its poses cover, 0.30 over its sound's 4.92 s;
+bench/alignment.py's "ideal dancer").
 
 Offset: for each lag L in +-``max_offset_s`` (video-frame steps), the Pearson correlation of the
 kinematic envelope at frame t with the audio onset strength at t + L. A positive offset means
