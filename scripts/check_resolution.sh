@@ -6,8 +6,8 @@
 # interpreters: `python3.X` on PATH or pyenv's ($PYENV_ROOT/versions/3.X.*).
 #   bash scripts/check_resolution.sh                 # 3.10 3.12 3.13
 #   bash scripts/check_resolution.sh 3.13            # one version
-# Prints one line per case (what mediapipe, LiteRT, protobuf, torch, torchcodec, numpy and OpenCV resolve to) and exits 1 if a case
-# fails or its Python is missing; each case's pip log and report stay in ${LOGS:-/tmp/tdm-resolution}/.
+# Prints one line per case (what mediapipe, LiteRT, protobuf, torch, torchcodec, numpy and OpenCV resolve to) and
+# exits 1 if a case fails or its Python is missing; each case's pip log and report stay in ${LOGS:-/tmp/tdm-resolution}/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 versions=("$@")
